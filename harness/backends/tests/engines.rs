@@ -1,0 +1,430 @@
+//! The backends on real engines: an ephemeral PostgreSQL cluster, Dynoxide, the
+//! embedded S3 server and DynamoDB Local, each shared by the tests of this binary
+//! and isolated per test by run id.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use cutover_backends::{BackendError, Engines, Plan, Sandbox, roundtrip};
+use cutover_core::naming::RunId;
+use cutover_core::provision::{Engine, Provisioner};
+use sqlx::Connection;
+use tokio::sync::OnceCell;
+
+static EMBEDDED: OnceCell<Engines> = OnceCell::const_new();
+static DYNAMODB_LOCAL: OnceCell<Engines> = OnceCell::const_new();
+
+async fn embedded() -> &'static Engines {
+    EMBEDDED
+        .get_or_init(|| async {
+            Engines::start(&Plan::embedded())
+                .await
+                .expect("embedded engines start")
+        })
+        .await
+}
+
+async fn with_dynamodb_local() -> &'static Engines {
+    DYNAMODB_LOCAL
+        .get_or_init(|| async {
+            let plan = Plan::embedded().with(Engine::DynamoDb, Provisioner::Local);
+            Engines::start(&plan)
+                .await
+                .expect("DynamoDB Local starts (fetched on first use)")
+        })
+        .await
+}
+
+async fn sandbox(engines: &Engines) -> Sandbox {
+    Sandbox::open(engines, RunId::generate())
+        .await
+        .expect("sandbox opens")
+}
+
+const MULTI_MB: usize = 6 * 1024 * 1024 + 123;
+
+#[tokio::test]
+async fn embedded_engines_round_trip() {
+    let engines = embedded().await;
+    assert_eq!(engines.dynamodb().engine_name, "Dynoxide");
+    let sandbox = sandbox(engines).await;
+    let report = roundtrip::run(&sandbox, MULTI_MB)
+        .await
+        .expect("round trip");
+    assert_eq!(report.postgres_rows, 100);
+    assert!(
+        report.postgres_server_version.starts_with(char::is_numeric),
+        "{}",
+        report.postgres_server_version
+    );
+    assert_eq!(report.dynamodb_items_queried, 5);
+    assert_eq!(report.s3_object_bytes, MULTI_MB);
+    assert_eq!(report.s3_object_sha256.len(), 64);
+    sandbox.close().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn dynamodb_local_round_trip_reports_capacity() {
+    let engines = with_dynamodb_local().await;
+    assert_eq!(engines.dynamodb().engine_name, "DynamoDB Local");
+    let sandbox = sandbox(engines).await;
+    let report = roundtrip::run(&sandbox, 1024 * 1024)
+        .await
+        .expect("round trip");
+    assert_eq!(report.dynamodb_items_queried, 5);
+    // Five small items read strongly consistent: well under 4 KB, so 1 RCU.
+    assert_eq!(report.dynamodb_query_rcu_reported, Some(1.0));
+    sandbox.close().await.expect("cleanup");
+}
+
+async fn create_table(sandbox: &Sandbox, purpose: &str) -> String {
+    let table = sandbox.table_name(purpose);
+    sandbox
+        .dynamodb
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table");
+    table
+}
+
+async fn table_names(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .dynamodb
+        .list_tables()
+        .send()
+        .await
+        .expect("list tables")
+        .table_names()
+        .to_vec()
+}
+
+async fn bucket_names(sandbox: &Sandbox) -> Vec<String> {
+    let answer = sandbox
+        .s3
+        .list_buckets()
+        .send()
+        .await
+        .expect("list buckets");
+    answer
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn sandboxes_on_one_engine_do_not_see_each_other() {
+    let engines = embedded().await;
+    let (first, second) = tokio::join!(sandbox(engines), sandbox(engines));
+    assert_ne!(first.pg_url, second.pg_url);
+
+    for (sandbox, marker) in [(&first, "first"), (&second, "second")] {
+        sqlx::query("CREATE TABLE marker (value TEXT)")
+            .execute(&sandbox.pg)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO marker VALUES ($1)")
+            .bind(marker)
+            .execute(&sandbox.pg)
+            .await
+            .unwrap();
+        create_table(sandbox, "app").await;
+        sandbox
+            .s3
+            .create_bucket()
+            .bucket(sandbox.bucket_name("app"))
+            .send()
+            .await
+            .unwrap();
+    }
+    for (sandbox, marker) in [(&first, "first"), (&second, "second")] {
+        let values: Vec<String> = sqlx::query_scalar("SELECT value FROM marker")
+            .fetch_all(&sandbox.pg)
+            .await
+            .unwrap();
+        assert_eq!(values, vec![marker.to_owned()]);
+    }
+    assert_ne!(first.table_name("app"), second.table_name("app"));
+    assert_ne!(first.bucket_name("app"), second.bucket_name("app"));
+    let tables = table_names(&first).await;
+    assert!(
+        tables.contains(&first.table_name("app")) && tables.contains(&second.table_name("app"))
+    );
+
+    // Closing one removes its own resources and leaves the other's intact.
+    let first_table = first.table_name("app");
+    let report = first.close().await.unwrap();
+    assert_eq!(report.tables_deleted, vec![first_table]);
+    let tables = table_names(&second).await;
+    assert!(tables.contains(&second.table_name("app")));
+    assert!(
+        bucket_names(&second)
+            .await
+            .contains(&second.bucket_name("app"))
+    );
+    let values: Vec<String> = sqlx::query_scalar("SELECT value FROM marker")
+        .fetch_all(&second.pg)
+        .await
+        .unwrap();
+    assert_eq!(values, vec!["second".to_owned()]);
+    second.close().await.unwrap();
+}
+
+async fn database_exists(engines: &Engines, database: &str) -> bool {
+    let mut admin = sqlx::PgConnection::connect(&engines.postgres().admin_url)
+        .await
+        .unwrap();
+    sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(database)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+}
+
+async fn fill_sandbox(sandbox: &Sandbox) {
+    sqlx::query("CREATE TABLE t (id INT)")
+        .execute(&sandbox.pg)
+        .await
+        .unwrap();
+    create_table(sandbox, "app").await;
+    create_table(sandbox, "search").await;
+    let bucket = sandbox.bucket_name("transcripts");
+    sandbox
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    for i in 0..3 {
+        sandbox
+            .s3
+            .put_object()
+            .bucket(&bucket)
+            .key(format!("t/{i}"))
+            .body(vec![7u8; 1000].into())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn closing_a_sandbox_removes_everything_it_created() {
+    let engines = embedded().await;
+    let observer = sandbox(engines).await;
+    let sandbox = sandbox(engines).await;
+    let database = sandbox.run_id.postgres_database();
+    fill_sandbox(&sandbox).await;
+    let (app, search, bucket) = (
+        sandbox.table_name("app"),
+        sandbox.table_name("search"),
+        sandbox.bucket_name("transcripts"),
+    );
+
+    let mut report = sandbox.close().await.expect("cleanup");
+    report.tables_deleted.sort();
+    assert!(report.database_dropped);
+    assert_eq!(report.tables_deleted, vec![app.clone(), search.clone()]);
+    assert_eq!(report.buckets_deleted, vec![bucket.clone()]);
+    assert_eq!(report.objects_deleted, 3);
+
+    assert!(!database_exists(engines, &database).await);
+    let tables = table_names(&observer).await;
+    assert!(!tables.contains(&app) && !tables.contains(&search));
+    assert!(!bucket_names(&observer).await.contains(&bucket));
+    observer.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_a_sandbox_cleans_up_too() {
+    let engines = embedded().await;
+    let observer = sandbox(engines).await;
+    let sandbox = sandbox(engines).await;
+    let database = sandbox.run_id.postgres_database();
+    fill_sandbox(&sandbox).await;
+    let table = sandbox.table_name("app");
+    let bucket = sandbox.bucket_name("transcripts");
+    drop(sandbox);
+    assert!(!database_exists(engines, &database).await);
+    assert!(!table_names(&observer).await.contains(&table));
+    assert!(!bucket_names(&observer).await.contains(&bucket));
+    observer.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn endpoint_provisioner_uses_engines_that_already_run() {
+    let running = embedded().await;
+    let mut plan = Plan::embedded()
+        .with(Engine::Postgres, Provisioner::Endpoint)
+        .with(Engine::DynamoDb, Provisioner::Endpoint)
+        .with(Engine::S3, Provisioner::Endpoint);
+    plan.settings.postgres.endpoint = Some(running.postgres().admin_url.clone());
+    plan.settings.dynamodb.endpoint = running.dynamodb().endpoint.url.clone();
+    plan.settings.s3.endpoint = running.s3().endpoint.url.clone();
+
+    let attached = Engines::start(&plan).await.expect("endpoint engines");
+    assert_eq!(attached.provisioner(Engine::S3), Provisioner::Endpoint);
+    let sandbox = sandbox(&attached).await;
+    let report = roundtrip::run(&sandbox, 2 * 1024 * 1024)
+        .await
+        .expect("round trip through endpoints");
+    assert_eq!(report.dynamodb_items_queried, 5);
+    sandbox.close().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(attached))
+        .await
+        .unwrap();
+
+    // Dropping an endpoint handle leaves the engines it attached to running.
+    let after = sandbox_on_running().await;
+    roundtrip::run(&after, 1024)
+        .await
+        .expect("engines still answer");
+    after.close().await.unwrap();
+}
+
+async fn sandbox_on_running() -> Sandbox {
+    sandbox(embedded().await).await
+}
+
+#[tokio::test]
+async fn a_second_set_of_engines_runs_beside_the_first_and_stops_when_dropped() {
+    let first = embedded().await;
+    let second = Engines::start(&Plan::embedded())
+        .await
+        .expect("second engines");
+    assert_ne!(first.postgres().admin_url, second.postgres().admin_url);
+    assert_ne!(
+        first.dynamodb().endpoint.url,
+        second.dynamodb().endpoint.url
+    );
+
+    // The same run id on two engine sets: as two test suites on one machine would.
+    let run = RunId::generate();
+    let (a, b) = tokio::join!(
+        Sandbox::open(first, run.clone()),
+        Sandbox::open(&second, run.clone())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (ra, rb) = tokio::join!(
+        roundtrip::run(&a, 1024 * 1024),
+        roundtrip::run(&b, 1024 * 1024)
+    );
+    ra.expect("first");
+    rb.expect("second");
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+
+    let (data_dir, pid) = second
+        .postgres()
+        .ephemeral_details()
+        .expect("embedded postgres");
+    let ddb_address = second
+        .dynamodb()
+        .endpoint
+        .url
+        .clone()
+        .unwrap()
+        .replace("http://", "");
+    let s3_address = second
+        .s3()
+        .endpoint
+        .url
+        .clone()
+        .unwrap()
+        .replace("http://", "");
+    assert!(data_dir.is_dir());
+    tokio::task::spawn_blocking(move || drop(second))
+        .await
+        .unwrap();
+
+    assert!(
+        !data_dir.exists(),
+        "scratch directory {} left behind",
+        data_dir.display()
+    );
+    // SAFETY: existence probe only.
+    assert_ne!(
+        unsafe { libc::kill(pid as i32, 0) },
+        0,
+        "postgres {pid} still running"
+    );
+    for address in [ddb_address, s3_address] {
+        let refused = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(&address),
+        )
+        .await;
+        assert!(
+            !matches!(refused, Ok(Ok(_))),
+            "{address} still accepts connections"
+        );
+    }
+}
+
+#[tokio::test]
+async fn containers_run_where_docker_answers() {
+    if let Err(why) = cutover_backends::docker::probe() {
+        eprintln!("SKIPPED containers_run_where_docker_answers: {why}");
+        return;
+    }
+    let plan = Plan::embedded()
+        .with(Engine::Postgres, Provisioner::Containers)
+        .with(Engine::DynamoDb, Provisioner::Containers)
+        .with(Engine::S3, Provisioner::Containers);
+    let engines = Engines::start(&plan).await.expect("containers start");
+    let sandbox = sandbox(&engines).await;
+    roundtrip::run(&sandbox, 1024 * 1024)
+        .await
+        .expect("round trip on containers");
+    sandbox.close().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(engines))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn missing_prerequisites_name_what_and_how() {
+    let mut plan = Plan::embedded();
+    plan.settings.postgres.dir = Some("/nonexistent/pg/bin".into());
+    plan.settings.dynamodb.dir = Some("/nonexistent/ddb".into());
+    plan.dynamodb = Provisioner::Local;
+    let error = Engines::start(&plan).await.err().expect("must fail");
+    let message = error.to_string();
+    assert!(
+        matches!(error, BackendError::Several(ref errors) if errors.len() == 2),
+        "{message}"
+    );
+    assert!(message.contains("/nonexistent/pg/bin"), "{message}");
+    assert!(message.contains("apt-get install postgresql"), "{message}");
+    assert!(message.contains("/nonexistent/ddb"), "{message}");
+    assert!(message.contains("CUTOVER_DYNAMODB_LOCAL_DIR"), "{message}");
+
+    let mut plan = Plan::embedded().with(Engine::Postgres, Provisioner::Endpoint);
+    plan.settings.postgres.endpoint = None;
+    let message = Engines::start(&plan)
+        .await
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(message.contains("CUTOVER_PG_URL"), "{message}");
+}

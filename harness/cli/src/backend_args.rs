@@ -1,0 +1,62 @@
+//! The flags every command that starts backends shares.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_core::naming::RunId;
+use cutover_core::provision::{Provisioner, SettingsLayer};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    /// PostgreSQL provisioner: auto, embedded, containers or endpoint (env CUTOVER_POSTGRES).
+    #[arg(long, value_name = "PROVISIONER", value_parser = parse_provisioner)]
+    pub postgres: Option<Provisioner>,
+    /// DynamoDB provisioner: auto, embedded (Dynoxide), local (DynamoDB Local), containers or endpoint (env CUTOVER_DYNAMODB).
+    #[arg(long, value_name = "PROVISIONER", value_parser = parse_provisioner)]
+    pub dynamodb: Option<Provisioner>,
+    /// S3 provisioner: auto, embedded (s3s-fs), containers (MinIO) or endpoint (env CUTOVER_S3).
+    #[arg(long, value_name = "PROVISIONER", value_parser = parse_provisioner)]
+    pub s3: Option<Provisioner>,
+    /// Settings file (default: ./cutover.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Reuse a run id (lowercase letters and digits) instead of a fresh one.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+}
+
+fn parse_provisioner(value: &str) -> Result<Provisioner, String> {
+    value.parse()
+}
+
+impl BackendArgs {
+    pub fn plan(&self) -> anyhow::Result<Plan> {
+        let mut flags = SettingsLayer::default();
+        flags.postgres.provisioner = self.postgres;
+        flags.dynamodb.provisioner = self.dynamodb;
+        flags.s3.provisioner = self.s3;
+        let settings = cutover_backends::settings::load(flags, self.config.as_deref())?;
+        Ok(Plan::resolve(settings)?)
+    }
+
+    pub fn run_id(&self) -> anyhow::Result<RunId> {
+        match &self.run_id {
+            Some(id) => RunId::parse(id).context("--run-id"),
+            None => Ok(RunId::generate()),
+        }
+    }
+
+    /// Starts the engines and opens this run's sandbox on them.
+    pub async fn start(&self) -> anyhow::Result<(Engines, Sandbox)> {
+        let plan = self.plan()?;
+        let run_id = self.run_id()?;
+        eprintln!(
+            "starting postgres ({}), dynamodb ({}), s3 ({}) for run {run_id}",
+            plan.postgres, plan.dynamodb, plan.s3
+        );
+        let engines = Engines::start(&plan).await?;
+        let sandbox = Sandbox::open(&engines, run_id).await?;
+        Ok((engines, sandbox))
+    }
+}

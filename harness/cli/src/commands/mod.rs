@@ -1,0 +1,5 @@
+pub mod bench;
+pub mod check;
+pub mod doctor;
+pub mod fetch;
+pub mod up;

@@ -1,0 +1,67 @@
+//! `cutover`: proves a database migration safe before the cutover.
+
+mod backend_args;
+mod commands;
+mod report;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about = "Proves a PostgreSQL <-> DynamoDB migration safe before the cutover", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the backends, print their endpoints and credentials, and keep them until Ctrl-C.
+    Up(commands::up::Args),
+    /// Start the backends, write and read back on each (SQL; table put/query; a multi-MB object), and stop.
+    Check(commands::check::Args),
+    /// Show what this machine offers each provisioner, and the remedy for anything missing.
+    Doctor(commands::doctor::Args),
+    /// Download an engine into the cache ahead of first use.
+    Fetch(commands::fetch::Args),
+    /// Benchmarks that write reports to `reports/`.
+    #[command(subcommand)]
+    Bench(commands::bench::Bench),
+}
+
+fn main() -> std::process::ExitCode {
+    // s3s logs every error answer it serves (a NoSuchKey is a normal answer to
+    // cutover), so it is quiet unless CUTOVER_LOG asks for it.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+        .unwrap_or_else(|_| "warn,s3s=off".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => commands::up::run(args).await,
+            Command::Check(args) => commands::check::run(args).await,
+            Command::Doctor(args) => commands::doctor::run(args),
+            Command::Fetch(args) => commands::fetch::run(args).await,
+            Command::Bench(bench) => commands::bench::run(bench).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Writing reports to `reports/`: a JSON document for machines and Markdown for people.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+pub fn machine() -> serde_json::Value {
+    serde_json::json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "cutover_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+pub fn machine_line() -> String {
+    format!(
+        "{} cores, {}/{}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// Writes `<dir>/<name>.json` and `<dir>/<name>.md`; returns their paths.
+pub fn write_pair(
+    dir: &Path,
+    name: &str,
+    json: &serde_json::Value,
+    markdown: &str,
+) -> anyhow::Result<Vec<String>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating report directory {}", dir.display()))?;
+    let json_path = dir.join(format!("{name}.json"));
+    let markdown_path = dir.join(format!("{name}.md"));
+    std::fs::write(&json_path, serde_json::to_string_pretty(json)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    std::fs::write(&markdown_path, markdown)
+        .with_context(|| format!("writing {}", markdown_path.display()))?;
+    Ok(vec![
+        json_path.display().to_string(),
+        markdown_path.display().to_string(),
+    ])
+}

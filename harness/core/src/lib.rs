@@ -1,0 +1,8 @@
+//! The pure logic of cutover.
+//!
+//! **Architecture invariant:** this crate does no IO. It opens no files, sockets or
+//! processes and reads no clock or environment variable; callers hand it text and
+//! lookups. That keeps every rule here testable in milliseconds.
+
+pub mod naming;
+pub mod provision;
