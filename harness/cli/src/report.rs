@@ -14,6 +14,7 @@ pub fn machine() -> serde_json::Value {
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
         "cutover_version": env!("CARGO_PKG_VERSION"),
+        "build_profile": build_profile(),
     })
 }
 
