@@ -20,13 +20,22 @@ pub fn machine() -> serde_json::Value {
 
 pub fn machine_line() -> String {
     format!(
-        "{} cores, {}/{}",
+        "{} cores, {}/{}, {} build of cutover",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
         std::env::consts::OS,
-        std::env::consts::ARCH
+        std::env::consts::ARCH,
+        build_profile()
     )
+}
+
+fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
 }
 
 /// Writes `<dir>/<name>.json` and `<dir>/<name>.md`; returns their paths.
