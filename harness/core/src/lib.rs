@@ -4,5 +4,10 @@
 //! processes and reads no clock or environment variable; callers hand it text and
 //! lookups. That keeps every rule here testable in milliseconds.
 
+pub mod campaign_item;
+pub mod domain;
+pub mod item_size;
+pub mod keys;
 pub mod naming;
+pub mod normalize;
 pub mod provision;

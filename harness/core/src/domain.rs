@@ -1,0 +1,178 @@
+//! The campaign app's entities as both stores hold them, in one canonical shape.
+//!
+//! Timestamps have millisecond precision (the TypeScript app's `Date`); versions
+//! come from one PostgreSQL sequence, so they only grow, across entities and
+//! across delete-and-recreate.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{EntityKind, Id, ItemKey};
+
+/// A point in time, truncated to milliseconds.
+pub type Timestamp = DateTime<Utc>;
+
+pub fn truncate_to_millis(at: Timestamp) -> Timestamp {
+    at.trunc_subsecs(3)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: Id,
+    pub email: String,
+    pub display_name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: Id,
+    pub user_id: Id,
+    pub name: String,
+    pub description: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+/// Where a session's transcript lives in S3 and what it must hash to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptPointer {
+    pub storage_key: String,
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the object.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: Id,
+    pub campaign_id: Id,
+    /// Owner, denormalized from the campaign for tenant checks and S3 keys.
+    pub user_id: Id,
+    pub name: String,
+    pub summary: String,
+    /// A JSON object.
+    pub metadata: serde_json::Value,
+    pub share_token: Option<String>,
+    pub transcript: TranscriptPointer,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+impl Session {
+    /// The searchable fields, in order: name, summary, then the metadata's string values.
+    pub fn search_text(&self) -> String {
+        let mut strings = Vec::new();
+        collect_strings(&self.metadata, &mut strings);
+        crate::normalize::search_text(
+            [self.name.as_str(), self.summary.as_str()]
+                .into_iter()
+                .chain(strings.iter().map(String::as_str)),
+        )
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => out.push(text.clone()),
+        serde_json::Value::Array(values) => values.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// An AI-generated summary of a session (the app's "Generate summaries").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: Id,
+    pub session_id: Id,
+    pub user_id: Id,
+    pub kind: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+/// Any entity of the app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "entity", rename_all = "snake_case")]
+pub enum Entity {
+    User(User),
+    Campaign(Campaign),
+    Session(Session),
+    Summary(Summary),
+}
+
+impl Entity {
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            Entity::User(_) => EntityKind::User,
+            Entity::Campaign(_) => EntityKind::Campaign,
+            Entity::Session(_) => EntityKind::Session,
+            Entity::Summary(_) => EntityKind::Summary,
+        }
+    }
+
+    pub fn id(&self) -> &Id {
+        match self {
+            Entity::User(e) => &e.id,
+            Entity::Campaign(e) => &e.id,
+            Entity::Session(e) => &e.id,
+            Entity::Summary(e) => &e.id,
+        }
+    }
+
+    pub fn version(&self) -> i64 {
+        match self {
+            Entity::User(e) => e.version,
+            Entity::Campaign(e) => e.version,
+            Entity::Session(e) => e.version,
+            Entity::Summary(e) => e.version,
+        }
+    }
+
+    /// The user whose data this is.
+    pub fn owner(&self) -> &Id {
+        match self {
+            Entity::User(e) => &e.id,
+            Entity::Campaign(e) => &e.user_id,
+            Entity::Session(e) => &e.user_id,
+            Entity::Summary(e) => &e.user_id,
+        }
+    }
+
+    pub fn key(&self) -> ItemKey {
+        match self {
+            Entity::User(e) => ItemKey::User { user: e.id.clone() },
+            Entity::Campaign(e) => ItemKey::Campaign {
+                user: e.user_id.clone(),
+                campaign: e.id.clone(),
+            },
+            Entity::Session(e) => ItemKey::Session {
+                campaign: e.campaign_id.clone(),
+                session: e.id.clone(),
+            },
+            Entity::Summary(e) => ItemKey::Summary {
+                session: e.session_id.clone(),
+                summary: e.id.clone(),
+            },
+        }
+    }
+}
+
+/// The S3 key of a transcript: content-addressed under its owner and session, so
+/// a retried upload rewrites the same object, two versions never collide, and
+/// validated ids (no `/`, no `..`) keep it inside its prefix.
+pub fn transcript_storage_key(user: &Id, session: &Id, sha256_hex: &str) -> String {
+    format!("{}{sha256_hex}", transcript_prefix(user, session))
+}
+
+/// Every transcript object of one session starts with this.
+pub fn transcript_prefix(user: &Id, session: &Id) -> String {
+    format!("transcripts/{user}/{session}/")
+}
