@@ -1,0 +1,173 @@
+//! The app's data layer as the migration runs it: writes through PostgreSQL and
+//! the outbox, then DynamoDB and S3; reads from the store the mode says.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cutover_backends::Sandbox;
+
+use crate::command::{Command, Outcome};
+use crate::dynamo::DynamoStore;
+use crate::error::AppError;
+use crate::pg::PgStore;
+use crate::reads::{Answer, DynamoReads, PgReads, Read};
+use crate::relay::Relay;
+use crate::transcripts::TranscriptStore;
+
+/// The table and bucket purposes inside a sandbox.
+pub const TABLE_PURPOSE: &str = "app";
+pub const BUCKET_PURPOSE: &str = "transcripts";
+
+/// How the app writes and reads during the migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Write PostgreSQL (with the outbox), then DynamoDB and S3; read DynamoDB.
+    Dual,
+    /// Write PostgreSQL only — what a rollback switches to; read PostgreSQL.
+    PostgresOnly,
+    /// Write like `Dual`; read PostgreSQL, and compare `percent` of reads with DynamoDB.
+    ShadowRead { percent: u8 },
+}
+
+/// Counters of the dual-write path and shadow reads.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub writes_committed: AtomicU64,
+    /// Entities whose DynamoDB/S3 write failed right after commit (left to the relay).
+    pub inline_apply_failures: AtomicU64,
+    pub shadow_compared: AtomicU64,
+    pub shadow_mismatched: AtomicU64,
+    /// The first few shadow mismatches, for reports.
+    pub shadow_samples: Mutex<Vec<ShadowMismatch>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShadowMismatch {
+    pub read: Read,
+    pub postgres: String,
+    pub dynamodb: String,
+}
+
+const SHADOW_SAMPLES_KEPT: usize = 20;
+
+pub struct App {
+    pub pg: PgStore,
+    pub dynamo: DynamoStore,
+    pub transcripts: TranscriptStore,
+    relay: Relay,
+    pg_reads: PgReads,
+    dynamo_reads: DynamoReads,
+    mode: Mutex<Mode>,
+    pub stats: Stats,
+    reads_seen: AtomicU64,
+}
+
+impl App {
+    pub fn new(pg: PgStore, dynamo: DynamoStore, transcripts: TranscriptStore, mode: Mode) -> App {
+        App {
+            relay: Relay::new(pg.clone(), dynamo.clone(), transcripts.clone()),
+            pg_reads: PgReads::new(pg.clone()),
+            dynamo_reads: DynamoReads::new(dynamo.clone(), transcripts.clone()),
+            pg,
+            dynamo,
+            transcripts,
+            mode: Mutex::new(mode),
+            stats: Stats::default(),
+            reads_seen: AtomicU64::new(0),
+        }
+    }
+
+    /// The app on a sandbox's stores (table `app`, bucket `transcripts`), not installed.
+    pub fn on(sandbox: &Sandbox, mode: Mode) -> App {
+        App::new(
+            PgStore::new(sandbox.pg.clone()),
+            DynamoStore::new(sandbox.dynamodb.clone(), sandbox.table_name(TABLE_PURPOSE)),
+            TranscriptStore::new(sandbox.s3.clone(), sandbox.bucket_name(BUCKET_PURPOSE)),
+            mode,
+        )
+    }
+
+    /// Creates the schema, the table and the bucket, then returns the app.
+    pub async fn install(sandbox: &Sandbox, mode: Mode) -> Result<App, AppError> {
+        let app = App::on(sandbox, mode);
+        app.pg.migrate().await?;
+        app.dynamo.create_table().await?;
+        app.transcripts.create_bucket().await?;
+        Ok(app)
+    }
+
+    pub fn mode(&self) -> Mode {
+        *self.mode.lock().expect("mode lock")
+    }
+
+    /// Switches mode at run time (the rollback drill, the traffic shift).
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().expect("mode lock") = mode;
+    }
+
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    pub fn postgres_reads(&self) -> &PgReads {
+        &self.pg_reads
+    }
+
+    pub fn dynamodb_reads(&self) -> &DynamoReads {
+        &self.dynamo_reads
+    }
+
+    /// Commits `command` to PostgreSQL, then (unless postgres-only) applies every
+    /// entity it touched to DynamoDB and S3. A failure after the commit is not the
+    /// caller's error: the outbox keeps the change and the relay retries it.
+    pub async fn execute(&self, command: &Command) -> Result<Outcome, AppError> {
+        let dual = self.mode() != Mode::PostgresOnly;
+        let outcome = self.pg.execute(command, dual).await?;
+        self.stats.writes_committed.fetch_add(1, Ordering::Relaxed);
+        if dual {
+            let mut applied = std::collections::HashSet::new();
+            for change in &outcome.changes {
+                if !applied.insert(change.clone()) {
+                    continue;
+                }
+                if let Err(error) = self.relay.apply_entity(change.kind, &change.id).await {
+                    self.stats
+                        .inline_apply_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%error, kind = %change.kind, id = %change.id, "left to the relay");
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Serves a read the way the mode says.
+    pub async fn read(&self, read: &Read) -> Result<Answer, AppError> {
+        match self.mode() {
+            Mode::Dual => self.dynamo_reads.read(read).await,
+            Mode::PostgresOnly => self.pg_reads.read(read).await,
+            Mode::ShadowRead { percent } => {
+                let answer = self.pg_reads.read(read).await?;
+                // Deterministic sampling: every read whose ordinal falls in the percentage.
+                let ordinal = self.reads_seen.fetch_add(1, Ordering::Relaxed);
+                if ordinal % 100 < u64::from(percent.min(100)) {
+                    self.stats.shadow_compared.fetch_add(1, Ordering::Relaxed);
+                    let shadow = self.dynamo_reads.read(read).await;
+                    let matches = matches!(&shadow, Ok(other) if *other == answer);
+                    if !matches {
+                        self.stats.shadow_mismatched.fetch_add(1, Ordering::Relaxed);
+                        let mut samples = self.stats.shadow_samples.lock().expect("samples lock");
+                        if samples.len() < SHADOW_SAMPLES_KEPT {
+                            samples.push(ShadowMismatch {
+                                read: read.clone(),
+                                postgres: format!("{answer:?}"),
+                                dynamodb: format!("{shadow:?}"),
+                            });
+                        }
+                    }
+                }
+                Ok(answer)
+            }
+        }
+    }
+}

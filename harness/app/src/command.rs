@@ -1,0 +1,114 @@
+//! The writes the app makes, as data: the replay engine generates them, the
+//! model applies them in memory, the dual-write path applies them for real.
+
+use cutover_core::keys::{EntityKind, Id};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    CreateUser {
+        user: Id,
+        email: String,
+        display_name: String,
+    },
+    UpdateUser {
+        user: Id,
+        email: Option<String>,
+        display_name: Option<String>,
+    },
+    DeleteUser {
+        user: Id,
+    },
+    CreateCampaign {
+        campaign: Id,
+        user: Id,
+        name: String,
+        description: String,
+    },
+    UpdateCampaign {
+        campaign: Id,
+        name: Option<String>,
+        description: Option<String>,
+    },
+    DeleteCampaign {
+        campaign: Id,
+    },
+    CreateSession {
+        session: Id,
+        campaign: Id,
+        name: String,
+        summary: String,
+        metadata: serde_json::Value,
+        transcript: String,
+    },
+    UpdateSession {
+        session: Id,
+        name: Option<String>,
+        summary: Option<String>,
+        metadata: Option<serde_json::Value>,
+        transcript: Option<String>,
+    },
+    DeleteSession {
+        session: Id,
+    },
+    /// Gives the session a new random share token (replacing any old one).
+    ShareSession {
+        session: Id,
+    },
+    UnshareSession {
+        session: Id,
+    },
+    CreateSummary {
+        summary: Id,
+        session: Id,
+        kind: String,
+        body: String,
+    },
+    UpdateSummary {
+        summary: Id,
+        body: String,
+    },
+    DeleteSummary {
+        summary: Id,
+    },
+}
+
+impl Command {
+    /// The entity the command is about.
+    pub fn target(&self) -> (EntityKind, &Id) {
+        use Command::*;
+        match self {
+            CreateUser { user, .. } | UpdateUser { user, .. } | DeleteUser { user } => {
+                (EntityKind::User, user)
+            }
+            CreateCampaign { campaign, .. }
+            | UpdateCampaign { campaign, .. }
+            | DeleteCampaign { campaign } => (EntityKind::Campaign, campaign),
+            CreateSession { session, .. }
+            | UpdateSession { session, .. }
+            | DeleteSession { session }
+            | ShareSession { session }
+            | UnshareSession { session } => (EntityKind::Session, session),
+            CreateSummary { summary, .. }
+            | UpdateSummary { summary, .. }
+            | DeleteSummary { summary } => (EntityKind::Summary, summary),
+        }
+    }
+}
+
+/// An entity a committed write touched, and so an outbox record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Change {
+    pub kind: EntityKind,
+    pub id: Id,
+}
+
+/// What a committed write did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Every entity changed, cascades included, in the order they were recorded.
+    pub changes: Vec<Change>,
+    /// The new token of a `ShareSession`.
+    pub share_token: Option<String>,
+}

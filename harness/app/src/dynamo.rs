@@ -1,0 +1,270 @@
+//! The single DynamoDB table of the campaign app: creation, version-conditional
+//! writes, and the Query access patterns. Key strings come from
+//! `cutover_core::keys` only.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+use cutover_core::campaign_item::{SHARE_TOKEN_INDEX, attr};
+use cutover_core::item_size::{Item, MAX_ITEM_BYTES, item_bytes};
+use cutover_core::keys::{ItemKey, PartitionQuery};
+
+use crate::convert::{item_from_sdk, item_to_sdk};
+use crate::error::AppError;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// Written only when the stored item is absent or older; a retried or late
+/// write never replaces a newer one.
+const NEWER_ONLY: &str = "attribute_not_exists(#pk) OR #version < :version";
+
+fn key_attributes(key: &ItemKey) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (attr::PK.to_owned(), AttributeValue::S(key.pk())),
+        (attr::SK.to_owned(), AttributeValue::S(key.sk())),
+    ])
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: String) -> DynamoStore {
+        DynamoStore { client, table }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the table: `pk`/`sk`, GSI1 (`gsi1pk`/`gsi1sk`) for reverse lookups,
+    /// and the sparse `shareToken` index. On-demand capacity.
+    pub async fn create_table(&self) -> Result<(), AppError> {
+        let fail = |e: &dyn std::error::Error| {
+            AppError::dynamodb(format!("creating table {}", self.table), e)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let string_attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let all = Projection::builder()
+            .projection_type(ProjectionType::All)
+            .build();
+        let gsi1 = GlobalSecondaryIndex::builder()
+            .index_name(cutover_core::keys::GSI1)
+            .key_schema(key(attr::GSI1PK, KeyType::Hash).map_err(|e| fail(&e))?)
+            .key_schema(key(attr::GSI1SK, KeyType::Range).map_err(|e| fail(&e))?)
+            .projection(all.clone())
+            .build()
+            .map_err(|e| fail(&e))?;
+        let share = GlobalSecondaryIndex::builder()
+            .index_name(SHARE_TOKEN_INDEX)
+            .key_schema(key(attr::SHARE_TOKEN, KeyType::Hash).map_err(|e| fail(&e))?)
+            .projection(all)
+            .build()
+            .map_err(|e| fail(&e))?;
+        let mut request = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key(attr::PK, KeyType::Hash).map_err(|e| fail(&e))?)
+            .key_schema(key(attr::SK, KeyType::Range).map_err(|e| fail(&e))?)
+            .global_secondary_indexes(gsi1)
+            .global_secondary_indexes(share);
+        for name in [
+            attr::PK,
+            attr::SK,
+            attr::GSI1PK,
+            attr::GSI1SK,
+            attr::SHARE_TOKEN,
+        ] {
+            request = request.attribute_definitions(string_attribute(name).map_err(|e| fail(&e))?);
+        }
+        request.send().await.map_err(|e| fail(&e))?;
+        Ok(())
+    }
+
+    /// Strongly consistent read of one item.
+    pub async fn get(&self, key: &ItemKey) -> Result<Option<Item>, AppError> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AppError::dynamodb(format!("GetItem {}/{}", key.pk(), key.sk()), &e))?;
+        answer
+            .item()
+            .map(|item| {
+                item_from_sdk(item).map_err(|detail| AppError::MalformedItem {
+                    key: format!("{}/{}", key.pk(), key.sk()),
+                    detail,
+                })
+            })
+            .transpose()
+    }
+
+    /// Puts `item` unless a stored item has the same or a newer version.
+    /// Returns whether it was written. Refuses items over the 400 KB limit
+    /// before sending.
+    pub async fn put_if_newer(
+        &self,
+        key: &ItemKey,
+        item: &Item,
+        version: i64,
+    ) -> Result<bool, AppError> {
+        let bytes = item_bytes(item).map_err(|e| AppError::MalformedItem {
+            key: format!("{}/{}", key.pk(), key.sk()),
+            detail: e.to_string(),
+        })?;
+        if bytes > MAX_ITEM_BYTES {
+            return Err(AppError::ItemTooLarge {
+                kind: key.entity(),
+                id: format!("{}/{}", key.pk(), key.sk()),
+                bytes,
+            });
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item_to_sdk(item)))
+            .condition_expression(NEWER_ONLY)
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#version", attr::VERSION)
+            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(AppError::dynamodb(
+                format!("PutItem {}/{}", key.pk(), key.sk()),
+                &error,
+            )),
+        }
+    }
+
+    /// Deletes the item unless it has a version of `version` or newer (a
+    /// re-created entity). Returns whether an item was deleted.
+    pub async fn delete_if_older(&self, key: &ItemKey, version: i64) -> Result<bool, AppError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(key)))
+            .condition_expression("attribute_exists(#pk) AND #version < :version")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#version", attr::VERSION)
+            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(AppError::dynamodb(
+                format!("DeleteItem {}/{}", key.pk(), key.sk()),
+                &error,
+            )),
+        }
+    }
+
+    /// Every item of a partition (optionally a sort-key prefix), following
+    /// pagination to the end. Base-table reads are strongly consistent; index
+    /// reads cannot be.
+    pub async fn query(&self, query: &PartitionQuery) -> Result<Vec<Item>, AppError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(query.index.map(str::to_owned))
+                .consistent_read(query.index.is_none())
+                .expression_attribute_names("#p", query.partition_attribute)
+                .expression_attribute_values(":p", AttributeValue::S(query.partition_key.clone()))
+                .set_exclusive_start_key(start);
+            request = match &query.sort_key_prefix {
+                Some(prefix) => request
+                    .key_condition_expression("#p = :p AND begins_with(#s, :prefix)")
+                    .expression_attribute_names("#s", query.sort_attribute)
+                    .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
+                None => request.key_condition_expression("#p = :p"),
+            };
+            let page = request
+                .send()
+                .await
+                .map_err(|e| AppError::dynamodb(format!("Query {}", query.partition_key), &e))?;
+            for item in page.items() {
+                items.push(
+                    item_from_sdk(item).map_err(|detail| AppError::MalformedItem {
+                        key: query.partition_key.clone(),
+                        detail,
+                    })?,
+                );
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// The items (at most one, if the app is right) whose share token is `token`.
+    pub async fn query_share_token(&self, token: &str) -> Result<Vec<Item>, AppError> {
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SHARE_TOKEN_INDEX)
+            .key_condition_expression("#t = :t")
+            .expression_attribute_names("#t", attr::SHARE_TOKEN)
+            .expression_attribute_values(":t", AttributeValue::S(token.to_owned()))
+            .send()
+            .await
+            .map_err(|e| AppError::dynamodb("Query by share token", &e))?;
+        answer
+            .items()
+            .iter()
+            .map(|item| {
+                item_from_sdk(item).map_err(|detail| AppError::MalformedItem {
+                    key: "shareToken".into(),
+                    detail,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,735 @@
+//! The PostgreSQL side: the source of truth. Every write is one transaction that
+//! changes the rows and appends an outbox record for each entity it touches.
+
+use chrono::Utc;
+use cutover_core::campaign_item::to_item;
+use cutover_core::domain::{
+    Campaign, Entity, Session, Summary, TranscriptPointer, User, transcript_storage_key,
+    truncate_to_millis,
+};
+use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
+use cutover_core::keys::{EntityKind, Id, ItemKey};
+use rand::RngCore;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+use crate::command::{Change, Command, Outcome};
+use crate::error::AppError;
+use crate::transcripts::sha256_hex;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A share token: 128 random bits from the OS-seeded CSPRNG, hex-encoded.
+pub fn new_share_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+const SESSION_COLUMNS: &str = "id, campaign_id, user_id, name, summary, metadata, share_token, transcript_bytes, transcript_sha256, created_at, updated_at, version";
+const USER_COLUMNS: &str = "id, email, display_name, created_at, updated_at, version";
+const CAMPAIGN_COLUMNS: &str = "id, user_id, name, description, created_at, updated_at, version";
+const SUMMARY_COLUMNS: &str =
+    "id, session_id, user_id, kind, body, created_at, updated_at, version";
+
+fn id_column(row: &PgRow, column: &str) -> Result<Id, AppError> {
+    let text: String = row
+        .try_get(column)
+        .map_err(AppError::pg(format!("reading {column}")))?;
+    Ok(Id::parse(&text)?)
+}
+
+fn column<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+    row: &'r PgRow,
+    name: &str,
+) -> Result<T, AppError> {
+    row.try_get(name)
+        .map_err(AppError::pg(format!("reading column {name}")))
+}
+
+pub(crate) fn user_from_row(row: &PgRow) -> Result<User, AppError> {
+    Ok(User {
+        id: id_column(row, "id")?,
+        email: column(row, "email")?,
+        display_name: column(row, "display_name")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+        version: column(row, "version")?,
+    })
+}
+
+pub(crate) fn campaign_from_row(row: &PgRow) -> Result<Campaign, AppError> {
+    Ok(Campaign {
+        id: id_column(row, "id")?,
+        user_id: id_column(row, "user_id")?,
+        name: column(row, "name")?,
+        description: column(row, "description")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+        version: column(row, "version")?,
+    })
+}
+
+pub(crate) fn session_from_row(row: &PgRow) -> Result<Session, AppError> {
+    let id = id_column(row, "id")?;
+    let user_id = id_column(row, "user_id")?;
+    let sha256: String = column(row, "transcript_sha256")?;
+    let bytes: i64 = column(row, "transcript_bytes")?;
+    Ok(Session {
+        transcript: TranscriptPointer {
+            storage_key: transcript_storage_key(&user_id, &id, &sha256),
+            bytes: bytes as u64,
+            sha256,
+        },
+        id,
+        campaign_id: id_column(row, "campaign_id")?,
+        user_id,
+        name: column(row, "name")?,
+        summary: column(row, "summary")?,
+        metadata: column::<sqlx::types::Json<serde_json::Value>>(row, "metadata")?.0,
+        share_token: column(row, "share_token")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+        version: column(row, "version")?,
+    })
+}
+
+pub(crate) fn summary_from_row(row: &PgRow) -> Result<Summary, AppError> {
+    Ok(Summary {
+        id: id_column(row, "id")?,
+        session_id: id_column(row, "session_id")?,
+        user_id: id_column(row, "user_id")?,
+        kind: column(row, "kind")?,
+        body: column(row, "body")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+        version: column(row, "version")?,
+    })
+}
+
+/// Text PostgreSQL can store: no NUL characters.
+fn check_text(field: &'static str, value: &str) -> Result<(), AppError> {
+    if value.contains('\0') {
+        return Err(AppError::Invalid {
+            field,
+            reason: "contains a NUL character, which PostgreSQL text cannot hold".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_metadata(metadata: &serde_json::Value) -> Result<(), AppError> {
+    if !metadata.is_object() {
+        return Err(AppError::Invalid {
+            field: "metadata",
+            reason: format!("must be a JSON object, got {metadata}"),
+        });
+    }
+    if metadata.to_string().contains("\\u0000") {
+        return Err(AppError::Invalid {
+            field: "metadata",
+            reason: "contains a NUL character".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses, before commit, an entity whose DynamoDB item would exceed the limit.
+fn check_item_size(entity: &Entity) -> Result<(), AppError> {
+    let bytes = item_bytes(&to_item(entity)).map_err(|e| AppError::Invalid {
+        field: "item",
+        reason: e.to_string(),
+    })?;
+    if bytes > MAX_ITEM_BYTES {
+        return Err(AppError::ItemTooLarge {
+            kind: entity.kind(),
+            id: entity.id().to_string(),
+            bytes,
+        });
+    }
+    Ok(())
+}
+
+type Tx = Transaction<'static, Postgres>;
+
+/// The outcome being built, and whether changes go to the outbox.
+struct Recorder {
+    outcome: Outcome,
+    outbox: bool,
+}
+
+impl PgStore {
+    pub fn new(pool: PgPool) -> PgStore {
+        PgStore { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), AppError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| AppError::Postgres {
+                action: "running migrations".to_owned(),
+                source: e.into(),
+            })
+    }
+
+    async fn next_version(tx: &mut Tx) -> Result<i64, AppError> {
+        sqlx::query_scalar("SELECT nextval('entity_version')")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(AppError::pg("allocating a version"))
+    }
+
+    async fn record(
+        tx: &mut Tx,
+        outcome: &mut Recorder,
+        entity_key: &ItemKey,
+        owner: &Id,
+        id: &Id,
+        version: i64,
+        operation: &str,
+    ) -> Result<(), AppError> {
+        outcome.outcome.changes.push(Change {
+            kind: entity_key.entity(),
+            id: id.clone(),
+        });
+        if !outcome.outbox {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO outbox (entity_kind, entity_id, operation, item_pk, item_sk, owner_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(entity_key.entity().name())
+        .bind(id.as_str())
+        .bind(operation)
+        .bind(entity_key.pk())
+        .bind(entity_key.sk())
+        .bind(owner.as_str())
+        .bind(version)
+        .execute(&mut **tx)
+        .await
+        .map_err(AppError::pg("appending to the outbox"))?;
+        Ok(())
+    }
+
+    async fn record_upsert(
+        tx: &mut Tx,
+        outcome: &mut Recorder,
+        entity: &Entity,
+    ) -> Result<(), AppError> {
+        check_item_size(entity)?;
+        Self::record(
+            tx,
+            outcome,
+            &entity.key(),
+            entity.owner(),
+            entity.id(),
+            entity.version(),
+            "upsert",
+        )
+        .await
+    }
+
+    async fn record_delete(
+        tx: &mut Tx,
+        outcome: &mut Recorder,
+        entity: &Entity,
+        version: i64,
+    ) -> Result<(), AppError> {
+        Self::record(
+            tx,
+            outcome,
+            &entity.key(),
+            entity.owner(),
+            entity.id(),
+            version,
+            "delete",
+        )
+        .await
+    }
+
+    /// Applies `command` in one transaction, with its outbox records when
+    /// `outbox` is set (it is not in postgres-only mode, after a rollback).
+    pub async fn execute(&self, command: &Command, outbox: bool) -> Result<Outcome, AppError> {
+        let mut tx: Tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(AppError::pg("beginning a transaction"))?;
+        let mut recorder = Recorder {
+            outcome: Outcome::default(),
+            outbox,
+        };
+        self.apply(&mut tx, command, &mut recorder).await?;
+        tx.commit().await.map_err(AppError::pg("committing"))?;
+        Ok(recorder.outcome)
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        command: &Command,
+        outcome: &mut Recorder,
+    ) -> Result<(), AppError> {
+        let now = truncate_to_millis(Utc::now());
+        let not_found = |kind: EntityKind, id: &Id| AppError::NotFound {
+            kind,
+            id: id.to_string(),
+        };
+        match command {
+            Command::CreateUser {
+                user,
+                email,
+                display_name,
+            } => {
+                check_text("email", email)?;
+                check_text("display_name", display_name)?;
+                let version = Self::next_version(tx).await?;
+                let row = sqlx::query(format!(
+                    "INSERT INTO users (id, email, display_name, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING {USER_COLUMNS}"
+                ).into_sql())
+                .bind(user.as_str()).bind(email).bind(display_name).bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("inserting a user"))?
+                .ok_or_else(|| AppError::AlreadyExists { kind: EntityKind::User, id: user.to_string() })?;
+                Self::record_upsert(tx, outcome, &Entity::User(user_from_row(&row)?)).await
+            }
+            Command::UpdateUser {
+                user,
+                email,
+                display_name,
+            } => {
+                for (field, value) in [("email", email), ("display_name", display_name)] {
+                    if let Some(value) = value {
+                        check_text(field, value)?;
+                    }
+                }
+                let version = Self::next_version(tx).await?;
+                let row = sqlx::query(format!(
+                    "UPDATE users SET email = COALESCE($2, email), display_name = COALESCE($3, display_name), updated_at = $4, version = $5 WHERE id = $1 RETURNING {USER_COLUMNS}"
+                ).into_sql())
+                .bind(user.as_str()).bind(email).bind(display_name).bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("updating a user"))?
+                .ok_or_else(|| not_found(EntityKind::User, user))?;
+                Self::record_upsert(tx, outcome, &Entity::User(user_from_row(&row)?)).await
+            }
+            Command::DeleteUser { user } => {
+                let row = sqlx::query(
+                    format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE").into_sql(),
+                )
+                .bind(user.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(AppError::pg("locking a user"))?
+                .ok_or_else(|| not_found(EntityKind::User, user))?;
+                let version = Self::next_version(tx).await?;
+                // Children first, so their deletes are recorded before the cascade removes them.
+                for summary in self.summaries_where(tx, "user_id", user).await? {
+                    Self::record_delete(tx, outcome, &Entity::Summary(summary), version).await?;
+                }
+                for session in self.sessions_where(tx, "user_id", user).await? {
+                    Self::record_delete(tx, outcome, &Entity::Session(session), version).await?;
+                }
+                for campaign in self.campaigns_where(tx, "user_id", user).await? {
+                    Self::record_delete(tx, outcome, &Entity::Campaign(campaign), version).await?;
+                }
+                Self::record_delete(tx, outcome, &Entity::User(user_from_row(&row)?), version)
+                    .await?;
+                sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(AppError::pg("deleting a user"))?;
+                Ok(())
+            }
+            Command::CreateCampaign {
+                campaign,
+                user,
+                name,
+                description,
+            } => {
+                check_text("name", name)?;
+                check_text("description", description)?;
+                let version = Self::next_version(tx).await?;
+                let row = sqlx::query(format!(
+                    "INSERT INTO campaigns (id, user_id, name, description, created_at, updated_at, version)
+                     SELECT $1, u.id, $3, $4, $5, $5, $6 FROM users u WHERE u.id = $2
+                     ON CONFLICT (id) DO NOTHING RETURNING {CAMPAIGN_COLUMNS}"
+                ).into_sql())
+                .bind(campaign.as_str()).bind(user.as_str()).bind(name).bind(description).bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("inserting a campaign"))?;
+                let Some(row) = row else {
+                    return Err(self
+                        .missing_parent_or_duplicate(
+                            tx,
+                            "users",
+                            user,
+                            EntityKind::User,
+                            "campaigns",
+                            campaign,
+                            EntityKind::Campaign,
+                        )
+                        .await);
+                };
+                Self::record_upsert(tx, outcome, &Entity::Campaign(campaign_from_row(&row)?)).await
+            }
+            Command::UpdateCampaign {
+                campaign,
+                name,
+                description,
+            } => {
+                for (field, value) in [("name", name), ("description", description)] {
+                    if let Some(value) = value {
+                        check_text(field, value)?;
+                    }
+                }
+                let version = Self::next_version(tx).await?;
+                let row = sqlx::query(format!(
+                    "UPDATE campaigns SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = $4, version = $5 WHERE id = $1 RETURNING {CAMPAIGN_COLUMNS}"
+                ).into_sql())
+                .bind(campaign.as_str()).bind(name).bind(description).bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("updating a campaign"))?
+                .ok_or_else(|| not_found(EntityKind::Campaign, campaign))?;
+                Self::record_upsert(tx, outcome, &Entity::Campaign(campaign_from_row(&row)?)).await
+            }
+            Command::DeleteCampaign { campaign } => {
+                let row = sqlx::query(
+                    format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 FOR UPDATE")
+                        .into_sql(),
+                )
+                .bind(campaign.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(AppError::pg("locking a campaign"))?
+                .ok_or_else(|| not_found(EntityKind::Campaign, campaign))?;
+                let version = Self::next_version(tx).await?;
+                let sessions = self.sessions_where(tx, "campaign_id", campaign).await?;
+                for session in &sessions {
+                    for summary in self.summaries_where(tx, "session_id", &session.id).await? {
+                        Self::record_delete(tx, outcome, &Entity::Summary(summary), version)
+                            .await?;
+                    }
+                }
+                for session in sessions {
+                    Self::record_delete(tx, outcome, &Entity::Session(session), version).await?;
+                }
+                Self::record_delete(
+                    tx,
+                    outcome,
+                    &Entity::Campaign(campaign_from_row(&row)?),
+                    version,
+                )
+                .await?;
+                sqlx::query("DELETE FROM campaigns WHERE id = $1")
+                    .bind(campaign.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(AppError::pg("deleting a campaign"))?;
+                Ok(())
+            }
+            Command::CreateSession {
+                session,
+                campaign,
+                name,
+                summary,
+                metadata,
+                transcript,
+            } => {
+                check_text("name", name)?;
+                check_text("summary", summary)?;
+                check_text("transcript", transcript)?;
+                check_metadata(metadata)?;
+                let version = Self::next_version(tx).await?;
+                let search_text =
+                    cutover_core::normalize::search_text([name.as_str(), summary.as_str()]);
+                let row = sqlx::query(format!(
+                    "INSERT INTO sessions (id, campaign_id, user_id, name, summary, metadata, transcript, transcript_bytes, transcript_sha256, search_text, created_at, updated_at, version)
+                     SELECT $1, c.id, c.user_id, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11 FROM campaigns c WHERE c.id = $2
+                     ON CONFLICT (id) DO NOTHING RETURNING {SESSION_COLUMNS}"
+                ).into_sql())
+                .bind(session.as_str()).bind(campaign.as_str()).bind(name).bind(summary)
+                .bind(sqlx::types::Json(metadata)).bind(transcript).bind(transcript.len() as i64).bind(sha256_hex(transcript.as_bytes()))
+                .bind(&search_text).bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("inserting a session"))?;
+                let Some(row) = row else {
+                    return Err(self
+                        .missing_parent_or_duplicate(
+                            tx,
+                            "campaigns",
+                            campaign,
+                            EntityKind::Campaign,
+                            "sessions",
+                            session,
+                            EntityKind::Session,
+                        )
+                        .await);
+                };
+                self.finish_session_write(tx, outcome, &row).await
+            }
+            Command::UpdateSession {
+                session,
+                name,
+                summary,
+                metadata,
+                transcript,
+            } => {
+                for (field, value) in [
+                    ("name", name),
+                    ("summary", summary),
+                    ("transcript", transcript),
+                ] {
+                    if let Some(value) = value {
+                        check_text(field, value)?;
+                    }
+                }
+                if let Some(metadata) = metadata {
+                    check_metadata(metadata)?;
+                }
+                let version = Self::next_version(tx).await?;
+                let row = sqlx::query(format!(
+                    "UPDATE sessions SET name = COALESCE($2, name), summary = COALESCE($3, summary), metadata = COALESCE($4, metadata),
+                         transcript = COALESCE($5, transcript), transcript_bytes = COALESCE($6, transcript_bytes), transcript_sha256 = COALESCE($7, transcript_sha256),
+                         updated_at = $8, version = $9
+                     WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+                ).into_sql())
+                .bind(session.as_str()).bind(name).bind(summary).bind(metadata.as_ref().map(sqlx::types::Json))
+                .bind(transcript).bind(transcript.as_ref().map(|t| t.len() as i64)).bind(transcript.as_ref().map(|t| sha256_hex(t.as_bytes())))
+                .bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("updating a session"))?
+                .ok_or_else(|| not_found(EntityKind::Session, session))?;
+                self.finish_session_write(tx, outcome, &row).await
+            }
+            Command::ShareSession { session } | Command::UnshareSession { session } => {
+                let token = matches!(command, Command::ShareSession { .. }).then(new_share_token);
+                let version = Self::next_version(tx).await?;
+                let row = sqlx::query(format!(
+                    "UPDATE sessions SET share_token = $2, updated_at = $3, version = $4 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+                ).into_sql())
+                .bind(session.as_str()).bind(&token).bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("setting a share token"))?
+                .ok_or_else(|| not_found(EntityKind::Session, session))?;
+                outcome.outcome.share_token = token;
+                self.finish_session_write(tx, outcome, &row).await
+            }
+            Command::DeleteSession { session } => {
+                let row = sqlx::query(
+                    format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 FOR UPDATE")
+                        .into_sql(),
+                )
+                .bind(session.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(AppError::pg("locking a session"))?
+                .ok_or_else(|| not_found(EntityKind::Session, session))?;
+                let version = Self::next_version(tx).await?;
+                for summary in self.summaries_where(tx, "session_id", session).await? {
+                    Self::record_delete(tx, outcome, &Entity::Summary(summary), version).await?;
+                }
+                Self::record_delete(
+                    tx,
+                    outcome,
+                    &Entity::Session(session_from_row(&row)?),
+                    version,
+                )
+                .await?;
+                sqlx::query("DELETE FROM sessions WHERE id = $1")
+                    .bind(session.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(AppError::pg("deleting a session"))?;
+                Ok(())
+            }
+            Command::CreateSummary {
+                summary,
+                session,
+                kind,
+                body,
+            } => {
+                check_text("kind", kind)?;
+                check_text("body", body)?;
+                let version = Self::next_version(tx).await?;
+                let row = sqlx::query(format!(
+                    "INSERT INTO session_summaries (id, session_id, user_id, kind, body, created_at, updated_at, version)
+                     SELECT $1, s.id, s.user_id, $3, $4, $5, $5, $6 FROM sessions s WHERE s.id = $2
+                     ON CONFLICT (id) DO NOTHING RETURNING {SUMMARY_COLUMNS}"
+                ).into_sql())
+                .bind(summary.as_str()).bind(session.as_str()).bind(kind).bind(body).bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("inserting a summary"))?;
+                let Some(row) = row else {
+                    return Err(self
+                        .missing_parent_or_duplicate(
+                            tx,
+                            "sessions",
+                            session,
+                            EntityKind::Session,
+                            "session_summaries",
+                            summary,
+                            EntityKind::Summary,
+                        )
+                        .await);
+                };
+                Self::record_upsert(tx, outcome, &Entity::Summary(summary_from_row(&row)?)).await
+            }
+            Command::UpdateSummary { summary, body } => {
+                check_text("body", body)?;
+                let version = Self::next_version(tx).await?;
+                let row = sqlx::query(format!(
+                    "UPDATE session_summaries SET body = $2, updated_at = $3, version = $4 WHERE id = $1 RETURNING {SUMMARY_COLUMNS}"
+                ).into_sql())
+                .bind(summary.as_str()).bind(body).bind(now).bind(version)
+                .fetch_optional(&mut **tx).await.map_err(AppError::pg("updating a summary"))?
+                .ok_or_else(|| not_found(EntityKind::Summary, summary))?;
+                Self::record_upsert(tx, outcome, &Entity::Summary(summary_from_row(&row)?)).await
+            }
+            Command::DeleteSummary { summary } => {
+                let row = sqlx::query(
+                    format!(
+                        "DELETE FROM session_summaries WHERE id = $1 RETURNING {SUMMARY_COLUMNS}"
+                    )
+                    .into_sql(),
+                )
+                .bind(summary.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(AppError::pg("deleting a summary"))?
+                .ok_or_else(|| not_found(EntityKind::Summary, summary))?;
+                let version = Self::next_version(tx).await?;
+                Self::record_delete(
+                    tx,
+                    outcome,
+                    &Entity::Summary(summary_from_row(&row)?),
+                    version,
+                )
+                .await
+            }
+        }
+    }
+
+    /// After a session row changed: recompute its search copy over all
+    /// searchable fields (metadata included), check the item size, record it.
+    async fn finish_session_write(
+        &self,
+        tx: &mut Tx,
+        outcome: &mut Recorder,
+        row: &PgRow,
+    ) -> Result<(), AppError> {
+        let session = session_from_row(row)?;
+        sqlx::query("UPDATE sessions SET search_text = $2 WHERE id = $1")
+            .bind(session.id.as_str())
+            .bind(session.search_text())
+            .execute(&mut **tx)
+            .await
+            .map_err(AppError::pg("storing the search copy"))?;
+        Self::record_upsert(tx, outcome, &Entity::Session(session)).await
+    }
+
+    /// Why an insert-from-parent wrote nothing: the parent is missing, or the id is taken.
+    #[allow(clippy::too_many_arguments)]
+    async fn missing_parent_or_duplicate(
+        &self,
+        tx: &mut Tx,
+        parent_table: &str,
+        parent: &Id,
+        parent_kind: EntityKind,
+        table: &str,
+        id: &Id,
+        kind: EntityKind,
+    ) -> AppError {
+        let exists = sqlx::query_scalar::<_, bool>(
+            format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = $1)").into_sql(),
+        )
+        .bind(id.as_str())
+        .fetch_one(&mut **tx)
+        .await;
+        match exists {
+            Ok(true) => AppError::AlreadyExists {
+                kind,
+                id: id.to_string(),
+            },
+            Ok(false) => {
+                let _ = parent_table;
+                AppError::NotFound {
+                    kind: parent_kind,
+                    id: parent.to_string(),
+                }
+            }
+            Err(error) => AppError::Postgres {
+                action: format!("checking {table}"),
+                source: error,
+            },
+        }
+    }
+
+    async fn sessions_where(
+        &self,
+        tx: &mut Tx,
+        column: &str,
+        id: &Id,
+    ) -> Result<Vec<Session>, AppError> {
+        let rows = sqlx::query(
+            format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE {column} = $1 ORDER BY id")
+                .into_sql(),
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(AppError::pg("listing sessions"))?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn summaries_where(
+        &self,
+        tx: &mut Tx,
+        column: &str,
+        id: &Id,
+    ) -> Result<Vec<Summary>, AppError> {
+        let rows = sqlx::query(
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM session_summaries WHERE {column} = $1 ORDER BY id"
+            )
+            .into_sql(),
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(AppError::pg("listing summaries"))?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn campaigns_where(
+        &self,
+        tx: &mut Tx,
+        column: &str,
+        id: &Id,
+    ) -> Result<Vec<Campaign>, AppError> {
+        let rows = sqlx::query(
+            format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE {column} = $1 ORDER BY id")
+                .into_sql(),
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(AppError::pg("listing campaigns"))?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+}
+
+/// Runtime-built SQL here only ever interpolates this module's own column lists
+/// and table names, never input.
+trait IntoSql {
+    fn into_sql(self) -> sqlx::AssertSqlSafe<String>;
+}
+
+impl IntoSql for String {
+    fn into_sql(self) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(self)
+    }
+}

@@ -1,0 +1,258 @@
+//! Brings DynamoDB and S3 to PostgreSQL's state, one entity at a time.
+//!
+//! Applying is state-based: under a per-entity advisory lock, the relay reads the
+//! entity's *current* row and makes DynamoDB and S3 match it, then marks every
+//! pending outbox record of that entity done in the same transaction. So records
+//! may be applied late, twice, or out of order — by the writer right after its
+//! commit, or by the relay later — and the stores still converge on the newest
+//! state; items are also written only if newer (version condition), so a write
+//! made outside this path (a backfill) cannot be overwritten by an older one.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use cutover_core::campaign_item::to_item;
+use cutover_core::domain::{Entity, transcript_prefix};
+use cutover_core::keys::{EntityKind, Id, ItemKey};
+use sqlx::Row;
+
+use crate::dynamo::DynamoStore;
+use crate::error::AppError;
+use crate::pg::PgStore;
+use crate::reads::PgReads;
+use crate::transcripts::TranscriptStore;
+
+#[derive(Clone)]
+pub struct Relay {
+    pg: PgStore,
+    dynamo: DynamoStore,
+    transcripts: TranscriptStore,
+}
+
+/// A pending outbox record.
+#[derive(Debug, Clone)]
+struct PendingRecord {
+    id: i64,
+    key: ItemKey,
+    owner: Id,
+    version: i64,
+}
+
+/// What one relay pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayPass {
+    pub entities_applied: usize,
+    pub entities_failed: usize,
+    pub last_error: Option<String>,
+}
+
+impl Relay {
+    pub fn new(pg: PgStore, dynamo: DynamoStore, transcripts: TranscriptStore) -> Relay {
+        Relay {
+            pg,
+            dynamo,
+            transcripts,
+        }
+    }
+
+    /// Outbox records not yet applied.
+    pub async fn pending_records(&self) -> Result<i64, AppError> {
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE done_at IS NULL")
+            .fetch_one(self.pg.pool())
+            .await
+            .map_err(AppError::pg("counting pending outbox records"))
+    }
+
+    /// Entities with pending records (the parity validator calls their mismatches in-flight).
+    pub async fn pending_entities(&self) -> Result<BTreeSet<(EntityKind, Id)>, AppError> {
+        let rows =
+            sqlx::query("SELECT DISTINCT entity_kind, entity_id FROM outbox WHERE done_at IS NULL")
+                .fetch_all(self.pg.pool())
+                .await
+                .map_err(AppError::pg("listing pending entities"))?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.get(0);
+                let id: String = row.get(1);
+                Ok((
+                    EntityKind::parse(&kind).expect("constrained by the schema"),
+                    Id::parse(&id)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Makes DynamoDB and S3 hold the current state of one entity. A failure
+    /// leaves its records pending with a later retry time and the error noted.
+    pub async fn apply_entity(&self, kind: EntityKind, id: &Id) -> Result<bool, AppError> {
+        let mut tx = self
+            .pg
+            .pool()
+            .begin()
+            .await
+            .map_err(AppError::pg("beginning a relay transaction"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
+            .bind(kind.name())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::pg("locking an entity for the relay"))?;
+        let rows = sqlx::query(
+            "SELECT id, item_pk, item_sk, owner_id, version FROM outbox WHERE entity_kind = $1 AND entity_id = $2 AND done_at IS NULL ORDER BY id",
+        )
+        .bind(kind.name())
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(AppError::pg("reading pending outbox records"))?;
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let records = rows
+            .iter()
+            .map(|row| {
+                Ok(PendingRecord {
+                    id: row.get(0),
+                    key: ItemKey::parse(row.get(1), row.get(2))?,
+                    owner: Id::parse(row.get(3))?,
+                    version: row.get(4),
+                })
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let record_ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        // Read after taking the lock, in a fresh snapshot: it reflects every record above.
+        let state = PgReads::entity_with_transcript(&mut tx, kind, id).await?;
+
+        match self.sync(state, &records).await {
+            Ok(()) => {
+                sqlx::query(
+                    "UPDATE outbox SET done_at = now(), last_error = NULL WHERE id = ANY($1)",
+                )
+                .bind(&record_ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(AppError::pg("marking outbox records done"))?;
+                tx.commit()
+                    .await
+                    .map_err(AppError::pg("committing a relay transaction"))?;
+                Ok(true)
+            }
+            Err(error) => {
+                drop(tx);
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                         next_attempt_at = now() + make_interval(secs => LEAST(30, 0.05 * power(2, LEAST(attempts, 20))))
+                     WHERE id = ANY($1)",
+                )
+                .bind(&record_ids)
+                .bind(error.to_string())
+                .execute(self.pg.pool())
+                .await
+                .map_err(AppError::pg("recording a relay failure"))?;
+                Err(error)
+            }
+        }
+    }
+
+    async fn sync(
+        &self,
+        state: Option<(Entity, Option<String>)>,
+        records: &[PendingRecord],
+    ) -> Result<(), AppError> {
+        let current_key = state.as_ref().map(|(entity, _)| entity.key());
+        // Items left at keys the entity no longer has (deleted, or deleted and
+        // re-created elsewhere) go first.
+        let stale: BTreeSet<(ItemKey, Id)> = records
+            .iter()
+            .filter(|r| Some(&r.key) != current_key.as_ref())
+            .map(|r| (r.key.clone(), r.owner.clone()))
+            .collect();
+        let newest_version = records.iter().map(|r| r.version).max().unwrap_or(0);
+        for (key, owner) in stale {
+            let version = state
+                .as_ref()
+                .map_or(newest_version, |(e, _)| e.version().max(newest_version));
+            self.dynamo
+                .delete_if_older(&key, version.saturating_add(1))
+                .await?;
+            if let ItemKey::Session { session, .. } = &key {
+                let keep = state.as_ref().and_then(|(e, _)| match e {
+                    Entity::Session(s) if s.user_id == owner => {
+                        Some(s.transcript.storage_key.clone())
+                    }
+                    _ => None,
+                });
+                self.transcripts
+                    .delete_prefix_except(&transcript_prefix(&owner, session), keep.as_deref())
+                    .await?;
+            }
+        }
+        let Some((entity, transcript)) = state else {
+            return Ok(());
+        };
+        if let Entity::Session(session) = &entity {
+            let pointer = &session.transcript;
+            // Content-addressed: an object already there with the right size is this content.
+            if self.transcripts.size_of(&pointer.storage_key).await? != Some(pointer.bytes) {
+                let text = transcript.as_deref().unwrap_or_default();
+                self.transcripts.put(&pointer.storage_key, text).await?;
+            }
+        }
+        self.dynamo
+            .put_if_newer(&entity.key(), &to_item(&entity), entity.version())
+            .await?;
+        if let Entity::Session(session) = &entity {
+            // Older transcripts of this session are no longer pointed to.
+            self.transcripts
+                .delete_prefix_except(
+                    &transcript_prefix(&session.user_id, &session.id),
+                    Some(&session.transcript.storage_key),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One pass over entities with due records (all pending ones when
+    /// `ignore_backoff`), at most `limit` entities.
+    pub async fn run_once(&self, ignore_backoff: bool, limit: i64) -> Result<RelayPass, AppError> {
+        let rows = sqlx::query(
+            "SELECT entity_kind, entity_id FROM outbox WHERE done_at IS NULL AND ($1 OR next_attempt_at <= now())
+             GROUP BY entity_kind, entity_id ORDER BY min(id) LIMIT $2",
+        )
+        .bind(ignore_backoff)
+        .bind(limit)
+        .fetch_all(self.pg.pool())
+        .await
+        .map_err(AppError::pg("selecting due outbox records"))?;
+        let mut pass = RelayPass::default();
+        for row in rows {
+            let kind = EntityKind::parse(row.get(0)).expect("constrained by the schema");
+            let id = Id::parse(row.get(1))?;
+            match self.apply_entity(kind, &id).await {
+                Ok(_) => pass.entities_applied += 1,
+                Err(error) => {
+                    pass.entities_failed += 1;
+                    pass.last_error = Some(error.to_string());
+                }
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Applies until nothing is pending, honouring backoff, or until `timeout`.
+    /// Returns the records still pending (zero when drained).
+    pub async fn drain(&self, timeout: Duration) -> Result<i64, AppError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pass = self.run_once(false, 500).await?;
+            let pending = self.pending_records().await?;
+            if pending == 0 || Instant::now() >= deadline {
+                return Ok(pending);
+            }
+            if pass.entities_applied == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
