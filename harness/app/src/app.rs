@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cutover_backends::Sandbox;
 
-use crate::command::{Command, Outcome};
 use crate::dynamo::DynamoStore;
 use crate::error::AppError;
 use crate::pg::PgStore;
-use crate::reads::{Answer, DynamoReads, PgReads, Read};
+use crate::reads::{DynamoReads, PgReads};
 use crate::relay::Relay;
 use crate::transcripts::TranscriptStore;
+use cutover_core::command::{Answer, Read};
+use cutover_core::command::{Command, Outcome};
 
 /// The table and bucket purposes inside a sandbox.
 pub const TABLE_PURPOSE: &str = "app";

@@ -7,7 +7,6 @@
 //! (`reads`) with the same answers, so they can be compared.
 
 pub mod app;
-pub mod command;
 mod convert;
 pub mod dynamo;
 pub mod error;
@@ -17,7 +16,6 @@ pub mod relay;
 pub mod transcripts;
 
 pub use app::{App, Mode};
-pub use command::{Change, Command, Outcome};
 pub use convert::{item_from_sdk, item_to_sdk};
+pub use cutover_core::command::{Answer, Change, Command, Outcome, Read};
 pub use error::AppError;
-pub use reads::{Answer, Read};

@@ -9,13 +9,13 @@ use cutover_core::domain::{
 };
 use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
-use rand::RngCore;
+use rand::Rng;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use crate::command::{Change, Command, Outcome};
 use crate::error::AppError;
 use crate::transcripts::sha256_hex;
+use cutover_core::command::{Change, Command, Outcome};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

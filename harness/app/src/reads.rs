@@ -3,7 +3,7 @@
 //! reads, tests, the parity validator).
 
 use cutover_core::campaign_item::from_item;
-use cutover_core::domain::{Campaign, Entity, Session, Summary, User};
+use cutover_core::domain::{Entity, Session};
 use cutover_core::item_size::Item;
 use cutover_core::keys::{EntityKind, Id, ItemKey, PartitionQuery};
 use sqlx::{PgConnection, Row};
@@ -12,31 +12,7 @@ use crate::dynamo::DynamoStore;
 use crate::error::AppError;
 use crate::pg::{PgStore, campaign_from_row, session_from_row, summary_from_row, user_from_row};
 use crate::transcripts::TranscriptStore;
-
-/// One read request of the app.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Read {
-    User(Id),
-    CampaignsOf(Id),
-    Campaign(Id),
-    SessionsOf(Id),
-    Session(Id),
-    SummariesOf(Id),
-    SessionByShareToken(String),
-    Transcript(Id),
-}
-
-/// The answer to a [`Read`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
-    User(Option<User>),
-    Campaigns(Vec<Campaign>),
-    Campaign(Option<Campaign>),
-    Sessions(Vec<Session>),
-    Session(Option<Session>),
-    Summaries(Vec<Summary>),
-    Transcript(Option<String>),
-}
+pub use cutover_core::command::{Answer, Read};
 
 /// Reads served by PostgreSQL.
 #[derive(Clone)]

@@ -5,9 +5,11 @@
 //! lookups. That keeps every rule here testable in milliseconds.
 
 pub mod campaign_item;
+pub mod command;
 pub mod domain;
 pub mod item_size;
 pub mod keys;
 pub mod naming;
 pub mod normalize;
 pub mod provision;
+pub mod workload;

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use rand::Rng;
+use rand::RngExt;
 use thiserror::Error;
 
 /// Length of a generated run id: 36^10 ≈ 3.7e15 ids, short enough that every

@@ -1,7 +1,9 @@
-//! The writes the app makes, as data: the replay engine generates them, the
-//! model applies them in memory, the dual-write path applies them for real.
+//! What the app is asked to do, as data: writes (`Command`) and reads (`Read`,
+//! answered by `Answer`). The workload generator produces them, the in-memory
+//! model applies them, the dual-write path applies them for real.
 
-use cutover_core::keys::{EntityKind, Id};
+use crate::domain::{Campaign, Session, Summary, User};
+use crate::keys::{EntityKind, Id};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,4 +113,30 @@ pub struct Outcome {
     pub changes: Vec<Change>,
     /// The new token of a `ShareSession`.
     pub share_token: Option<String>,
+}
+
+/// One read request of the app.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "read", content = "arg", rename_all = "snake_case")]
+pub enum Read {
+    User(Id),
+    CampaignsOf(Id),
+    Campaign(Id),
+    SessionsOf(Id),
+    Session(Id),
+    SummariesOf(Id),
+    SessionByShareToken(String),
+    Transcript(Id),
+}
+
+/// The answer to a [`Read`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    User(Option<User>),
+    Campaigns(Vec<Campaign>),
+    Campaign(Option<Campaign>),
+    Sessions(Vec<Session>),
+    Session(Option<Session>),
+    Summaries(Vec<Summary>),
+    Transcript(Option<String>),
 }

@@ -1,0 +1,517 @@
+//! The workload generator: a scenario and a seed in, a lazy stream of
+//! operations out. It keeps a small picture of the entities it has created so
+//! every operation names something that exists (in the order operations are
+//! applied per user); that picture is bounded by the scenario's population, not
+//! by the number of operations.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::scenario::{Range, RunLength, Scenario, SizeBucket};
+use super::text::{self, Language};
+use crate::command::{Command, Read};
+use crate::keys::Id;
+
+/// How many random probes look for an entity that still has room for a child
+/// before a create turns into an update (keeps generation O(1) per operation).
+const CREATE_PROBES: usize = 8;
+
+/// One operation of a workload. `user` owns everything it touches: operations
+/// of one user must be applied in order, different users' may interleave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    pub ordinal: u64,
+    pub user: Id,
+    pub kind: OpKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OpKind {
+    Write {
+        command: Command,
+    },
+    Read {
+        read: Read,
+    },
+    /// Substring search of a campaign's sessions.
+    Search {
+        campaign: Id,
+        query: String,
+    },
+    /// Open a session's share link (the token is known only once shared).
+    OpenShareLink {
+        session: Id,
+    },
+}
+
+impl OpKind {
+    /// A short label for counts and latency histograms.
+    pub fn label(&self) -> &'static str {
+        match self {
+            OpKind::Write { command } => match command {
+                Command::CreateUser { .. }
+                | Command::CreateCampaign { .. }
+                | Command::CreateSession { .. }
+                | Command::CreateSummary { .. } => "create",
+                Command::UpdateUser { .. }
+                | Command::UpdateCampaign { .. }
+                | Command::UpdateSession { .. }
+                | Command::UpdateSummary { .. } => "update",
+                Command::DeleteUser { .. }
+                | Command::DeleteCampaign { .. }
+                | Command::DeleteSession { .. }
+                | Command::DeleteSummary { .. } => "delete",
+                Command::ShareSession { .. } | Command::UnshareSession { .. } => "share",
+            },
+            OpKind::Read { .. } | OpKind::OpenShareLink { .. } => "read",
+            OpKind::Search { .. } => "search",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SessionNode {
+    id: Id,
+    summary_target: u32,
+    summaries: Vec<Id>,
+}
+
+#[derive(Debug, Clone)]
+struct CampaignNode {
+    id: Id,
+    session_target: u32,
+    sessions: Vec<SessionNode>,
+}
+
+#[derive(Debug, Clone)]
+struct UserNode {
+    id: Id,
+    campaign_target: u32,
+    campaigns: Vec<CampaignNode>,
+}
+
+/// A deterministic, lazy stream of operations.
+pub struct Workload {
+    scenario: Scenario,
+    rng: StdRng,
+    users: Vec<UserNode>,
+    next_id: u64,
+    emitted: u64,
+}
+
+fn pick<T>(rng: &mut StdRng, items: &[T]) -> Option<usize> {
+    (!items.is_empty()).then(|| rng.random_range(0..items.len()))
+}
+
+fn in_range(rng: &mut StdRng, range: Range) -> u32 {
+    rng.random_range(range.min..=range.max)
+}
+
+impl Workload {
+    pub fn new(scenario: &Scenario, seed: u64) -> Workload {
+        Workload {
+            scenario: scenario.clone(),
+            rng: StdRng::seed_from_u64(seed),
+            users: Vec::new(),
+            next_id: 0,
+            emitted: 0,
+        }
+    }
+
+    fn new_id(&mut self, prefix: &str) -> Id {
+        self.next_id += 1;
+        Id::parse(&format!("{prefix}{:07}", self.next_id)).expect("generated ids are valid")
+    }
+
+    fn language(&mut self) -> Language {
+        text::pick_language(&mut self.rng, &self.scenario.text)
+    }
+
+    fn transcript_bytes(&mut self) -> usize {
+        let total: u32 = self
+            .scenario
+            .transcript_sizes
+            .iter()
+            .map(|b| b.weight)
+            .sum();
+        let mut roll = self.rng.random_range(0..total);
+        let mut chosen: &SizeBucket = &self.scenario.transcript_sizes[0];
+        for bucket in &self.scenario.transcript_sizes {
+            if roll < bucket.weight {
+                chosen = bucket;
+                break;
+            }
+            roll -= bucket.weight;
+        }
+        match (chosen.bytes, chosen.min_bytes, chosen.max_bytes) {
+            (Some(bytes), _, _) => bytes as usize,
+            (None, Some(min), Some(max)) => self.rng.random_range(min..=max) as usize,
+            _ => unreachable!("checked when the scenario was parsed"),
+        }
+    }
+
+    fn metadata(&mut self, language: Language) -> serde_json::Value {
+        let tags: Vec<String> = (0..self.rng.random_range(0..4))
+            .map(|_| text::words(&mut self.rng, language, 1))
+            .collect();
+        serde_json::json!({
+            "tags": tags,
+            "round": self.rng.random_range(1..40),
+            "location": text::words(&mut self.rng, language, 2),
+            "xpAwarded": self.rng.random_range(0..5000) as f64 / 4.0,
+        })
+    }
+
+    fn session_text(&mut self) -> (String, String, serde_json::Value, String) {
+        let language = self.language();
+        let name_words = self.rng.random_range(2..6);
+        let summary_words = self.rng.random_range(8..30);
+        let name = text::words(&mut self.rng, language, name_words);
+        let summary = text::words(&mut self.rng, language, summary_words);
+        let metadata = self.metadata(language);
+        let bytes = self.transcript_bytes();
+        let transcript = text::transcript(&mut self.rng, language, bytes);
+        (name, summary, metadata, transcript)
+    }
+
+    /// A create that fits the population, or `None` when it is full.
+    fn create(&mut self) -> Option<(Id, Command)> {
+        let population = self.scenario.population;
+        if (self.users.len() as u32) < population.users {
+            let id = self.new_id("u");
+            let language = self.language();
+            let name = text::person(&mut self.rng, language);
+            let campaign_target = in_range(&mut self.rng, population.campaigns_per_user);
+            self.users.push(UserNode {
+                id: id.clone(),
+                campaign_target,
+                campaigns: Vec::new(),
+            });
+            let email = format!("{}@example.com", id.as_str());
+            return Some((
+                id.clone(),
+                Command::CreateUser {
+                    user: id,
+                    email,
+                    display_name: name,
+                },
+            ));
+        }
+        for _ in 0..CREATE_PROBES {
+            let u = pick(&mut self.rng, &self.users)?;
+            let user_id = self.users[u].id.clone();
+            let roll = self.rng.random_range(0..100);
+            let user = &self.users[u];
+            if roll < 15 || user.campaigns.is_empty() {
+                if (user.campaigns.len() as u32) < user.campaign_target {
+                    let id = self.new_id("c");
+                    let language = self.language();
+                    let name_words = self.rng.random_range(2..5);
+                    let name = text::words(&mut self.rng, language, name_words);
+                    let description = text::words(&mut self.rng, language, 12);
+                    let session_target = in_range(&mut self.rng, population.sessions_per_campaign);
+                    self.users[u].campaigns.push(CampaignNode {
+                        id: id.clone(),
+                        session_target,
+                        sessions: Vec::new(),
+                    });
+                    return Some((
+                        user_id.clone(),
+                        Command::CreateCampaign {
+                            campaign: id,
+                            user: user_id,
+                            name,
+                            description,
+                        },
+                    ));
+                }
+                continue;
+            }
+            let c = pick(&mut self.rng, &self.users[u].campaigns)?;
+            let campaign = &self.users[u].campaigns[c];
+            if roll < 75 || campaign.sessions.is_empty() {
+                if (campaign.sessions.len() as u32) < campaign.session_target {
+                    let campaign_id = campaign.id.clone();
+                    let id = self.new_id("s");
+                    let (name, summary, metadata, transcript) = self.session_text();
+                    let summary_target = in_range(&mut self.rng, population.summaries_per_session);
+                    self.users[u].campaigns[c].sessions.push(SessionNode {
+                        id: id.clone(),
+                        summary_target,
+                        summaries: Vec::new(),
+                    });
+                    return Some((
+                        user_id,
+                        Command::CreateSession {
+                            session: id,
+                            campaign: campaign_id,
+                            name,
+                            summary,
+                            metadata,
+                            transcript,
+                        },
+                    ));
+                }
+                continue;
+            }
+            let s = pick(&mut self.rng, &campaign.sessions)?;
+            let session = &campaign.sessions[s];
+            if (session.summaries.len() as u32) < session.summary_target {
+                let session_id = session.id.clone();
+                let id = self.new_id("m");
+                let language = self.language();
+                let body_words = self.rng.random_range(20..80);
+                let body = text::words(&mut self.rng, language, body_words);
+                self.users[u].campaigns[c].sessions[s]
+                    .summaries
+                    .push(id.clone());
+                return Some((
+                    user_id,
+                    Command::CreateSummary {
+                        summary: id,
+                        session: session_id,
+                        kind: "recap".into(),
+                        body,
+                    },
+                ));
+            }
+        }
+        None
+    }
+
+    /// A random (user, campaign, session) path into the world, as deep as it goes.
+    fn random_path(&mut self) -> Option<(usize, Option<usize>, Option<usize>)> {
+        let u = pick(&mut self.rng, &self.users)?;
+        let c = pick(&mut self.rng, &self.users[u].campaigns);
+        let s = c.and_then(|c| pick(&mut self.rng, &self.users[u].campaigns[c].sessions));
+        Some((u, c, s))
+    }
+
+    fn update(&mut self) -> Option<(Id, Command)> {
+        let (u, c, s) = self.random_path()?;
+        let user_id = self.users[u].id.clone();
+        let roll = self.rng.random_range(0..100);
+        let language = self.language();
+        let command = match (c, s) {
+            (Some(c), Some(s)) if roll < 70 => {
+                let session = &self.users[u].campaigns[c].sessions[s];
+                let session_id = session.id.clone();
+                if let Some(m) = pick(&mut self.rng, &session.summaries).filter(|_| roll < 15) {
+                    let summary = self.users[u].campaigns[c].sessions[s].summaries[m].clone();
+                    let body = text::words(&mut self.rng, language, 30);
+                    Command::UpdateSummary { summary, body }
+                } else {
+                    let (name, summary, metadata, transcript) = self.session_text();
+                    Command::UpdateSession {
+                        session: session_id,
+                        name: (roll % 2 == 0).then_some(name),
+                        summary: (roll % 3 != 0).then_some(summary),
+                        metadata: (roll % 5 == 0).then_some(metadata),
+                        transcript: (roll % 4 == 0).then_some(transcript),
+                    }
+                }
+            }
+            (Some(c), _) if roll < 90 => {
+                let campaign = self.users[u].campaigns[c].id.clone();
+                Command::UpdateCampaign {
+                    campaign,
+                    name: Some(text::words(&mut self.rng, language, 3)),
+                    description: None,
+                }
+            }
+            _ => Command::UpdateUser {
+                user: user_id.clone(),
+                email: None,
+                display_name: Some(text::person(&mut self.rng, language)),
+            },
+        };
+        Some((user_id, command))
+    }
+
+    fn delete(&mut self) -> Option<(Id, Command)> {
+        let (u, c, s) = self.random_path()?;
+        let user_id = self.users[u].id.clone();
+        let roll = self.rng.random_range(0..100);
+        let command = match (c, s) {
+            (Some(c), Some(s)) if roll < 85 => {
+                let session = &mut self.users[u].campaigns[c].sessions[s];
+                if !session.summaries.is_empty() && roll < 40 {
+                    let m = self.rng.random_range(0..session.summaries.len());
+                    Command::DeleteSummary {
+                        summary: session.summaries.remove(m),
+                    }
+                } else {
+                    let removed = self.users[u].campaigns[c].sessions.remove(s);
+                    Command::DeleteSession {
+                        session: removed.id,
+                    }
+                }
+            }
+            (Some(c), _) if roll < 98 => Command::DeleteCampaign {
+                campaign: self.users[u].campaigns.remove(c).id,
+            },
+            _ => Command::DeleteUser {
+                user: self.users.remove(u).id,
+            },
+        };
+        Some((user_id, command))
+    }
+
+    fn share(&mut self) -> Option<(Id, Command)> {
+        let (u, Some(c), Some(s)) = self.random_path()? else {
+            return None;
+        };
+        let session = self.users[u].campaigns[c].sessions[s].id.clone();
+        let command = if self.rng.random_range(0..4) == 0 {
+            Command::UnshareSession { session }
+        } else {
+            Command::ShareSession { session }
+        };
+        Some((self.users[u].id.clone(), command))
+    }
+
+    fn read(&mut self) -> Option<(Id, OpKind)> {
+        let (u, c, s) = self.random_path()?;
+        let user = &self.users[u];
+        let user_id = user.id.clone();
+        let roll = self.rng.random_range(0..8);
+        let read = match (roll, c, s) {
+            (0, _, _) => Read::User(user_id.clone()),
+            (1, _, _) => Read::CampaignsOf(user_id.clone()),
+            (2, Some(c), _) => Read::Campaign(user.campaigns[c].id.clone()),
+            (3, Some(c), _) => Read::SessionsOf(user.campaigns[c].id.clone()),
+            (4, Some(c), Some(s)) => Read::Session(user.campaigns[c].sessions[s].id.clone()),
+            (5, Some(c), Some(s)) => Read::SummariesOf(user.campaigns[c].sessions[s].id.clone()),
+            (6, Some(c), Some(s)) => Read::Transcript(user.campaigns[c].sessions[s].id.clone()),
+            (7, Some(c), Some(s)) => {
+                return Some((
+                    user_id,
+                    OpKind::OpenShareLink {
+                        session: user.campaigns[c].sessions[s].id.clone(),
+                    },
+                ));
+            }
+            _ => Read::CampaignsOf(user_id.clone()),
+        };
+        Some((user_id, OpKind::Read { read }))
+    }
+
+    fn search(&mut self) -> Option<(Id, OpKind)> {
+        let (u, c, _) = self.random_path()?;
+        let campaign = self.users[u].campaigns.get(c?)?.id.clone();
+        let language = self.language();
+        let query = text::words(&mut self.rng, language, 1);
+        Some((self.users[u].id.clone(), OpKind::Search { campaign, query }))
+    }
+
+    fn next_op(&mut self) -> (Id, OpKind) {
+        let mix = self.scenario.mix;
+        let total = mix.create + mix.update + mix.delete + mix.read + mix.search + mix.share;
+        let roll = self.rng.random_range(0..total);
+        let write = |found: Option<(Id, Command)>| {
+            found.map(|(user, command)| (user, OpKind::Write { command }))
+        };
+        let mut bounds = [
+            mix.create, mix.update, mix.delete, mix.read, mix.search, mix.share,
+        ]
+        .into_iter()
+        .scan(0, |sum, w| {
+            *sum += w;
+            Some(*sum)
+        });
+        let kind = bounds
+            .position(|bound| roll < bound)
+            .expect("roll is below the total");
+        let chosen = match kind {
+            0 => write(self.create()),
+            1 => write(self.update()),
+            2 => write(self.delete()),
+            3 => self.read(),
+            4 => self.search(),
+            _ => write(self.share()),
+        };
+        // Nothing to act on yet (or the population is full): create, else update.
+        chosen
+            .or_else(|| write(self.create()))
+            .or_else(|| write(self.update()))
+            .expect("a create is always possible while the population is empty")
+    }
+}
+
+impl Iterator for Workload {
+    type Item = Op;
+
+    fn next(&mut self) -> Option<Op> {
+        if let RunLength::Operations(limit) = self.scenario.length
+            && self.emitted >= limit
+        {
+            return None;
+        }
+        let (user, kind) = self.next_op();
+        self.emitted += 1;
+        Some(Op {
+            ordinal: self.emitted,
+            user,
+            kind,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Scenario;
+
+    fn scenario() -> Scenario {
+        Scenario::parse(crate::workload::scenario::tests::VALID, "t.toml").unwrap()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_workload_byte_for_byte() {
+        let first: Vec<Op> = Workload::new(&scenario(), 42).collect();
+        let second: Vec<Op> = Workload::new(&scenario(), 42).collect();
+        assert_eq!(
+            serde_json::to_string(&first).unwrap(),
+            serde_json::to_string(&second).unwrap()
+        );
+        let other: Vec<Op> = Workload::new(&scenario(), 43).collect();
+        assert_ne!(first, other);
+        assert_eq!(first.len(), 100);
+    }
+
+    #[test]
+    fn operations_only_name_entities_that_exist() {
+        // Replays the stream against a set of live ids.
+        use std::collections::HashSet;
+        let mut live: HashSet<String> = HashSet::new();
+        for op in Workload::new(&scenario(), 9).take(2000) {
+            if let OpKind::Write { command } = &op.kind {
+                let (_, target) = command.target();
+                match command {
+                    Command::CreateUser { .. } => assert!(live.insert(target.to_string())),
+                    Command::CreateCampaign { user, .. } => {
+                        assert!(live.contains(user.as_str()));
+                        assert!(live.insert(target.to_string()));
+                    }
+                    Command::CreateSession { campaign, .. } => {
+                        assert!(live.contains(campaign.as_str()), "{op:?}");
+                        assert!(live.insert(target.to_string()));
+                    }
+                    Command::CreateSummary { session, .. } => {
+                        assert!(live.contains(session.as_str()), "{op:?}");
+                        assert!(live.insert(target.to_string()));
+                    }
+                    Command::DeleteUser { .. }
+                    | Command::DeleteCampaign { .. }
+                    | Command::DeleteSession { .. }
+                    | Command::DeleteSummary { .. } => {
+                        assert!(live.remove(target.as_str()), "{op:?}");
+                    }
+                    _ => assert!(live.contains(target.as_str()), "{op:?}"),
+                }
+            }
+        }
+    }
+}
