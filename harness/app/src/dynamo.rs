@@ -16,6 +16,18 @@ use cutover_core::keys::{ItemKey, PartitionQuery};
 use crate::convert::{item_from_sdk, item_to_sdk};
 use crate::error::AppError;
 
+/// What a FilterExpression search returned and what it read.
+#[derive(Debug, Clone, Default)]
+pub struct SearchResult {
+    pub items: Vec<Item>,
+    /// Items read before the filter (the cost basis), over all pages.
+    pub scanned: u64,
+    pub pages: u32,
+    /// ConsumedCapacity summed over pages, as the engine reported it (`None`
+    /// when any page did not report it).
+    pub rcu_reported: Option<f64>,
+}
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -239,6 +251,71 @@ impl DynamoStore {
             start = page.last_evaluated_key().cloned();
             if start.is_none() {
                 return Ok(items);
+            }
+        }
+    }
+
+    /// Sessions of `campaign` whose `searchText` contains `normalized_query`: a
+    /// Query on the campaign partition with a FilterExpression, followed to the
+    /// last page. The filter runs after the read, so `scanned` counts what was
+    /// paid for and `items` what came back.
+    pub async fn search_sessions(
+        &self,
+        campaign: &cutover_core::keys::Id,
+        normalized_query: &str,
+    ) -> Result<SearchResult, AppError> {
+        let query = PartitionQuery::sessions_of(campaign);
+        let mut result = SearchResult::default();
+        let mut start = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+                .key_condition_expression("#p = :p AND begins_with(#s, :prefix)")
+                .expression_attribute_names("#p", query.partition_attribute)
+                .expression_attribute_names("#s", query.sort_attribute)
+                .expression_attribute_values(":p", AttributeValue::S(query.partition_key.clone()))
+                .expression_attribute_values(
+                    ":prefix",
+                    AttributeValue::S(query.sort_key_prefix.clone().unwrap_or_default()),
+                )
+                .set_exclusive_start_key(start);
+            if !normalized_query.is_empty() {
+                request = request
+                    .filter_expression("contains(#text, :q)")
+                    .expression_attribute_names("#text", attr::SEARCH_TEXT)
+                    .expression_attribute_values(
+                        ":q",
+                        AttributeValue::S(normalized_query.to_owned()),
+                    );
+            }
+            let page = request.send().await.map_err(|e| {
+                AppError::dynamodb(format!("searching {}", query.partition_key), &e)
+            })?;
+            result.pages += 1;
+            result.scanned += page.scanned_count().max(0) as u64;
+            result.rcu_reported = match (
+                result.rcu_reported,
+                page.consumed_capacity().and_then(|c| c.capacity_units()),
+            ) {
+                (Some(total), Some(units)) => Some(total + units),
+                (None, Some(units)) if result.pages == 1 => Some(units),
+                _ => None,
+            };
+            for item in page.items() {
+                result.items.push(item_from_sdk(item).map_err(|detail| {
+                    AppError::MalformedItem {
+                        key: query.partition_key.clone(),
+                        detail,
+                    }
+                })?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(result);
             }
         }
     }

@@ -6,6 +6,7 @@ use cutover_core::campaign_item::from_item;
 use cutover_core::domain::{Entity, Session};
 use cutover_core::item_size::Item;
 use cutover_core::keys::{EntityKind, Id, ItemKey, PartitionQuery};
+use cutover_core::normalize::normalize;
 use sqlx::{PgConnection, Row};
 
 use crate::dynamo::DynamoStore;
@@ -101,6 +102,17 @@ impl PgReads {
                     .map(session_from_row)
                     .transpose()?,
             ),
+            Read::SearchSessions { campaign, query } => {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM sessions WHERE campaign_id = $1 AND strpos(search_text, $2) > 0 ORDER BY id",
+                )
+                .bind(campaign.as_str())
+                .bind(normalize(query))
+                .fetch_all(pool)
+                .await
+                .map_err(fail("a search"))?;
+                Answer::SessionIds(ids.iter().map(|id| Id::parse(id)).collect::<Result<_, _>>()?)
+            }
             Read::Transcript(session) => Answer::Transcript(
                 sqlx::query_scalar("SELECT transcript FROM sessions WHERE id = $1")
                     .bind(session.as_str())
@@ -292,6 +304,18 @@ impl DynamoReads {
                     _ => None,
                 })?;
                 Answer::Session(sessions.into_iter().next())
+            }
+            Read::SearchSessions { campaign, query } => {
+                let found = self
+                    .dynamo
+                    .search_sessions(campaign, &normalize(query))
+                    .await?;
+                let mut ids = entities(&found.items, |e| match e {
+                    Entity::Session(s) => Some(s.id),
+                    _ => None,
+                })?;
+                ids.sort();
+                Answer::SessionIds(ids)
             }
             Read::Transcript(id) => Answer::Transcript(match self.session(id).await? {
                 Some(session) => {

@@ -127,6 +127,12 @@ pub enum Read {
     SummariesOf(Id),
     SessionByShareToken(String),
     Transcript(Id),
+    /// Sessions of a campaign whose search copy contains the normalized query
+    /// (a case-insensitive substring search).
+    SearchSessions {
+        campaign: Id,
+        query: String,
+    },
 }
 
 /// The answer to a [`Read`].
@@ -139,4 +145,6 @@ pub enum Answer {
     Session(Option<Session>),
     Summaries(Vec<Summary>),
     Transcript(Option<String>),
+    /// Session ids, sorted.
+    SessionIds(Vec<Id>),
 }
