@@ -4,8 +4,8 @@
 use chrono::Utc;
 use cutover_core::campaign_item::to_item;
 use cutover_core::domain::{
-    Campaign, Entity, Session, Summary, TranscriptPointer, User, transcript_storage_key,
-    truncate_to_millis,
+    Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json,
+    transcript_storage_key, truncate_to_millis,
 };
 use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
@@ -91,7 +91,9 @@ pub(crate) fn session_from_row(row: &PgRow) -> Result<Session, AppError> {
         user_id,
         name: column(row, "name")?,
         summary: column(row, "summary")?,
-        metadata: column::<sqlx::types::Json<serde_json::Value>>(row, "metadata")?.0,
+        metadata: canonical_json(
+            column::<sqlx::types::Json<serde_json::Value>>(row, "metadata")?.0,
+        ),
         share_token: column(row, "share_token")?,
         created_at: column(row, "created_at")?,
         updated_at: column(row, "updated_at")?,

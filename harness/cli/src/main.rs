@@ -19,6 +19,8 @@ enum Command {
     Up(commands::up::Args),
     /// Start the backends, write and read back on each (SQL; table put/query; a multi-MB object), and stop.
     Check(commands::check::Args),
+    /// Replay a scenario's generated workload through the dual-write path, then run its checks.
+    Replay(commands::replay::Args),
     /// Show what this machine offers each provisioner, and the remedy for anything missing.
     Doctor(commands::doctor::Args),
     /// Download an engine into the cache ahead of first use.
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Up(args) => commands::up::run(args).await,
             Command::Check(args) => commands::check::run(args).await,
+            Command::Replay(args) => commands::replay::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args),
             Command::Fetch(args) => commands::fetch::run(args).await,
             Command::Bench(bench) => commands::bench::run(bench).await,

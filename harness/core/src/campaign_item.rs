@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use thiserror::Error;
 
-use crate::domain::{Campaign, Entity, Session, Summary, TranscriptPointer, User};
+use crate::domain::{Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json};
 use crate::item_size::{AttrValue, Item};
 use crate::keys::{EntityKind, Id, ItemKey, KeyError};
 
@@ -321,7 +321,7 @@ pub fn from_item(item: &Item) -> Result<Entity, ItemError> {
                 user_id: read.id(attr::USER_ID)?,
                 name: read.string(attr::NAME)?,
                 summary: read.string(attr::SUMMARY)?,
-                metadata,
+                metadata: canonical_json(metadata),
                 share_token: read.optional_string(attr::SHARE_TOKEN)?,
                 transcript: TranscriptPointer {
                     storage_key: read.string(attr::TRANSCRIPT_KEY)?,

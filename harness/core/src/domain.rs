@@ -85,6 +85,34 @@ fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// Metadata in canonical form: every number that is a whole value is written as
+/// an integer. DynamoDB stores numbers without trailing zeros (`12.0` comes back
+/// as `12`) while JSONB keeps `12.0`; JavaScript, the app's language, sees one
+/// number either way, so both stores' answers are read into this form.
+pub fn canonical_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => match number.as_f64() {
+            Some(float)
+                if !number.is_i64()
+                    && !number.is_u64()
+                    && float.fract() == 0.0
+                    && float.abs() < 9.007_199_254_740_992e15 =>
+            {
+                Value::Number((float as i64).into())
+            }
+            _ => Value::Number(number),
+        },
+        Value::Array(values) => Value::Array(values.into_iter().map(canonical_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, canonical_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// An AI-generated summary of a session (the app's "Generate summaries").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -175,4 +203,19 @@ pub fn transcript_storage_key(user: &Id, session: &Id, sha256_hex: &str) -> Stri
 /// Every transcript object of one session starts with this.
 pub fn transcript_prefix(user: &Id, session: &Id) -> String {
     format!("transcripts/{user}/{session}/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn whole_floats_become_integers_everywhere() {
+        let value = json!({"a": 12.0, "b": [1.5, 3.0, {"c": -0.0}], "d": 7, "e": "12.0"});
+        assert_eq!(
+            canonical_json(value),
+            json!({"a": 12, "b": [1.5, 3, {"c": 0}], "d": 7, "e": "12.0"})
+        );
+    }
 }

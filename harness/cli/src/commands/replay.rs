@@ -1,0 +1,91 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cutover_app::App;
+use cutover_core::workload::Scenario;
+use cutover_replay::{ReplayOptions, replay};
+
+use crate::backend_args::BackendArgs;
+use crate::report;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The scenario file, e.g. scenarios/smoke.toml.
+    scenario: PathBuf,
+    /// Replay with this seed instead of the scenario's own.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run this many operations instead of the scenario's run length.
+    #[arg(long)]
+    operations: Option<u64>,
+    /// Where to write the run record.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[command(flatten)]
+    backends: BackendArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("reading scenario {}", args.scenario.display()))?;
+    let scenario = Scenario::parse(&text, &args.scenario.display().to_string())?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let mut reproduce = format!("cutover replay {} --seed {seed}", args.scenario.display());
+    if let Some(operations) = args.operations {
+        reproduce.push_str(&format!(" --operations {operations}"));
+    }
+    eprintln!(
+        "scenario {} with seed {seed} (reproduce: {reproduce})",
+        scenario.name
+    );
+
+    let (engines, sandbox) = args.backends.start().await?;
+    let app = Arc::new(App::install(&sandbox, cutover_replay::app_mode(&scenario)).await?);
+    let options = ReplayOptions {
+        seed,
+        operations: args.operations,
+        reproduce,
+        progress: true,
+    };
+    let outcome = replay(app, &scenario, &options).await;
+    let cleanup = sandbox.close().await;
+    let backends = [
+        ("postgres", engines.postgres().provisioner.to_string()),
+        (
+            "dynamodb",
+            format!(
+                "{} ({})",
+                engines.dynamodb().provisioner,
+                engines.dynamodb().engine_name
+            ),
+        ),
+        (
+            "s3",
+            format!(
+                "{} ({})",
+                engines.s3().provisioner,
+                engines.s3().engine_name
+            ),
+        ),
+    ];
+    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    let mut record = outcome?;
+    cleanup?;
+    record.backends = backends
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+
+    let markdown = record.to_markdown();
+    let name = format!("replay-{}-seed{seed}", scenario.name);
+    let written = report::write_pair(&args.out, &name, &serde_json::to_value(&record)?, &markdown)?;
+    println!("{markdown}");
+    println!("report: {}", written.join(" and "));
+    Ok(if record.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

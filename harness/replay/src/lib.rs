@@ -1,0 +1,14 @@
+//! Replays a generated workload through the dual-write path, measures it, and
+//! checks what the stores hold afterwards.
+//!
+//! The workload is streamed from the generator to a fixed set of workers over
+//! bounded channels; each user's operations go to one worker, in order, so the
+//! run is as concurrent as the scenario allows and memory stays flat however
+//! many operations it has.
+
+pub mod checks;
+mod engine;
+pub mod record;
+
+pub use engine::{ReplayError, ReplayOptions, app_mode, replay};
+pub use record::{CheckResult, KindStats, ReplayRecord};

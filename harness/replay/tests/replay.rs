@@ -1,0 +1,120 @@
+//! Replays of the shipped scenarios on the embedded engines.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cutover_app::App;
+use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_core::naming::RunId;
+use cutover_core::workload::{OpKind, Scenario, Workload};
+use cutover_replay::{ReplayOptions, app_mode, replay};
+
+fn scenarios_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+fn load(name: &str) -> Scenario {
+    let path = scenarios_dir().join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    Scenario::parse(&text, &path.display().to_string()).unwrap()
+}
+
+#[test]
+fn every_shipped_scenario_parses_and_generates_the_same_workload_twice() {
+    let mut names: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".toml")
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "campaign-50",
+            "churn",
+            "nightly",
+            "smoke",
+            "transcripts-boundary",
+            "unicode"
+        ]
+    );
+    for name in names {
+        let scenario = load(&name);
+        let first: Vec<_> = Workload::new(&scenario, scenario.seed).take(200).collect();
+        let second: Vec<_> = Workload::new(&scenario, scenario.seed).take(200).collect();
+        assert_eq!(
+            serde_json::to_vec(&first).unwrap(),
+            serde_json::to_vec(&second).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// The shape of the smoke workload, so a change to the generator is a
+/// deliberate, reviewed snapshot update rather than a silent new workload.
+#[test]
+fn the_smoke_workload_is_stable() {
+    let scenario = load("smoke");
+    let outline: Vec<String> = Workload::new(&scenario, scenario.seed)
+        .take(40)
+        .map(|op| {
+            let detail = match &op.kind {
+                OpKind::Write { command } => {
+                    let (kind, id) = command.target();
+                    format!("{kind} {id}")
+                }
+                OpKind::Read { read } => format!("{read:?}"),
+                OpKind::Search { campaign, query } => format!("{campaign} {query:?}"),
+                OpKind::OpenShareLink { session } => format!("share link of {session}"),
+            };
+            format!(
+                "{:>3} {} {:<6} {detail}",
+                op.ordinal,
+                op.user,
+                op.kind.label()
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(outline.join("\n"));
+}
+
+#[tokio::test]
+async fn the_smoke_scenario_replays_with_every_check_passing() {
+    let engines = Engines::start(&Plan::embedded()).await.expect("engines");
+    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let scenario = load("smoke");
+    let app = Arc::new(App::install(&sandbox, app_mode(&scenario)).await.unwrap());
+    let options = ReplayOptions {
+        seed: scenario.seed,
+        operations: None,
+        reproduce: "test".into(),
+        progress: false,
+    };
+    let record = replay(app, &scenario, &options).await.expect("replay");
+    assert_eq!(record.operations, 150);
+    assert!(record.passed(), "{}", record.to_markdown());
+    assert_eq!(
+        record
+            .checks
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["relay-drained", "read-parity"]
+    );
+    for kind in ["create", "update", "delete", "read", "search", "share"] {
+        assert!(
+            record.by_kind.get(kind).is_some_and(|k| k.ok > 0),
+            "no successful {kind}: {}",
+            record.to_markdown()
+        );
+    }
+    sandbox.close().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(engines))
+        .await
+        .unwrap();
+}
