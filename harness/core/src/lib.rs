@@ -9,6 +9,7 @@ pub mod command;
 pub mod domain;
 pub mod item_size;
 pub mod keys;
+pub mod model;
 pub mod naming;
 pub mod normalize;
 pub mod provision;

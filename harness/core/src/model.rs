@@ -1,0 +1,365 @@
+//! An in-memory model of the campaign app: what PostgreSQL should hold after a
+//! sequence of commands, with the same refusals (missing parent, duplicate id,
+//! missing entity) and the same cascades. The model-based test drives the real
+//! dual-write path and this model with the same commands and compares them.
+
+use std::collections::BTreeMap;
+
+use crate::command::Command;
+use crate::domain::canonical_json;
+use crate::keys::{EntityKind, Id};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound { kind: EntityKind, id: Id },
+    AlreadyExists { kind: EntityKind, id: Id },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelUser {
+    pub email: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelCampaign {
+    pub user: Id,
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSession {
+    pub campaign: Id,
+    pub user: Id,
+    pub name: String,
+    pub summary: String,
+    pub metadata: serde_json::Value,
+    pub transcript: String,
+    /// Whether a share token is set (its value is random, so only its presence is modelled).
+    pub shared: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSummary {
+    pub session: Id,
+    pub user: Id,
+    pub kind: String,
+    pub body: String,
+}
+
+/// The logical content of the app, without versions, timestamps or token values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Model {
+    pub users: BTreeMap<Id, ModelUser>,
+    pub campaigns: BTreeMap<Id, ModelCampaign>,
+    pub sessions: BTreeMap<Id, ModelSession>,
+    pub summaries: BTreeMap<Id, ModelSummary>,
+}
+
+fn not_found(kind: EntityKind, id: &Id) -> Refusal {
+    Refusal::NotFound {
+        kind,
+        id: id.clone(),
+    }
+}
+
+fn exists(kind: EntityKind, id: &Id) -> Refusal {
+    Refusal::AlreadyExists {
+        kind,
+        id: id.clone(),
+    }
+}
+
+impl Model {
+    /// Applies `command` as the app would, or says why the app refuses it.
+    pub fn apply(&mut self, command: &Command) -> Result<(), Refusal> {
+        match command {
+            Command::CreateUser {
+                user,
+                email,
+                display_name,
+            } => {
+                if self.users.contains_key(user) {
+                    return Err(exists(EntityKind::User, user));
+                }
+                self.users.insert(
+                    user.clone(),
+                    ModelUser {
+                        email: email.clone(),
+                        display_name: display_name.clone(),
+                    },
+                );
+            }
+            Command::UpdateUser {
+                user,
+                email,
+                display_name,
+            } => {
+                let found = self
+                    .users
+                    .get_mut(user)
+                    .ok_or_else(|| not_found(EntityKind::User, user))?;
+                if let Some(email) = email {
+                    found.email = email.clone();
+                }
+                if let Some(name) = display_name {
+                    found.display_name = name.clone();
+                }
+            }
+            Command::DeleteUser { user } => {
+                self.users
+                    .remove(user)
+                    .ok_or_else(|| not_found(EntityKind::User, user))?;
+                let campaigns: Vec<Id> = self
+                    .campaigns
+                    .iter()
+                    .filter(|(_, c)| &c.user == user)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for campaign in campaigns {
+                    self.remove_campaign(&campaign);
+                }
+            }
+            Command::CreateCampaign {
+                campaign,
+                user,
+                name,
+                description,
+            } => {
+                if self.campaigns.contains_key(campaign) {
+                    return Err(exists(EntityKind::Campaign, campaign));
+                }
+                if !self.users.contains_key(user) {
+                    return Err(not_found(EntityKind::User, user));
+                }
+                self.campaigns.insert(
+                    campaign.clone(),
+                    ModelCampaign {
+                        user: user.clone(),
+                        name: name.clone(),
+                        description: description.clone(),
+                    },
+                );
+            }
+            Command::UpdateCampaign {
+                campaign,
+                name,
+                description,
+            } => {
+                let found = self
+                    .campaigns
+                    .get_mut(campaign)
+                    .ok_or_else(|| not_found(EntityKind::Campaign, campaign))?;
+                if let Some(name) = name {
+                    found.name = name.clone();
+                }
+                if let Some(description) = description {
+                    found.description = description.clone();
+                }
+            }
+            Command::DeleteCampaign { campaign } => {
+                if !self.campaigns.contains_key(campaign) {
+                    return Err(not_found(EntityKind::Campaign, campaign));
+                }
+                self.remove_campaign(campaign);
+            }
+            Command::CreateSession {
+                session,
+                campaign,
+                name,
+                summary,
+                metadata,
+                transcript,
+            } => {
+                if self.sessions.contains_key(session) {
+                    return Err(exists(EntityKind::Session, session));
+                }
+                let parent = self
+                    .campaigns
+                    .get(campaign)
+                    .ok_or_else(|| not_found(EntityKind::Campaign, campaign))?;
+                self.sessions.insert(
+                    session.clone(),
+                    ModelSession {
+                        campaign: campaign.clone(),
+                        user: parent.user.clone(),
+                        name: name.clone(),
+                        summary: summary.clone(),
+                        metadata: canonical_json(metadata.clone()),
+                        transcript: transcript.clone(),
+                        shared: false,
+                    },
+                );
+            }
+            Command::UpdateSession {
+                session,
+                name,
+                summary,
+                metadata,
+                transcript,
+            } => {
+                let found = self
+                    .sessions
+                    .get_mut(session)
+                    .ok_or_else(|| not_found(EntityKind::Session, session))?;
+                if let Some(name) = name {
+                    found.name = name.clone();
+                }
+                if let Some(summary) = summary {
+                    found.summary = summary.clone();
+                }
+                if let Some(metadata) = metadata {
+                    found.metadata = canonical_json(metadata.clone());
+                }
+                if let Some(transcript) = transcript {
+                    found.transcript = transcript.clone();
+                }
+            }
+            Command::DeleteSession { session } => {
+                if !self.sessions.contains_key(session) {
+                    return Err(not_found(EntityKind::Session, session));
+                }
+                self.remove_session(session);
+            }
+            Command::ShareSession { session } | Command::UnshareSession { session } => {
+                let found = self
+                    .sessions
+                    .get_mut(session)
+                    .ok_or_else(|| not_found(EntityKind::Session, session))?;
+                found.shared = matches!(command, Command::ShareSession { .. });
+            }
+            Command::CreateSummary {
+                summary,
+                session,
+                kind,
+                body,
+            } => {
+                if self.summaries.contains_key(summary) {
+                    return Err(exists(EntityKind::Summary, summary));
+                }
+                let parent = self
+                    .sessions
+                    .get(session)
+                    .ok_or_else(|| not_found(EntityKind::Session, session))?;
+                self.summaries.insert(
+                    summary.clone(),
+                    ModelSummary {
+                        session: session.clone(),
+                        user: parent.user.clone(),
+                        kind: kind.clone(),
+                        body: body.clone(),
+                    },
+                );
+            }
+            Command::UpdateSummary { summary, body } => {
+                let found = self
+                    .summaries
+                    .get_mut(summary)
+                    .ok_or_else(|| not_found(EntityKind::Summary, summary))?;
+                found.body = body.clone();
+            }
+            Command::DeleteSummary { summary } => {
+                self.summaries
+                    .remove(summary)
+                    .ok_or_else(|| not_found(EntityKind::Summary, summary))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_campaign(&mut self, campaign: &Id) {
+        self.campaigns.remove(campaign);
+        let sessions: Vec<Id> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| &s.campaign == campaign)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for session in sessions {
+            self.remove_session(&session);
+        }
+    }
+
+    fn remove_session(&mut self, session: &Id) {
+        self.sessions.remove(session);
+        self.summaries
+            .retain(|_, summary| &summary.session != session);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(text: &str) -> Id {
+        Id::parse(text).unwrap()
+    }
+
+    #[test]
+    fn deletes_cascade_and_refusals_match_the_app() {
+        let mut model = Model::default();
+        model
+            .apply(&Command::CreateUser {
+                user: id("u"),
+                email: "e".into(),
+                display_name: "d".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            model.apply(&Command::CreateCampaign {
+                campaign: id("c"),
+                user: id("x"),
+                name: "n".into(),
+                description: "d".into()
+            }),
+            Err(Refusal::NotFound {
+                kind: EntityKind::User,
+                id: id("x")
+            })
+        );
+        model
+            .apply(&Command::CreateCampaign {
+                campaign: id("c"),
+                user: id("u"),
+                name: "n".into(),
+                description: "d".into(),
+            })
+            .unwrap();
+        model
+            .apply(&Command::CreateSession {
+                session: id("s"),
+                campaign: id("c"),
+                name: "n".into(),
+                summary: "s".into(),
+                metadata: serde_json::json!({"x": 1.0}),
+                transcript: "t".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            model.sessions[&id("s")].metadata,
+            serde_json::json!({"x": 1})
+        );
+        model
+            .apply(&Command::CreateSummary {
+                summary: id("m"),
+                session: id("s"),
+                kind: "k".into(),
+                body: "b".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            model.apply(&Command::CreateUser {
+                user: id("u"),
+                email: "e".into(),
+                display_name: "d".into()
+            }),
+            Err(Refusal::AlreadyExists {
+                kind: EntityKind::User,
+                id: id("u")
+            })
+        );
+        model.apply(&Command::DeleteUser { user: id("u") }).unwrap();
+        assert_eq!(model, Model::default());
+    }
+}
