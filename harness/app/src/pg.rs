@@ -5,7 +5,7 @@ use chrono::Utc;
 use cutover_core::campaign_item::to_item;
 use cutover_core::domain::{
     Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json,
-    transcript_storage_key, truncate_to_millis,
+    session_search_text, transcript_storage_key, truncate_to_millis,
 };
 use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
@@ -31,7 +31,7 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-const SESSION_COLUMNS: &str = "id, campaign_id, user_id, name, summary, metadata, share_token, transcript_bytes, transcript_sha256, created_at, updated_at, version";
+const SESSION_COLUMNS: &str = "id, campaign_id, user_id, name, summary, metadata, share_token, transcript_bytes, transcript_sha256, search_text, created_at, updated_at, version";
 const USER_COLUMNS: &str = "id, email, display_name, created_at, updated_at, version";
 const CAMPAIGN_COLUMNS: &str = "id, user_id, name, description, created_at, updated_at, version";
 const SUMMARY_COLUMNS: &str =
@@ -451,7 +451,7 @@ impl PgStore {
                 check_metadata(metadata)?;
                 let version = Self::next_version(tx).await?;
                 let search_text =
-                    cutover_core::normalize::search_text([name.as_str(), summary.as_str()]);
+                    session_search_text(name, summary, &canonical_json(metadata.clone()));
                 let row = sqlx::query(format!(
                     "INSERT INTO sessions (id, campaign_id, user_id, name, summary, metadata, transcript, transcript_bytes, transcript_sha256, search_text, created_at, updated_at, version)
                      SELECT $1, c.id, c.user_id, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11 FROM campaigns c WHERE c.id = $2
@@ -624,12 +624,16 @@ impl PgStore {
         row: &PgRow,
     ) -> Result<(), AppError> {
         let session = session_from_row(row)?;
-        sqlx::query("UPDATE sessions SET search_text = $2 WHERE id = $1")
-            .bind(session.id.as_str())
-            .bind(session.search_text())
-            .execute(&mut **tx)
-            .await
-            .map_err(AppError::pg("storing the search copy"))?;
+        let search_text = session.search_text();
+        let stored: String = column(row, "search_text")?;
+        if stored != search_text {
+            sqlx::query("UPDATE sessions SET search_text = $2 WHERE id = $1")
+                .bind(session.id.as_str())
+                .bind(search_text)
+                .execute(&mut **tx)
+                .await
+                .map_err(AppError::pg("storing the search copy"))?;
+        }
         Self::record_upsert(tx, outcome, &Entity::Session(session)).await
     }
 

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use cutover_core::campaign_item::to_item;
+use cutover_core::campaign_item::{from_item, to_item};
 use cutover_core::domain::{Entity, transcript_prefix};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use sqlx::Row;
@@ -36,6 +36,8 @@ struct PendingRecord {
     key: ItemKey,
     owner: Id,
     version: i64,
+    /// Failed applies so far: a record that failed may have left an object behind.
+    attempts: i32,
 }
 
 /// What one relay pass did.
@@ -91,20 +93,18 @@ impl Relay {
             .begin()
             .await
             .map_err(AppError::pg("beginning a relay transaction"))?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
-            .bind(kind.name())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(AppError::pg("locking an entity for the relay"))?;
+        // Lock and read in one round trip. Records committed while we waited for the
+        // lock may be missing here; their writers apply them after us.
         let rows = sqlx::query(
-            "SELECT id, item_pk, item_sk, owner_id, version FROM outbox WHERE entity_kind = $1 AND entity_id = $2 AND done_at IS NULL ORDER BY id",
+            "WITH entity_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0)))
+             SELECT id, item_pk, item_sk, owner_id, version, attempts FROM outbox, entity_lock
+             WHERE entity_kind = $1 AND entity_id = $2 AND done_at IS NULL ORDER BY id",
         )
         .bind(kind.name())
         .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await
-        .map_err(AppError::pg("reading pending outbox records"))?;
+        .map_err(AppError::pg("locking an entity and reading its pending outbox records"))?;
         if rows.is_empty() {
             return Ok(false);
         }
@@ -116,6 +116,7 @@ impl Relay {
                     key: ItemKey::parse(row.get(1), row.get(2))?,
                     owner: Id::parse(row.get(3))?,
                     version: row.get(4),
+                    attempts: row.get(5),
                 })
             })
             .collect::<Result<Vec<_>, AppError>>()?;
@@ -190,25 +191,50 @@ impl Relay {
         let Some((entity, transcript)) = state else {
             return Ok(());
         };
-        if let Entity::Session(session) = &entity {
-            let pointer = &session.transcript;
-            // Content-addressed: an object already there with the right size is this content.
-            if self.transcripts.size_of(&pointer.storage_key).await? != Some(pointer.bytes) {
-                let text = transcript.as_deref().unwrap_or_default();
-                self.transcripts.put(&pointer.storage_key, text).await?;
-            }
+        let key = entity.key();
+        let stored = self.dynamo.get(&key).await?;
+        let stored = stored.as_ref().and_then(|item| from_item(item).ok());
+        if stored
+            .as_ref()
+            .is_some_and(|stored| stored.version() >= entity.version())
+        {
+            // Already applied (by the writer, or by an earlier relay pass).
+            return Ok(());
+        }
+        let Entity::Session(session) = &entity else {
+            self.dynamo
+                .put_if_newer(&key, &to_item(&entity), entity.version())
+                .await?;
+            return Ok(());
+        };
+        let old_pointer = match &stored {
+            Some(Entity::Session(old)) => Some(old.transcript.clone()),
+            _ => None,
+        };
+        let pointer = &session.transcript;
+        // The object goes up before any item points to it. Content-addressed: when the
+        // stored item already points to this content, the object is there.
+        if old_pointer.as_ref().map(|old| &old.storage_key) != Some(&pointer.storage_key) {
+            self.transcripts
+                .put(
+                    &pointer.storage_key,
+                    transcript.as_deref().unwrap_or_default(),
+                )
+                .await?;
         }
         self.dynamo
-            .put_if_newer(&entity.key(), &to_item(&entity), entity.version())
+            .put_if_newer(&key, &to_item(&entity), entity.version())
             .await?;
-        if let Entity::Session(session) = &entity {
-            // Older transcripts of this session are no longer pointed to.
+        if records.iter().any(|record| record.attempts > 0) {
+            // A failed attempt may have uploaded objects nothing points to: sweep.
             self.transcripts
                 .delete_prefix_except(
                     &transcript_prefix(&session.user_id, &session.id),
-                    Some(&session.transcript.storage_key),
+                    Some(&pointer.storage_key),
                 )
                 .await?;
+        } else if let Some(old) = old_pointer.filter(|old| old.storage_key != pointer.storage_key) {
+            self.transcripts.delete(&old.storage_key).await?;
         }
         Ok(())
     }

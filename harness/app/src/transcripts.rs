@@ -192,6 +192,18 @@ impl TranscriptStore {
             })
     }
 
+    /// Deletes one object (no error when it is already gone).
+    pub async fn delete(&self, key: &str) -> Result<(), AppError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| AppError::s3(format!("DeleteObject {key}"), &e))?;
+        Ok(())
+    }
+
     /// Keys under `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, AppError> {
         let mut keys = Vec::new();

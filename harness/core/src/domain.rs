@@ -66,14 +66,19 @@ pub struct Session {
 impl Session {
     /// The searchable fields, in order: name, summary, then the metadata's string values.
     pub fn search_text(&self) -> String {
-        let mut strings = Vec::new();
-        collect_strings(&self.metadata, &mut strings);
-        crate::normalize::search_text(
-            [self.name.as_str(), self.summary.as_str()]
-                .into_iter()
-                .chain(strings.iter().map(String::as_str)),
-        )
+        session_search_text(&self.name, &self.summary, &self.metadata)
     }
+}
+
+/// The search copy of a session's fields (see [`Session::search_text`]).
+pub fn session_search_text(name: &str, summary: &str, metadata: &serde_json::Value) -> String {
+    let mut strings = Vec::new();
+    collect_strings(metadata, &mut strings);
+    crate::normalize::search_text(
+        [name, summary]
+            .into_iter()
+            .chain(strings.iter().map(String::as_str)),
+    )
 }
 
 fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {

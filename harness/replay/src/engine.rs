@@ -176,7 +176,7 @@ async fn worker(
     tally
 }
 
-fn worker_for(user: &Id, workers: usize) -> usize {
+pub(crate) fn worker_for(user: &Id, workers: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     user.hash(&mut hasher);
     (hasher.finish() % workers as u64) as usize

@@ -6,6 +6,7 @@
 //! run is as concurrent as the scenario allows and memory stays flat however
 //! many operations it has.
 
+pub mod bench;
 pub mod checks;
 mod engine;
 pub mod record;
