@@ -319,8 +319,10 @@ pub async fn measure(
     seed: u64,
     operations: u64,
 ) -> Result<ThroughputReport, AppError> {
+    let mut scenario = scenario.clone();
+    scenario.length = cutover_core::workload::RunLength::Operations(operations);
+    let scenario = &scenario;
     let commands: Vec<(Id, Command)> = Workload::new(scenario, seed)
-        .take(operations as usize)
         .filter_map(|op| match op.kind {
             OpKind::Write { command } => Some((op.user, command)),
             _ => None,
