@@ -38,11 +38,36 @@ pub struct DynamoStore {
 /// write never replaces a newer one.
 const NEWER_ONLY: &str = "attribute_not_exists(#pk) OR #version < :version";
 
-fn key_attributes(key: &ItemKey) -> HashMap<String, AttributeValue> {
+/// The `pk`/`sk` map DynamoDB wants for GetItem and DeleteItem.
+pub fn key_attributes(key: &ItemKey) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (attr::PK.to_owned(), AttributeValue::S(key.pk())),
         (attr::SK.to_owned(), AttributeValue::S(key.sk())),
     ])
+}
+
+/// `Ok(true)` when a conditional write happened, `Ok(false)` when its condition
+/// said no (a newer version is stored), an error for anything else.
+fn written_unless_condition_failed<T, E>(
+    result: Result<
+        T,
+        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+    action: impl FnOnce() -> String,
+) -> Result<bool, AppError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(AppError::dynamodb(action(), &error)),
+    }
 }
 
 impl DynamoStore {
@@ -167,20 +192,7 @@ impl DynamoStore {
             .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(AppError::dynamodb(
-                format!("PutItem {}/{}", key.pk(), key.sk()),
-                &error,
-            )),
-        }
+        written_unless_condition_failed(result, || format!("PutItem {}/{}", key.pk(), key.sk()))
     }
 
     /// Deletes the item unless it has a version of `version` or newer (a
@@ -197,20 +209,7 @@ impl DynamoStore {
             .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(AppError::dynamodb(
-                format!("DeleteItem {}/{}", key.pk(), key.sk()),
-                &error,
-            )),
-        }
+        written_unless_condition_failed(result, || format!("DeleteItem {}/{}", key.pk(), key.sk()))
     }
 
     /// Every item of a partition (optionally a sort-key prefix), following

@@ -27,7 +27,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::engine::worker_for;
+use crate::engine::{ReplayError, worker_for};
+use cutover_app::dynamo::key_attributes;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreRun {
@@ -312,13 +313,31 @@ fn store_run(store: &str, requests: u64, writes: u64, elapsed: Duration) -> Stor
     }
 }
 
+/// Runs `commands` through a fresh app in `mode`; returns the wall time.
+async fn run_commands(
+    engines: &Engines,
+    mode: Mode,
+    commands: &[(Id, Command)],
+    concurrency: usize,
+) -> Result<Duration, ReplayError> {
+    let sandbox = Sandbox::open(engines, RunId::generate()).await?;
+    let app = Arc::new(App::install(&sandbox, mode).await?);
+    let elapsed = run_partitioned(commands.to_vec(), concurrency, move |command: Command| {
+        let app = app.clone();
+        async move { app.execute(&command).await.map(|_| ()) }
+    })
+    .await?;
+    sandbox.close().await?;
+    Ok(elapsed)
+}
+
 /// Measures the scenario's first `operations` operations' writes.
 pub async fn measure(
     engines: &Engines,
     scenario: &Scenario,
     seed: u64,
     operations: u64,
-) -> Result<ThroughputReport, AppError> {
+) -> Result<ThroughputReport, ReplayError> {
     let mut scenario = scenario.clone();
     scenario.length = cutover_core::workload::RunLength::Operations(operations);
     let scenario = &scenario;
@@ -330,46 +349,16 @@ pub async fn measure(
         .collect();
     let writes = commands.len() as u64;
     let concurrency = scenario.concurrency as usize;
-    let open = || async {
-        Sandbox::open(engines, RunId::generate())
-            .await
-            .map_err(|e| AppError::Invalid {
-                field: "sandbox",
-                reason: e.to_string(),
-            })
-    };
 
-    // The dual-write path.
-    let sandbox = open().await?;
-    let app = Arc::new(App::install(&sandbox, Mode::Dual).await?);
-    let dual_elapsed = run_partitioned(commands.clone(), concurrency, {
-        let app = app.clone();
-        move |command: Command| {
-            let app = app.clone();
-            async move { app.execute(&command).await.map(|_| ()) }
-        }
-    })
-    .await?;
-    let _ = sandbox.close().await;
-
+    let dual_elapsed = run_commands(engines, Mode::Dual, &commands, concurrency).await?;
     // PostgreSQL alone: the same commands, no outbox, no DynamoDB or S3.
-    let sandbox = open().await?;
-    let app = Arc::new(App::install(&sandbox, Mode::PostgresOnly).await?);
-    let pg_elapsed = run_partitioned(commands.clone(), concurrency, {
-        let app = app.clone();
-        move |command: Command| {
-            let app = app.clone();
-            async move { app.execute(&command).await.map(|_| ()) }
-        }
-    })
-    .await?;
-    let _ = sandbox.close().await;
+    let pg_elapsed = run_commands(engines, Mode::PostgresOnly, &commands, concurrency).await?;
 
     // DynamoDB alone and S3 alone: the item and object writes the commands imply.
     let derived = derive_store_writes(&commands);
     let item_requests: u64 = derived.iter().map(|(_, w)| w.items.len() as u64).sum();
     let object_requests: u64 = derived.iter().map(|(_, w)| w.objects.len() as u64).sum();
-    let sandbox = open().await?;
+    let sandbox = Sandbox::open(engines, RunId::generate()).await?;
     let app = Arc::new(App::install(&sandbox, Mode::Dual).await?);
     let items: Vec<(Id, Vec<ItemWrite>)> = derived
         .iter()
@@ -397,21 +386,11 @@ pub async fn measure(
                                 .map_err(|e| failed(&e))?;
                         }
                         ItemWrite::Delete(key) => {
-                            let k = std::collections::HashMap::from([
-                                (
-                                    "pk".to_owned(),
-                                    aws_sdk_dynamodb::types::AttributeValue::S(key.pk()),
-                                ),
-                                (
-                                    "sk".to_owned(),
-                                    aws_sdk_dynamodb::types::AttributeValue::S(key.sk()),
-                                ),
-                            ]);
                             app.dynamo
                                 .client()
                                 .delete_item()
                                 .table_name(app.dynamo.table())
-                                .set_key(Some(k))
+                                .set_key(Some(key_attributes(&key)))
                                 .send()
                                 .await
                                 .map_err(|e| failed(&e))?;
@@ -443,7 +422,7 @@ pub async fn measure(
         }
     })
     .await?;
-    let _ = sandbox.close().await;
+    sandbox.close().await?;
 
     let dual = store_run("dual-write path", writes, writes, dual_elapsed);
     let alone = vec![

@@ -22,6 +22,10 @@ const RELAY_DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Error)]
 pub enum ReplayError {
+    #[error(transparent)]
+    Backend(#[from] cutover_backends::BackendError),
+    #[error(transparent)]
+    App(#[from] AppError),
     #[error("a replay worker stopped unexpectedly: {0}")]
     Worker(String),
     #[error("end-of-run check {check} could not run: {source}")]
