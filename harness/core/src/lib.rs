@@ -12,5 +12,6 @@ pub mod keys;
 pub mod model;
 pub mod naming;
 pub mod normalize;
+pub mod parity;
 pub mod provision;
 pub mod workload;
