@@ -159,6 +159,25 @@ fn check_item_size(entity: &Entity) -> Result<(), AppError> {
 
 type Tx = Transaction<'static, Postgres>;
 
+/// The table and columns that hold one entity kind.
+fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
+    match kind {
+        EntityKind::User => ("users", USER_COLUMNS),
+        EntityKind::Campaign => ("campaigns", CAMPAIGN_COLUMNS),
+        EntityKind::Session => ("sessions", SESSION_COLUMNS),
+        EntityKind::Summary => ("session_summaries", SUMMARY_COLUMNS),
+    }
+}
+
+fn entity_from_row(kind: EntityKind, row: &PgRow) -> Result<Entity, AppError> {
+    Ok(match kind {
+        EntityKind::User => Entity::User(user_from_row(row)?),
+        EntityKind::Campaign => Entity::Campaign(campaign_from_row(row)?),
+        EntityKind::Session => Entity::Session(session_from_row(row)?),
+        EntityKind::Summary => Entity::Summary(summary_from_row(row)?),
+    })
+}
+
 /// The outcome being built, and whether changes go to the outbox.
 struct Recorder {
     outcome: Outcome,
@@ -172,6 +191,44 @@ impl PgStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The entities of `kind` with these ids (those that exist), in id order.
+    pub async fn entities_by_ids(
+        &self,
+        kind: EntityKind,
+        ids: &[String],
+    ) -> Result<Vec<Entity>, AppError> {
+        let (table, columns) = table_of(kind);
+        let rows = sqlx::query(
+            format!("SELECT {columns} FROM {table} WHERE id = ANY($1) ORDER BY id").into_sql(),
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::pg(format!("reading {table} by id")))?;
+        rows.iter().map(|row| entity_from_row(kind, row)).collect()
+    }
+
+    /// Keyset pagination over one kind's ids: up to `limit` ids after `after`, in order.
+    pub async fn ids_after(
+        &self,
+        kind: EntityKind,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, AppError> {
+        let (table, _) = table_of(kind);
+        sqlx::query_scalar(
+            format!(
+                "SELECT id FROM {table} WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2"
+            )
+            .into_sql(),
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::pg(format!("paging {table}")))
     }
 
     pub async fn migrate(&self) -> Result<(), AppError> {

@@ -1,0 +1,228 @@
+//! The parity report: JSON for machines, Markdown for people, JUnit XML for CI
+//! (one test case per entity type, plus one for S3 objects).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cutover_core::keys::EntityKind;
+use cutover_core::parity::{Category, Finding, Tally};
+use serde::Serialize;
+
+const IN_FLIGHT_SAMPLES: usize = 20;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KindParity {
+    pub compared: u64,
+    pub mismatched: u64,
+    pub parity_percent: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParityReport {
+    pub parity_percent: f64,
+    pub compared_entities: u64,
+    /// Entities with persistent findings.
+    pub mismatched_entities: u64,
+    pub mismatch_percent: f64,
+    pub max_mismatch_percent: f64,
+    pub passed: bool,
+    pub per_entity: BTreeMap<String, KindParity>,
+    /// Persistent findings per category (every category listed, zeros included).
+    pub by_category: BTreeMap<Category, u64>,
+    /// Persistent field mismatches per `entity.field`.
+    pub by_field: BTreeMap<String, u64>,
+    pub samples: BTreeMap<Category, Vec<Finding>>,
+    /// Entities (and objects) whose findings were in-flight: a pending outbox
+    /// record, or resolved on the re-check.
+    pub in_flight: u64,
+    pub in_flight_samples: Vec<Finding>,
+    pub duration_ms: f64,
+    /// Entities compared per second, scan and lookups (before the re-check wait).
+    pub entities_per_s: f64,
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl ParityReport {
+    pub(crate) fn new(
+        tally: Tally,
+        in_flight: Vec<Finding>,
+        max_mismatch_percent: f64,
+        duration: Duration,
+        scanned_s: f64,
+    ) -> ParityReport {
+        let compared: u64 = tally.compared.values().sum();
+        let mismatched: u64 = tally.mismatched.values().sum();
+        let orphans = tally
+            .by_category
+            .get(&Category::OrphanObject)
+            .copied()
+            .unwrap_or(0);
+        let malformed = tally
+            .by_category
+            .get(&Category::MalformedItem)
+            .copied()
+            .unwrap_or(0);
+        // Orphans and malformed items have no entity; they count as mismatches of their own.
+        let mismatched_entities = mismatched + orphans + malformed;
+        let mismatch_percent = if compared + orphans + malformed == 0 {
+            0.0
+        } else {
+            100.0 * mismatched_entities as f64 / (compared + orphans + malformed) as f64
+        };
+        let per_entity = EntityKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let compared = tally.compared.get(&kind).copied().unwrap_or(0);
+                let mismatched = tally.mismatched.get(&kind).copied().unwrap_or(0);
+                (
+                    kind.name().to_owned(),
+                    KindParity {
+                        compared,
+                        mismatched,
+                        parity_percent: tally.parity_percent_of(kind),
+                    },
+                )
+            })
+            .collect();
+        let by_category = Category::ALL
+            .into_iter()
+            .map(|c| (c, tally.by_category.get(&c).copied().unwrap_or(0)))
+            .collect();
+        ParityReport {
+            parity_percent: 100.0 - mismatch_percent,
+            compared_entities: compared,
+            mismatched_entities,
+            mismatch_percent,
+            max_mismatch_percent,
+            passed: mismatch_percent <= max_mismatch_percent,
+            per_entity,
+            by_category,
+            by_field: tally.by_field,
+            samples: tally.samples,
+            in_flight: in_flight
+                .iter()
+                .map(|f| (f.entity, f.id.as_str()))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u64,
+            in_flight_samples: in_flight.into_iter().take(IN_FLIGHT_SAMPLES).collect(),
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            entities_per_s: compared as f64 / scanned_s.max(1e-9),
+        }
+    }
+
+    /// Every persistent finding kept as a sample, across categories.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.samples.values().flatten()
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "# Parity\n\n**{}** — parity {:.3}% ({} of {} compared entities, objects and items mismatched persistently; threshold {}%). In-flight: {}.\n\n",
+            if self.passed { "PASSED" } else { "FAILED" },
+            self.parity_percent,
+            self.mismatched_entities,
+            self.compared_entities,
+            self.max_mismatch_percent,
+            self.in_flight
+        );
+        out.push_str("| entity | compared | mismatched | parity |\n| --- | ---: | ---: | ---: |\n");
+        for (kind, parity) in &self.per_entity {
+            out.push_str(&format!(
+                "| {kind} | {} | {} | {:.3}% |\n",
+                parity.compared, parity.mismatched, parity.parity_percent
+            ));
+        }
+        out.push_str("\n| category | findings |\n| --- | ---: |\n");
+        for (category, count) in &self.by_category {
+            out.push_str(&format!(
+                "| {} | {count} |\n",
+                serde_json::to_value(category)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or_default()
+            ));
+        }
+        if !self.by_field.is_empty() {
+            out.push_str("\n| field | mismatches |\n| --- | ---: |\n");
+            for (field, count) in &self.by_field {
+                out.push_str(&format!("| {field} | {count} |\n"));
+            }
+        }
+        let samples: Vec<&Finding> = self.findings().collect();
+        if !samples.is_empty() {
+            out.push_str("\n## Samples\n\n");
+            for finding in samples {
+                out.push_str(&format!(
+                    "- {:?} {} {}{}{}\n",
+                    finding.category,
+                    finding.entity.map(|k| k.name()).unwrap_or("-"),
+                    finding.id,
+                    finding
+                        .field
+                        .as_deref()
+                        .map(|f| format!(" field {f}"))
+                        .unwrap_or_default(),
+                    match (&finding.postgres, &finding.dynamodb) {
+                        (Some(pg), Some(ddb)) => format!(": postgres {pg:?}, dynamodb {ddb:?}"),
+                        (None, Some(ddb)) => format!(": {ddb}"),
+                        _ => String::new(),
+                    }
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "\nCompared {:.0} entities/s; took {:.1} s.\n",
+            self.entities_per_s,
+            self.duration_ms / 1000.0
+        ));
+        out
+    }
+
+    /// JUnit XML: a test case per entity type and one for S3 objects and
+    /// malformed items, failing when it has persistent findings.
+    pub fn to_junit(&self) -> String {
+        let mut cases = Vec::new();
+        for (kind, parity) in &self.per_entity {
+            let failures: Vec<&Finding> = self
+                .findings()
+                .filter(|f| f.entity.map(|k| k.name()) == Some(kind.as_str()))
+                .collect();
+            cases.push((kind.clone(), parity.mismatched, failures));
+        }
+        let other: Vec<&Finding> = self.findings().filter(|f| f.entity.is_none()).collect();
+        let other_count =
+            self.by_category[&Category::OrphanObject] + self.by_category[&Category::MalformedItem];
+        cases.push(("objects-and-items".to_owned(), other_count, other));
+        let failures = cases.iter().filter(|(_, n, _)| *n > 0).count();
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"cutover-parity\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">\n",
+            cases.len(),
+            self.duration_ms / 1000.0
+        );
+        for (name, mismatched, findings) in cases {
+            xml.push_str(&format!(
+                "  <testcase classname=\"parity\" name=\"{}\">\n",
+                xml_escape(&name)
+            ));
+            if mismatched > 0 {
+                let body: Vec<String> = findings
+                    .iter()
+                    .map(|f| format!("{:?} {} {:?}", f.category, f.id, f.field))
+                    .collect();
+                xml.push_str(&format!(
+                    "    <failure message=\"{mismatched} persistent mismatches\">{}</failure>\n",
+                    xml_escape(&body.join("\n"))
+                ));
+            }
+            xml.push_str("  </testcase>\n");
+        }
+        xml.push_str("</testsuite>\n");
+        xml
+    }
+}

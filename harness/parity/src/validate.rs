@@ -1,0 +1,372 @@
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use cutover_app::{App, AppError, item_from_sdk};
+use cutover_core::campaign_item::from_item;
+use cutover_core::domain::{Entity, TranscriptPointer};
+use cutover_core::item_size::{AttrValue, Item};
+use cutover_core::keys::{EntityKind, Id, ItemKey};
+use cutover_core::parity::{
+    Finding, ObjectObservation, Tally, compare_entity, compare_transcript, malformed_item,
+    orphan_object,
+};
+use sha2::{Digest, Sha256};
+
+use crate::report::ParityReport;
+
+/// How transcript objects are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptCheck {
+    /// Download each object and compare its SHA-256 and size (exact).
+    Content,
+    /// Compare sizes only (a HEAD per object).
+    SizeOnly,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParityOptions {
+    /// Parallel Scan segments.
+    pub segments: u32,
+    /// PostgreSQL keyset page size.
+    pub page_size: i64,
+    /// How long to wait before re-checking mismatches (in-flight writes settle).
+    pub grace: Duration,
+    pub transcripts: TranscriptCheck,
+    /// Persistent mismatches above this share of compared entities fail the run (percent).
+    pub max_mismatch_percent: f64,
+}
+
+impl Default for ParityOptions {
+    fn default() -> Self {
+        ParityOptions {
+            segments: 4,
+            page_size: 1000,
+            grace: Duration::from_secs(2),
+            transcripts: TranscriptCheck::Content,
+            // The seeds' success criterion: under 1% mismatch.
+            max_mismatch_percent: 1.0,
+        }
+    }
+}
+
+/// An entity with findings, kept for the in-flight re-check.
+#[derive(Debug, Clone)]
+struct Suspect {
+    kind: EntityKind,
+    id: Id,
+    key: ItemKey,
+    findings: Vec<Finding>,
+}
+
+/// What one Scan segment found.
+#[derive(Default)]
+struct SegmentResult {
+    tally: Tally,
+    suspects: Vec<Suspect>,
+    seen: Vec<(EntityKind, String)>,
+    pointers: Vec<String>,
+}
+
+async fn observe_object(
+    app: &App,
+    key: &str,
+    check: TranscriptCheck,
+) -> Result<ObjectObservation, AppError> {
+    match check {
+        TranscriptCheck::Content => Ok(match app.transcripts.get_bytes(key).await? {
+            Some(bytes) => ObjectObservation::Present {
+                bytes: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+            },
+            None => ObjectObservation::Missing,
+        }),
+        TranscriptCheck::SizeOnly => Ok(match app.transcripts.size_of(key).await? {
+            // Without the content the hash cannot be checked: take it as agreeing.
+            Some(bytes) => ObjectObservation::Present {
+                bytes,
+                sha256: String::new(),
+            },
+            None => ObjectObservation::Missing,
+        }),
+    }
+}
+
+/// All findings for one entity as each side holds it.
+async fn compare(
+    app: &App,
+    postgres: Option<&Entity>,
+    dynamodb: Option<&Entity>,
+    check: TranscriptCheck,
+) -> Result<Vec<Finding>, AppError> {
+    let mut findings = compare_entity(postgres, dynamodb);
+    if let Some(Entity::Session(session)) = dynamodb {
+        let expected: TranscriptPointer = match postgres {
+            Some(Entity::Session(pg)) => pg.transcript.clone(),
+            _ => session.transcript.clone(),
+        };
+        let observed = observe_object(app, &session.transcript.storage_key, check).await?;
+        let observed = match (check, observed) {
+            (TranscriptCheck::SizeOnly, ObjectObservation::Present { bytes, .. }) => {
+                ObjectObservation::Present {
+                    bytes,
+                    sha256: expected.sha256.clone(),
+                }
+            }
+            (_, observed) => observed,
+        };
+        findings.extend(compare_transcript(
+            session.id.as_str(),
+            &session.transcript,
+            &expected,
+            &observed,
+        ));
+    }
+    Ok(findings)
+}
+
+fn describe_key(item: &HashMap<String, AttributeValue>) -> String {
+    let part = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(text)) => text.clone(),
+        Some(other) => format!("{other:?}"),
+        None => "?".to_owned(),
+    };
+    format!("{}/{}", part("pk"), part("sk"))
+}
+
+async fn scan_segment(
+    app: Arc<App>,
+    segment: i32,
+    total: i32,
+    check: TranscriptCheck,
+) -> Result<SegmentResult, AppError> {
+    let mut result = SegmentResult::default();
+    let mut start = None;
+    loop {
+        let page = app
+            .dynamo
+            .client()
+            .scan()
+            .table_name(app.dynamo.table())
+            .segment(segment)
+            .total_segments(total)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| AppError::DynamoDb {
+                action: format!("Scan segment {segment}"),
+                detail: cutover_backends::error::error_chain(&e),
+            })?;
+        let mut by_kind: BTreeMap<EntityKind, Vec<Entity>> = BTreeMap::new();
+        for raw in page.items() {
+            let parsed: Result<Entity, String> = item_from_sdk(raw)
+                .and_then(|item: Item| from_item(&item).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(entity) => by_kind.entry(entity.kind()).or_default().push(entity),
+                Err(problem) => result
+                    .tally
+                    .record(None, vec![malformed_item(&describe_key(raw), &problem)]),
+            }
+        }
+        for (kind, entities) in by_kind {
+            let ids: Vec<String> = entities.iter().map(|e| e.id().to_string()).collect();
+            let rows: HashMap<String, Entity> = app
+                .pg
+                .entities_by_ids(kind, &ids)
+                .await?
+                .into_iter()
+                .map(|e| (e.id().to_string(), e))
+                .collect();
+            for entity in entities {
+                let postgres = rows.get(entity.id().as_str());
+                let findings = compare(&app, postgres, Some(&entity), check).await?;
+                if let Entity::Session(session) = &entity {
+                    result.pointers.push(session.transcript.storage_key.clone());
+                }
+                result.seen.push((kind, entity.id().to_string()));
+                if findings.is_empty() {
+                    result.tally.record(Some(kind), findings);
+                } else {
+                    result.suspects.push(Suspect {
+                        kind,
+                        id: entity.id().clone(),
+                        key: entity.key(),
+                        findings,
+                    });
+                }
+            }
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return Ok(result);
+        }
+    }
+}
+
+/// Re-reads one suspect on both sides: its findings now.
+async fn recheck(
+    app: &App,
+    suspect: &Suspect,
+    check: TranscriptCheck,
+) -> Result<Vec<Finding>, AppError> {
+    let postgres = app
+        .pg
+        .entities_by_ids(suspect.kind, &[suspect.id.to_string()])
+        .await?
+        .into_iter()
+        .next();
+    let key = postgres
+        .as_ref()
+        .map(Entity::key)
+        .unwrap_or_else(|| suspect.key.clone());
+    let dynamodb = match app.dynamo.get(&key).await? {
+        Some(item) => from_item(&item).ok(),
+        None => None,
+    };
+    compare(app, postgres.as_ref(), dynamodb.as_ref(), check).await
+}
+
+/// Whether an object that looked orphaned is pointed to now (an upload that
+/// was ahead of its item when the scan passed).
+async fn orphan_resolved(app: &App, key: &str) -> Result<bool, AppError> {
+    let session = key
+        .trim_end_matches('/')
+        .split('/')
+        .nth(2)
+        .and_then(|s| Id::parse(s).ok());
+    let Some(session) = session else {
+        return Ok(false);
+    };
+    let Some(Entity::Session(pg)) = app
+        .pg
+        .entities_by_ids(EntityKind::Session, &[session.to_string()])
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(false);
+    };
+    let item = app.dynamo.get(&Entity::Session(pg).key()).await?;
+    Ok(
+        matches!(item.as_ref().and_then(|i| i.get("transcriptStorageKey")), Some(AttrValue::S(pointer)) if pointer == key),
+    )
+}
+
+/// Compares everything PostgreSQL, DynamoDB and S3 hold for the app.
+pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityReport, AppError> {
+    let began = Instant::now();
+    let segments = options.segments.max(1) as i32;
+    let mut tasks = Vec::new();
+    for segment in 0..segments {
+        tasks.push(tokio::spawn(scan_segment(
+            app.clone(),
+            segment,
+            segments,
+            options.transcripts,
+        )));
+    }
+    let mut tally = Tally::default();
+    let mut suspects = Vec::new();
+    let mut seen: HashSet<(EntityKind, String)> = HashSet::new();
+    let mut pointers: HashSet<String> = HashSet::new();
+    for task in tasks {
+        let part = task.await.map_err(|e| AppError::DynamoDb {
+            action: "Scan task".into(),
+            detail: e.to_string(),
+        })??;
+        tally.merge(part.tally);
+        suspects.extend(part.suspects);
+        seen.extend(part.seen);
+        pointers.extend(part.pointers);
+    }
+
+    // What PostgreSQL has and the scan did not see.
+    for kind in EntityKind::ALL {
+        let mut after: Option<String> = None;
+        loop {
+            let ids = app
+                .pg
+                .ids_after(kind, after.as_deref(), options.page_size)
+                .await?;
+            let missing: Vec<String> = ids
+                .iter()
+                .filter(|id| !seen.contains(&(kind, (*id).clone())))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                for entity in app.pg.entities_by_ids(kind, &missing).await? {
+                    let findings = compare_entity(Some(&entity), None);
+                    suspects.push(Suspect {
+                        kind,
+                        id: entity.id().clone(),
+                        key: entity.key(),
+                        findings,
+                    });
+                }
+            }
+            after = ids.last().cloned();
+            if (ids.len() as i64) < options.page_size {
+                break;
+            }
+        }
+    }
+
+    // Objects no item points to.
+    let mut orphans: Vec<String> = app
+        .transcripts
+        .list("transcripts/")
+        .await?
+        .into_iter()
+        .filter(|key| !pointers.contains(key))
+        .collect();
+    let scanned_s = began.elapsed().as_secs_f64();
+
+    // In-flight: a pending outbox record, or resolved on a re-check after the grace period.
+    let pending = app.relay().pending_entities().await?;
+    let mut in_flight: Vec<Finding> = Vec::new();
+    let (flagged, mut unresolved): (Vec<Suspect>, Vec<Suspect>) = suspects
+        .into_iter()
+        .partition(|s| pending.contains(&(s.kind, s.id.clone())));
+    for suspect in flagged {
+        tally.record(Some(suspect.kind), Vec::new());
+        in_flight.extend(suspect.findings);
+    }
+    if !unresolved.is_empty() || !orphans.is_empty() {
+        tokio::time::sleep(options.grace).await;
+        let mut still = Vec::new();
+        for mut suspect in unresolved {
+            let now = recheck(&app, &suspect, options.transcripts).await?;
+            if now.is_empty() {
+                tally.record(Some(suspect.kind), Vec::new());
+                in_flight.extend(suspect.findings);
+            } else {
+                suspect.findings = now;
+                still.push(suspect);
+            }
+        }
+        unresolved = still;
+        let mut remaining = Vec::new();
+        for key in orphans {
+            if orphan_resolved(&app, &key).await? {
+                in_flight.push(orphan_object(&key));
+            } else {
+                remaining.push(key);
+            }
+        }
+        orphans = remaining;
+    }
+    for suspect in unresolved {
+        tally.record(Some(suspect.kind), suspect.findings);
+    }
+    for key in orphans {
+        tally.record(None, vec![orphan_object(&key)]);
+    }
+    Ok(ParityReport::new(
+        tally,
+        in_flight,
+        options.max_mismatch_percent,
+        began.elapsed(),
+        scanned_s,
+    ))
+}
