@@ -88,3 +88,30 @@ pub async fn read_parity(app: &App) -> Result<CheckResult, cutover_app::AppError
         detail,
     })
 }
+
+/// The parity validator finds no persistent mismatch.
+pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app::AppError> {
+    let options = cutover_parity::ParityOptions {
+        max_mismatch_percent: 0.0,
+        ..Default::default()
+    };
+    let report = cutover_parity::validate(app, &options).await?;
+    let mut detail = format!(
+        "parity {:.3}% over {} entities ({} persistent mismatches, {} in-flight)",
+        report.parity_percent,
+        report.compared_entities,
+        report.mismatched_entities,
+        report.in_flight
+    );
+    for finding in report.findings().take(MISMATCH_SAMPLES) {
+        detail.push_str(&format!(
+            "; {:?} {} {:?}",
+            finding.category, finding.id, finding.field
+        ));
+    }
+    Ok(CheckResult {
+        name: "parity".to_owned(),
+        passed: report.passed,
+        detail,
+    })
+}

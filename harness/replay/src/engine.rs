@@ -258,6 +258,7 @@ pub async fn replay(
         let result = match check {
             CheckName::RelayDrained => checks::relay_drained(&app, RELAY_DRAIN_TIMEOUT).await,
             CheckName::ReadParity => checks::read_parity(&app).await,
+            CheckName::Parity => checks::parity(app.clone()).await,
         };
         check_results.push(result.map_err(|source| ReplayError::Check {
             check: check.name(),

@@ -104,7 +104,7 @@ async fn the_smoke_scenario_replays_with_every_check_passing() {
             .iter()
             .map(|c| c.name.as_str())
             .collect::<Vec<_>>(),
-        ["relay-drained", "read-parity"]
+        ["relay-drained", "read-parity", "parity"]
     );
     for kind in ["create", "update", "delete", "read", "search", "share"] {
         assert!(

@@ -150,6 +150,8 @@ pub enum CheckName {
     RelayDrained,
     /// Every entity reads the same from PostgreSQL and from DynamoDB/S3.
     ReadParity,
+    /// The parity validator finds no persistent mismatch (threshold 0%).
+    Parity,
 }
 
 impl CheckName {
@@ -157,6 +159,7 @@ impl CheckName {
         match self {
             CheckName::RelayDrained => "relay-drained",
             CheckName::ReadParity => "read-parity",
+            CheckName::Parity => "parity",
         }
     }
 }
