@@ -50,6 +50,23 @@ impl AwsEndpoint {
         }
     }
 
+    /// An existing endpoint: a URL (a CI service, a shared emulator) or, with
+    /// none, real AWS. Credentials come from the standard chain when the
+    /// environment configures any; a URL without them gets the local dummy key.
+    pub fn existing(url: Option<String>, region: Option<&str>) -> Self {
+        let chain_configured = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+            || std::env::var_os("AWS_PROFILE").is_some();
+        AwsEndpoint {
+            credentials: if url.is_some() && !chain_configured {
+                Some(crate::dynamodb::local_credentials())
+            } else {
+                None
+            },
+            url,
+            region: region.unwrap_or(DEFAULT_REGION).to_owned(),
+        }
+    }
+
     /// Builds the SDK configuration. Uses rustls with ring, which builds much
     /// faster than the SDK's default aws-lc and is all the harness needs.
     pub async fn sdk_config(&self) -> SdkConfig {

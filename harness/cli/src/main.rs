@@ -21,6 +21,8 @@ enum Command {
     Check(commands::check::Args),
     /// Replay a scenario's generated workload through the dual-write path, then run its checks.
     Replay(commands::replay::Args),
+    /// Compare an app's PostgreSQL database with its DynamoDB table and S3 bucket, field by field.
+    Parity(commands::parity::Args),
     /// Show what this machine offers each provisioner, and the remedy for anything missing.
     Doctor(commands::doctor::Args),
     /// Download an engine into the cache ahead of first use.
@@ -55,6 +57,7 @@ fn main() -> std::process::ExitCode {
             Command::Up(args) => commands::up::run(args).await,
             Command::Check(args) => commands::check::run(args).await,
             Command::Replay(args) => commands::replay::run(args).await,
+            Command::Parity(args) => commands::parity::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args),
             Command::Fetch(args) => commands::fetch::run(args).await,
             Command::Bench(bench) => commands::bench::run(bench).await,

@@ -8,7 +8,7 @@ use testcontainers_modules::dynamodb_local::DynamoDb as DynamoDbLocalImage;
 use testcontainers_modules::testcontainers::{ContainerAsync, runners::AsyncRunner};
 use tokio::sync::oneshot;
 
-use crate::aws::{AwsEndpoint, DEFAULT_REGION, StaticCredentials};
+use crate::aws::{AwsEndpoint, StaticCredentials};
 use crate::error::{BackendError, error_chain};
 
 /// Local engines accept any signature; one fixed key keeps DynamoDB Local's
@@ -108,7 +108,7 @@ impl DynamoDbEngine {
                 })
             }
             Provisioner::Endpoint => {
-                let endpoint = endpoint_settings(settings.endpoint.clone(), region);
+                let endpoint = AwsEndpoint::existing(settings.endpoint.clone(), region);
                 let engine_name = if endpoint.url.is_some() {
                     "DynamoDB endpoint"
                 } else {
@@ -135,22 +135,5 @@ impl DynamoDbEngine {
             }
             Guard::Local { .. } | Guard::Endpoint => {}
         }
-    }
-}
-
-/// An existing AWS-API endpoint: a URL (a CI service, a shared emulator) or, with
-/// none, real AWS. Credentials come from the standard chain when the environment
-/// configures any; a URL without them gets the local dummy key.
-pub(crate) fn endpoint_settings(url: Option<String>, region: Option<&str>) -> AwsEndpoint {
-    let chain_configured = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
-        || std::env::var_os("AWS_PROFILE").is_some();
-    AwsEndpoint {
-        credentials: if url.is_some() && !chain_configured {
-            Some(local_credentials())
-        } else {
-            None
-        },
-        url,
-        region: region.unwrap_or(DEFAULT_REGION).to_owned(),
     }
 }

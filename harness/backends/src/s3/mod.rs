@@ -65,8 +65,7 @@ impl S3Engine {
                 })
             }
             Provisioner::Endpoint => {
-                let endpoint =
-                    crate::dynamodb::endpoint_settings(settings.endpoint.clone(), region);
+                let endpoint = AwsEndpoint::existing(settings.endpoint.clone(), region);
                 let engine_name = if endpoint.url.is_some() {
                     "S3 endpoint"
                 } else {

@@ -12,6 +12,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (engines, sandbox) = args.backends.start().await?;
+    // The campaign app's schema, table and bucket, so the stores are ready to use.
+    let app = cutover_app::App::install(&sandbox, cutover_app::Mode::Dual).await?;
     let ddb = &sandbox.dynamodb_endpoint;
     let s3 = &sandbox.s3_endpoint;
     println!("run {}", sandbox.run_id);
@@ -64,6 +66,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    println!();
+    println!(
+        "the campaign app is installed: table {}, bucket {}",
+        app.dynamo.table(),
+        app.transcripts.bucket()
+    );
+    println!(
+        "  compare them: cutover parity --database-url '{}' --table {} --bucket {} --dynamodb-endpoint {} --s3-endpoint {}",
+        redact_password(&sandbox.pg_url),
+        app.dynamo.table(),
+        app.transcripts.bucket(),
+        ddb.url.as_deref().unwrap_or("(AWS)"),
+        s3.url.as_deref().unwrap_or("(AWS)")
+    );
     println!();
     println!("press Ctrl-C to stop; everything above is removed on exit");
     tokio::signal::ctrl_c().await?;

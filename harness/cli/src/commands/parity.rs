@@ -1,0 +1,102 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cutover_app::dynamo::DynamoStore;
+use cutover_app::pg::PgStore;
+use cutover_app::transcripts::TranscriptStore;
+use cutover_app::{App, Mode};
+use cutover_backends::aws::AwsEndpoint;
+use cutover_backends::postgres::redact_password;
+use cutover_parity::{ParityOptions, TranscriptCheck, validate};
+
+use crate::report;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// PostgreSQL URL of the app's database (the source of truth).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// The app's DynamoDB table.
+    #[arg(long)]
+    table: String,
+    /// The S3 bucket holding the transcripts.
+    #[arg(long)]
+    bucket: String,
+    /// DynamoDB endpoint (omit for real AWS).
+    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
+    dynamodb_endpoint: Option<String>,
+    /// S3 endpoint (omit for real AWS).
+    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
+    s3_endpoint: Option<String>,
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// Fail when persistent mismatches exceed this share of what was compared (use 0 in CI).
+    #[arg(long, default_value_t = 1.0)]
+    max_mismatch_percent: f64,
+    /// Parallel Scan segments.
+    #[arg(long, default_value_t = 4)]
+    segments: u32,
+    /// `content` downloads and hashes every transcript; `size` compares sizes only.
+    #[arg(long, default_value = "content", value_parser = ["content", "size"])]
+    transcripts: String,
+    /// Seconds to wait before re-checking mismatches (writes in flight settle).
+    #[arg(long, default_value_t = 2.0)]
+    grace_seconds: f64,
+    /// Where to write parity.json, parity.md and parity.junit.xml.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        (0.0..=100.0).contains(&args.max_mismatch_percent),
+        "--max-mismatch-percent {} is outside 0..=100",
+        args.max_mismatch_percent
+    );
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&args.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", redact_password(&args.database_url)))?;
+    let dynamodb = AwsEndpoint::existing(args.dynamodb_endpoint.clone(), args.region.as_deref());
+    let s3 = AwsEndpoint::existing(args.s3_endpoint.clone(), args.region.as_deref());
+    let app = Arc::new(App::new(
+        PgStore::new(pool),
+        DynamoStore::new(dynamodb.dynamodb_client().await, args.table.clone()),
+        TranscriptStore::new(s3.s3_client().await, args.bucket.clone()),
+        Mode::Dual,
+    ));
+    let options = ParityOptions {
+        segments: args.segments,
+        grace: Duration::from_secs_f64(args.grace_seconds.max(0.0)),
+        transcripts: if args.transcripts == "size" {
+            TranscriptCheck::SizeOnly
+        } else {
+            TranscriptCheck::Content
+        },
+        max_mismatch_percent: args.max_mismatch_percent,
+        ..ParityOptions::default()
+    };
+    let report = validate(app, &options).await?;
+    let markdown = report.to_markdown();
+    let mut written = report::write_pair(
+        &args.out,
+        "parity",
+        &serde_json::to_value(&report)?,
+        &markdown,
+    )?;
+    let junit = args.out.join("parity.junit.xml");
+    std::fs::write(&junit, report.to_junit())
+        .with_context(|| format!("writing {}", junit.display()))?;
+    written.push(junit.display().to_string());
+    println!("{markdown}");
+    println!("wrote {}", written.join(", "));
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
