@@ -37,6 +37,8 @@ pub struct DynamoStore {
 /// Written only when the stored item is absent or older; a retried or late
 /// write never replaces a newer one.
 const NEWER_ONLY: &str = "attribute_not_exists(#pk) OR #version < :version";
+/// For repairs: the same version may be rewritten (it may be corrupt), a newer one never.
+const UNLESS_NEWER: &str = "attribute_not_exists(#pk) OR #version <= :version";
 
 /// The `pk`/`sk` map DynamoDB wants for GetItem and DeleteItem.
 pub fn key_attributes(key: &ItemKey) -> HashMap<String, AttributeValue> {
@@ -170,6 +172,28 @@ impl DynamoStore {
         item: &Item,
         version: i64,
     ) -> Result<bool, AppError> {
+        self.put_conditionally(key, item, version, NEWER_ONLY).await
+    }
+
+    /// Puts `item` unless a stored item has a newer version: a repair rewrites
+    /// an item of the same version that does not match PostgreSQL.
+    pub async fn put_unless_newer(
+        &self,
+        key: &ItemKey,
+        item: &Item,
+        version: i64,
+    ) -> Result<bool, AppError> {
+        self.put_conditionally(key, item, version, UNLESS_NEWER)
+            .await
+    }
+
+    async fn put_conditionally(
+        &self,
+        key: &ItemKey,
+        item: &Item,
+        version: i64,
+        condition: &'static str,
+    ) -> Result<bool, AppError> {
         let bytes = item_bytes(item).map_err(|e| AppError::MalformedItem {
             key: format!("{}/{}", key.pk(), key.sk()),
             detail: e.to_string(),
@@ -186,7 +210,7 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item_to_sdk(item)))
-            .condition_expression(NEWER_ONLY)
+            .condition_expression(condition)
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#version", attr::VERSION)
             .expression_attribute_values(":version", AttributeValue::N(version.to_string()))

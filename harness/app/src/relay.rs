@@ -239,6 +239,44 @@ impl Relay {
         Ok(())
     }
 
+    /// Rewrites one entity's DynamoDB item and transcript object from its
+    /// current PostgreSQL row, even when the stored item claims the same version
+    /// (it may have been corrupted), never over a newer one. Returns `false` when
+    /// PostgreSQL has no such entity (nothing to repair from).
+    pub async fn repair_entity(&self, kind: EntityKind, id: &Id) -> Result<bool, AppError> {
+        let mut tx = self
+            .pg
+            .pool()
+            .begin()
+            .await
+            .map_err(AppError::pg("beginning a repair transaction"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
+            .bind(kind.name())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::pg("locking an entity for repair"))?;
+        let Some((entity, transcript)) = PgReads::entity_with_transcript(&mut tx, kind, id).await?
+        else {
+            return Ok(false);
+        };
+        if let Entity::Session(session) = &entity {
+            self.transcripts
+                .put(
+                    &session.transcript.storage_key,
+                    transcript.as_deref().unwrap_or_default(),
+                )
+                .await?;
+        }
+        self.dynamo
+            .put_unless_newer(&entity.key(), &to_item(&entity), entity.version())
+            .await?;
+        tx.commit()
+            .await
+            .map_err(AppError::pg("committing a repair"))?;
+        Ok(true)
+    }
+
     /// One pass over entities with due records (all pending ones when
     /// `ignore_backoff`), at most `limit` entities.
     pub async fn run_once(&self, ignore_backoff: bool, limit: i64) -> Result<RelayPass, AppError> {

@@ -8,8 +8,10 @@
 //! DynamoDB, to find what PostgreSQL has and DynamoDB lacks), never with their
 //! content: items and rows are compared a page at a time.
 
+mod repair;
 mod report;
 mod validate;
 
-pub use report::ParityReport;
+pub use repair::{RepairReport, repair};
+pub use report::{Leftovers, ParityReport};
 pub use validate::{ParityOptions, TranscriptCheck, validate};

@@ -17,6 +17,18 @@ pub struct KindParity {
     pub parity_percent: f64,
 }
 
+/// Everything with a persistent finding, in full (samples are capped): what
+/// a repair works from.
+#[derive(Debug, Clone, Default)]
+pub struct Leftovers {
+    /// Entities PostgreSQL has whose DynamoDB item or transcript is missing or wrong.
+    pub repairable: Vec<(EntityKind, cutover_core::keys::Id)>,
+    /// Items of entities PostgreSQL does not have.
+    pub dynamodb_only: Vec<cutover_core::keys::ItemKey>,
+    pub malformed_keys: Vec<(String, String)>,
+    pub orphan_objects: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ParityReport {
     pub parity_percent: f64,
@@ -39,6 +51,8 @@ pub struct ParityReport {
     pub duration_ms: f64,
     /// Entities compared per second, scan and lookups (before the re-check wait).
     pub entities_per_s: f64,
+    #[serde(skip)]
+    pub leftovers: Leftovers,
 }
 
 fn xml_escape(text: &str) -> String {
@@ -52,6 +66,7 @@ impl ParityReport {
     pub(crate) fn new(
         tally: Tally,
         in_flight: Vec<Finding>,
+        leftovers: Leftovers,
         max_mismatch_percent: f64,
         duration: Duration,
         scanned_s: f64,
@@ -113,6 +128,7 @@ impl ParityReport {
             in_flight_samples: in_flight.into_iter().take(IN_FLIGHT_SAMPLES).collect(),
             duration_ms: duration.as_secs_f64() * 1000.0,
             entities_per_s: compared as f64 / scanned_s.max(1e-9),
+            leftovers,
         }
     }
 

@@ -9,12 +9,12 @@ use cutover_core::domain::{Entity, TranscriptPointer};
 use cutover_core::item_size::{AttrValue, Item};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::parity::{
-    Finding, ObjectObservation, Tally, compare_entity, compare_transcript, malformed_item,
-    orphan_object,
+    Category, Finding, ObjectObservation, Tally, compare_entity, compare_transcript,
+    malformed_item, orphan_object,
 };
 use sha2::{Digest, Sha256};
 
-use crate::report::ParityReport;
+use crate::report::{Leftovers, ParityReport};
 
 /// How transcript objects are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,8 @@ struct SegmentResult {
     suspects: Vec<Suspect>,
     seen: Vec<(EntityKind, String)>,
     pointers: Vec<String>,
+    /// `pk`/`sk` of malformed items whose key attributes are strings.
+    malformed_keys: Vec<(String, String)>,
 }
 
 async fn observe_object(
@@ -164,9 +166,16 @@ async fn scan_segment(
                 .and_then(|item: Item| from_item(&item).map_err(|e| e.to_string()));
             match parsed {
                 Ok(entity) => by_kind.entry(entity.kind()).or_default().push(entity),
-                Err(problem) => result
-                    .tally
-                    .record(None, vec![malformed_item(&describe_key(raw), &problem)]),
+                Err(problem) => {
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                        (raw.get("pk"), raw.get("sk"))
+                    {
+                        result.malformed_keys.push((pk.clone(), sk.clone()));
+                    }
+                    result
+                        .tally
+                        .record(None, vec![malformed_item(&describe_key(raw), &problem)]);
+                }
             }
         }
         for (kind, entities) in by_kind {
@@ -270,6 +279,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     let mut suspects = Vec::new();
     let mut seen: HashSet<(EntityKind, String)> = HashSet::new();
     let mut pointers: HashSet<String> = HashSet::new();
+    let mut malformed_keys = Vec::new();
     for task in tasks {
         let part = task.await.map_err(|e| AppError::DynamoDb {
             action: "Scan task".into(),
@@ -279,6 +289,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         suspects.extend(part.suspects);
         seen.extend(part.seen);
         pointers.extend(part.pointers);
+        malformed_keys.extend(part.malformed_keys);
     }
 
     // What PostgreSQL has and the scan did not see.
@@ -356,7 +367,23 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         }
         orphans = remaining;
     }
+    let mut leftovers = Leftovers {
+        malformed_keys,
+        orphan_objects: orphans.clone(),
+        ..Leftovers::default()
+    };
     for suspect in unresolved {
+        if suspect
+            .findings
+            .iter()
+            .any(|f| f.category == Category::OnlyInDynamodb)
+        {
+            leftovers.dynamodb_only.push(suspect.key.clone());
+        } else {
+            leftovers
+                .repairable
+                .push((suspect.kind, suspect.id.clone()));
+        }
         tally.record(Some(suspect.kind), suspect.findings);
     }
     for key in orphans {
@@ -365,6 +392,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     Ok(ParityReport::new(
         tally,
         in_flight,
+        leftovers,
         options.max_mismatch_percent,
         began.elapsed(),
         scanned_s,

@@ -16,7 +16,7 @@ use cutover_core::item_size::AttrValue;
 use cutover_core::keys::{Id, ItemKey};
 use cutover_core::naming::RunId;
 use cutover_core::parity::Category;
-use cutover_parity::{ParityOptions, validate};
+use cutover_parity::{ParityOptions, repair, validate};
 use serde_json::json;
 
 fn id(text: &str) -> Id {
@@ -325,6 +325,37 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
         "{junit}"
     );
 
+    // Repair re-drives everything PostgreSQL has; what only DynamoDB or S3 holds is
+    // listed, not deleted...
+    let repaired = repair(app.clone(), &report, &options(), false)
+        .await
+        .unwrap();
+    let left: BTreeSet<Category> = repaired.after.findings().map(|f| f.category).collect();
+    assert_eq!(
+        left,
+        [
+            Category::OnlyInDynamodb,
+            Category::OrphanObject,
+            Category::MalformedItem
+        ]
+        .into_iter()
+        .collect(),
+        "{}",
+        repaired.to_markdown()
+    );
+    assert_eq!(repaired.rewritten.len(), 9, "{}", repaired.to_markdown());
+    assert_eq!(repaired.listed_not_deleted.len(), 4);
+    // ...unless asked: then the re-verification proves 100%.
+    let cleaned = repair(app.clone(), &repaired.after, &options(), true)
+        .await
+        .unwrap();
+    assert_eq!(cleaned.deleted.len(), 4);
+    assert!(
+        cleaned.after.passed && cleaned.after.findings().count() == 0,
+        "{}",
+        cleaned.to_markdown()
+    );
+    assert_eq!(cleaned.after.parity_percent, 100.0);
     sandbox.close().await.unwrap();
 }
 

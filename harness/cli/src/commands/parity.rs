@@ -45,6 +45,13 @@ pub struct Args {
     /// Seconds to wait before re-checking mismatches (writes in flight settle).
     #[arg(long, default_value_t = 2.0)]
     grace_seconds: f64,
+    /// Re-drive persistent mismatches from PostgreSQL through the app's write path, then re-verify.
+    #[arg(long)]
+    repair: bool,
+    /// With --repair: also delete DynamoDB-only items, malformed items and orphan objects
+    /// (by default they are listed, not deleted).
+    #[arg(long, requires = "repair")]
+    delete_dynamodb_only: bool,
     /// Where to write parity.json, parity.md and parity.junit.xml.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
@@ -80,8 +87,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_mismatch_percent: args.max_mismatch_percent,
         ..ParityOptions::default()
     };
-    let report = validate(app, &options).await?;
-    let markdown = report.to_markdown();
+    let mut report = validate(app.clone(), &options).await?;
+    let mut markdown = report.to_markdown();
+    if args.repair {
+        let repaired =
+            cutover_parity::repair(app, &report, &options, args.delete_dynamodb_only).await?;
+        let summary = repaired.to_markdown();
+        report::write_pair(
+            &args.out,
+            "parity-repair",
+            &serde_json::to_value(&repaired)?,
+            &summary,
+        )?;
+        markdown = format!("{markdown}\n{summary}");
+        report = repaired.after;
+    }
     let mut written = report::write_pair(
         &args.out,
         "parity",
