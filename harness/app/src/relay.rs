@@ -169,10 +169,22 @@ impl Relay {
             .map(|r| (r.key.clone(), r.owner.clone()))
             .collect();
         let newest_version = records.iter().map(|r| r.version).max().unwrap_or(0);
+        let recovering = records.iter().any(|record| record.attempts > 0);
         for (key, owner) in stale {
             let version = state
                 .as_ref()
                 .map_or(newest_version, |(e, _)| e.version().max(newest_version));
+            // Learn the transcript the item points to before the item goes.
+            let old_pointer = match &key {
+                ItemKey::Session { .. } => match self.dynamo.get(&key).await? {
+                    Some(item) => match from_item(&item) {
+                        Ok(Entity::Session(old)) => Some(old.transcript.storage_key),
+                        _ => None,
+                    },
+                    None => None,
+                },
+                _ => None,
+            };
             self.dynamo
                 .delete_if_older(&key, version.saturating_add(1))
                 .await?;
@@ -183,9 +195,14 @@ impl Relay {
                     }
                     _ => None,
                 });
-                self.transcripts
-                    .delete_prefix_except(&transcript_prefix(&owner, session), keep.as_deref())
-                    .await?;
+                if recovering {
+                    // A failed attempt may have left objects nothing points to: sweep.
+                    self.transcripts
+                        .delete_prefix_except(&transcript_prefix(&owner, session), keep.as_deref())
+                        .await?;
+                } else if let Some(pointer) = old_pointer.filter(|p| Some(p) != keep.as_ref()) {
+                    self.transcripts.delete(&pointer).await?;
+                }
             }
         }
         let Some((entity, transcript)) = state else {
@@ -225,7 +242,7 @@ impl Relay {
         self.dynamo
             .put_if_newer(&key, &to_item(&entity), entity.version())
             .await?;
-        if records.iter().any(|record| record.attempts > 0) {
+        if recovering {
             // A failed attempt may have uploaded objects nothing points to: sweep.
             self.transcripts
                 .delete_prefix_except(
