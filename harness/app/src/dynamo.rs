@@ -141,6 +141,45 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Writes up to 25 items per BatchWriteItem call (unconditionally: a batch
+    /// cannot carry conditions), retrying unprocessed items with backoff.
+    pub async fn batch_put(&self, items: &[Item]) -> Result<(), AppError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item_to_sdk(item)))
+                        .build()
+                        .map_err(|e| AppError::dynamodb("building a PutRequest", &e))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, AppError>>()?;
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| AppError::dynamodb("BatchWriteItem", &e))?;
+                requests = answer
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6)))
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Strongly consistent read of one item.
     pub async fn get(&self, key: &ItemKey) -> Result<Option<Item>, AppError> {
         let answer = self

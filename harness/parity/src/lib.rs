@@ -8,6 +8,7 @@
 //! DynamoDB, to find what PostgreSQL has and DynamoDB lacks), never with their
 //! content: items and rows are compared a page at a time.
 
+pub mod bench;
 mod repair;
 mod report;
 mod validate;

@@ -2,6 +2,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::{App, AppError, item_from_sdk};
 use cutover_core::campaign_item::from_item;
@@ -16,6 +18,9 @@ use sha2::{Digest, Sha256};
 
 use crate::report::{Leftovers, ParityReport};
 
+/// Object reads in flight per Scan segment.
+pub(crate) const OBJECT_CONCURRENCY: usize = 8;
+
 /// How transcript objects are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TranscriptCheck {
@@ -23,6 +28,8 @@ pub enum TranscriptCheck {
     Content,
     /// Compare sizes only (a HEAD per object).
     SizeOnly,
+    /// Do not read S3: items and rows only (no transcript or orphan findings).
+    Skip,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +99,7 @@ async fn observe_object(
             },
             None => ObjectObservation::Missing,
         }),
+        TranscriptCheck::Skip => unreachable!("objects are not observed when skipped"),
     }
 }
 
@@ -103,6 +111,9 @@ async fn compare(
     check: TranscriptCheck,
 ) -> Result<Vec<Finding>, AppError> {
     let mut findings = compare_entity(postgres, dynamodb);
+    if check == TranscriptCheck::Skip {
+        return Ok(findings);
+    }
     if let Some(Entity::Session(session)) = dynamodb {
         let expected: TranscriptPointer = match postgres {
             Some(Entity::Session(pg)) => pg.transcript.clone(),
@@ -187,9 +198,22 @@ async fn scan_segment(
                 .into_iter()
                 .map(|e| (e.id().to_string(), e))
                 .collect();
-            for entity in entities {
-                let postgres = rows.get(entity.id().as_str());
-                let findings = compare(&app, postgres, Some(&entity), check).await?;
+            // Object reads dominate: compare a page's entities concurrently.
+            let compared: Vec<(Entity, Result<Vec<Finding>, AppError>)> =
+                futures::stream::iter(entities)
+                    .map(|entity| {
+                        let app = &app;
+                        let postgres = rows.get(entity.id().as_str());
+                        async move {
+                            let findings = compare(app, postgres, Some(&entity), check).await;
+                            (entity, findings)
+                        }
+                    })
+                    .buffer_unordered(OBJECT_CONCURRENCY)
+                    .collect()
+                    .await;
+            for (entity, findings) in compared {
+                let findings = findings?;
                 if let Entity::Session(session) = &entity {
                     result.pointers.push(session.transcript.storage_key.clone());
                 }
@@ -324,13 +348,16 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     }
 
     // Objects no item points to.
-    let mut orphans: Vec<String> = app
-        .transcripts
-        .list("transcripts/")
-        .await?
-        .into_iter()
-        .filter(|key| !pointers.contains(key))
-        .collect();
+    let mut orphans: Vec<String> = if options.transcripts == TranscriptCheck::Skip {
+        Vec::new()
+    } else {
+        app.transcripts
+            .list("transcripts/")
+            .await?
+            .into_iter()
+            .filter(|key| !pointers.contains(key))
+            .collect()
+    };
     let scanned_s = began.elapsed().as_secs_f64();
 
     // In-flight: a pending outbox record, or resolved on a re-check after the grace period.

@@ -12,6 +12,23 @@ pub enum Bench {
     Startup(StartupArgs),
     /// Dual-write throughput against each store doing the same writes alone.
     Replay(ReplayArgs),
+    /// Parity validation rate against reading both sides raw and the naive per-item lookup.
+    Parity(ParityArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ParityArgs {
+    /// About this many entities are loaded (users of 106 entities each).
+    #[arg(long, default_value_t = 100_000)]
+    entities: usize,
+    /// Parallel Scan segments for the validator and the raw read.
+    #[arg(long, default_value_t = 8)]
+    segments: u32,
+    /// Where to write parity-rate.json and .md.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[command(flatten)]
+    backends: crate::backend_args::BackendArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +72,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
         Bench::Startup(args) => startup(args).await,
         Bench::Replay(args) => replay_throughput(args).await,
+        Bench::Parity(args) => parity_rate(args).await,
     }
 }
 
@@ -205,6 +223,69 @@ async fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
         args.runs
     ));
     let written = report::write_pair(&args.out, "startup", &document, &markdown)?;
+    println!("{markdown}");
+    println!("wrote {}", written.join(" and "));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
+    let (engines, sandbox) = args.backends.start().await?;
+    let app =
+        std::sync::Arc::new(cutover_app::App::install(&sandbox, cutover_app::Mode::Dual).await?);
+    eprintln!(
+        "loading about {} entities, then timing the validator, a raw read and the naive approach...",
+        args.entities
+    );
+    let measured = cutover_parity::bench::measure(app, args.entities, args.segments).await;
+    let engine_names = format!(
+        "postgres {}, dynamodb {} ({}), s3 {} ({})",
+        engines.postgres().provisioner,
+        engines.dynamodb().provisioner,
+        engines.dynamodb().engine_name,
+        engines.s3().provisioner,
+        engines.s3().engine_name
+    );
+    let cleanup = sandbox.close().await;
+    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    let bench = measured?;
+    cleanup?;
+    let mut markdown = format!(
+        "# Parity validation rate\n\nGenerated {} on {}; engines: {engine_names}.\n\n{} entities (loaded in {:.0} s, not timed), {} Scan segments; the validator found {:.3}% parity.\n\n| approach | entities | seconds | entities/s |\n| --- | ---: | ---: | ---: |\n",
+        report::now_rfc3339(),
+        report::machine_line(),
+        bench.entities,
+        bench.load_seconds,
+        args.segments,
+        bench.parity_percent
+    );
+    for run in [
+        &bench.validator,
+        &bench.raw_read,
+        &bench.validator_items_only,
+        &bench.naive,
+    ] {
+        markdown.push_str(&format!(
+            "| {} | {} | {:.2} | {:.0} |\n",
+            run.approach, run.entities, run.seconds, run.entities_per_s
+        ));
+    }
+    markdown.push_str(&format!(
+        "\nValidator vs raw read of the same data: **{:.2}x** (aim 0.8 — {}). Items-only validator vs the naive approach (neither reads S3): **{:.1}x** (aim 10 — {}).\n\nReproduce: `cutover bench parity --entities {} --segments {}`\n",
+        bench.ratio_to_raw,
+        if bench.ratio_to_raw >= 0.8 { "met" } else { "NOT met" },
+        bench.ratio_to_naive,
+        if bench.ratio_to_naive >= 10.0 { "met" } else { "NOT met" },
+        args.entities,
+        args.segments
+    ));
+    let document = serde_json::json!({
+        "benchmark": "parity-rate",
+        "generated_at": report::now_rfc3339(),
+        "machine": report::machine(),
+        "engines": engine_names,
+        "report": bench,
+    });
+    let written = report::write_pair(&args.out, "parity-rate", &document, &markdown)?;
     println!("{markdown}");
     println!("wrote {}", written.join(" and "));
     Ok(ExitCode::SUCCESS)

@@ -39,8 +39,8 @@ pub struct Args {
     /// Parallel Scan segments.
     #[arg(long, default_value_t = 4)]
     segments: u32,
-    /// `content` downloads and hashes every transcript; `size` compares sizes only.
-    #[arg(long, default_value = "content", value_parser = ["content", "size"])]
+    /// `content` downloads and hashes every transcript; `size` compares sizes only; `skip` reads no S3.
+    #[arg(long, default_value = "content", value_parser = ["content", "size", "skip"])]
     transcripts: String,
     /// Seconds to wait before re-checking mismatches (writes in flight settle).
     #[arg(long, default_value_t = 2.0)]
@@ -79,10 +79,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = ParityOptions {
         segments: args.segments,
         grace: Duration::from_secs_f64(args.grace_seconds.max(0.0)),
-        transcripts: if args.transcripts == "size" {
-            TranscriptCheck::SizeOnly
-        } else {
-            TranscriptCheck::Content
+        transcripts: match args.transcripts.as_str() {
+            "size" => TranscriptCheck::SizeOnly,
+            "skip" => TranscriptCheck::Skip,
+            _ => TranscriptCheck::Content,
         },
         max_mismatch_percent: args.max_mismatch_percent,
         ..ParityOptions::default()
