@@ -166,7 +166,8 @@ fn rate(approach: &str, entities: u64, elapsed: Duration) -> RateRun {
     }
 }
 
-/// Reads everything the validator reads, compares nothing.
+/// Reads everything the validator reads — every item, row and transcript, and
+/// the bucket listing — and compares nothing.
 async fn raw_read(app: &Arc<App>, segments: i32, page_size: i64) -> Result<u64, AppError> {
     let mut tasks = Vec::new();
     for segment in 0..segments {
@@ -224,6 +225,8 @@ async fn raw_read(app: &Arc<App>, segments: i32, page_size: i64) -> Result<u64, 
             detail: e.to_string(),
         })??;
     }
+    // The validator lists the bucket to find orphans; so does the raw read.
+    app.transcripts.list("transcripts/").await?;
     for kind in EntityKind::ALL {
         let mut after: Option<String> = None;
         loop {
@@ -306,7 +309,7 @@ pub async fn measure(
     let began = Instant::now();
     let items = raw_read(&app, segments as i32, options.page_size).await?;
     let raw = rate(
-        "raw read of both sides and every transcript, no comparison",
+        "raw read of both sides, every transcript and the bucket listing, no comparison",
         items,
         began.elapsed(),
     );

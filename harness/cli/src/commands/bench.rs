@@ -270,7 +270,7 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     markdown.push_str(&format!(
-        "\nValidator vs raw read of the same data: **{:.2}x** (aim 0.8 — {}). Items-only validator vs the naive approach (neither reads S3): **{:.1}x** (aim 10 — {}).\n\nReproduce: `cutover bench parity --entities {} --segments {}`\n",
+        "\nValidator vs raw read of the same data: **{:.2}x** (aim 0.8 — {}). Items-only validator vs the naive approach (neither reads S3): **{:.1}x** (aim 10 — {}).\n\nNote: the embedded S3 store (s3s-fs) answers each ListObjectsV2 page by walking the whole bucket, so listing it for orphans grows with the square of the object count here; on S3 a listing is linear.\n\nReproduce: `cutover bench parity --entities {} --segments {}`\n",
         bench.ratio_to_raw,
         if bench.ratio_to_raw >= 0.8 { "met" } else { "NOT met" },
         bench.ratio_to_naive,
