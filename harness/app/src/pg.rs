@@ -461,17 +461,12 @@ impl PgStore {
                 .bind(campaign.as_str()).bind(user.as_str()).bind(name).bind(description).bind(now).bind(version)
                 .fetch_optional(&mut **tx).await.map_err(AppError::pg("inserting a campaign"))?;
                 let Some(row) = row else {
-                    return Err(self
-                        .missing_parent_or_duplicate(
-                            tx,
-                            "users",
-                            user,
-                            EntityKind::User,
-                            "campaigns",
-                            campaign,
-                            EntityKind::Campaign,
-                        )
-                        .await);
+                    return Err(Self::missing_parent_or_duplicate(
+                        tx,
+                        (EntityKind::User, user),
+                        (EntityKind::Campaign, campaign),
+                    )
+                    .await);
                 };
                 Self::record_upsert(tx, outcome, &Entity::Campaign(campaign_from_row(&row)?)).await
             }
@@ -554,17 +549,12 @@ impl PgStore {
                 .bind(&search_text).bind(now).bind(version)
                 .fetch_optional(&mut **tx).await.map_err(AppError::pg("inserting a session"))?;
                 let Some(row) = row else {
-                    return Err(self
-                        .missing_parent_or_duplicate(
-                            tx,
-                            "campaigns",
-                            campaign,
-                            EntityKind::Campaign,
-                            "sessions",
-                            session,
-                            EntityKind::Session,
-                        )
-                        .await);
+                    return Err(Self::missing_parent_or_duplicate(
+                        tx,
+                        (EntityKind::Campaign, campaign),
+                        (EntityKind::Session, session),
+                    )
+                    .await);
                 };
                 self.finish_session_write(tx, outcome, &row).await
             }
@@ -658,17 +648,12 @@ impl PgStore {
                 .bind(summary.as_str()).bind(session.as_str()).bind(kind).bind(body).bind(now).bind(version)
                 .fetch_optional(&mut **tx).await.map_err(AppError::pg("inserting a summary"))?;
                 let Some(row) = row else {
-                    return Err(self
-                        .missing_parent_or_duplicate(
-                            tx,
-                            "sessions",
-                            session,
-                            EntityKind::Session,
-                            "session_summaries",
-                            summary,
-                            EntityKind::Summary,
-                        )
-                        .await);
+                    return Err(Self::missing_parent_or_duplicate(
+                        tx,
+                        (EntityKind::Session, session),
+                        (EntityKind::Summary, summary),
+                    )
+                    .await);
                 };
                 Self::record_upsert(tx, outcome, &Entity::Summary(summary_from_row(&row)?)).await
             }
@@ -729,18 +714,14 @@ impl PgStore {
         Self::record_upsert(tx, outcome, &Entity::Session(session)).await
     }
 
-    /// Why an insert-from-parent wrote nothing: the parent is missing, or the id is taken.
-    #[allow(clippy::too_many_arguments)]
+    /// Why an insert-from-parent wrote nothing: the id is taken, or the parent is missing.
     async fn missing_parent_or_duplicate(
-        &self,
         tx: &mut Tx,
-        parent_table: &str,
-        parent: &Id,
-        parent_kind: EntityKind,
-        table: &str,
-        id: &Id,
-        kind: EntityKind,
+        parent: (EntityKind, &Id),
+        child: (EntityKind, &Id),
     ) -> AppError {
+        let (kind, id) = child;
+        let (table, _) = table_of(kind);
         let exists = sqlx::query_scalar::<_, bool>(
             format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = $1)").into_sql(),
         )
@@ -752,13 +733,10 @@ impl PgStore {
                 kind,
                 id: id.to_string(),
             },
-            Ok(false) => {
-                let _ = parent_table;
-                AppError::NotFound {
-                    kind: parent_kind,
-                    id: parent.to_string(),
-                }
-            }
+            Ok(false) => AppError::NotFound {
+                kind: parent.0,
+                id: parent.1.to_string(),
+            },
             Err(error) => AppError::Postgres {
                 action: format!("checking {table}"),
                 source: error,
