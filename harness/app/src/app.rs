@@ -33,7 +33,6 @@ pub enum Mode {
 /// Counters of the dual-write path and shadow reads.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub writes_committed: AtomicU64,
     /// Entities whose DynamoDB/S3 write failed right after commit (left to the relay).
     pub inline_apply_failures: AtomicU64,
     pub shadow_compared: AtomicU64,
@@ -124,7 +123,6 @@ impl App {
     pub async fn execute(&self, command: &Command) -> Result<Outcome, AppError> {
         let dual = self.mode() != Mode::PostgresOnly;
         let outcome = self.pg.execute(command, dual).await?;
-        self.stats.writes_committed.fetch_add(1, Ordering::Relaxed);
         if dual {
             let mut applied = std::collections::HashSet::new();
             for change in &outcome.changes {

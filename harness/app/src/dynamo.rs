@@ -180,6 +180,30 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// One page of a strongly consistent Scan, of one segment of a parallel
+    /// Scan when `segment` is `(segment, total_segments)`.
+    pub async fn scan_page(
+        &self,
+        segment: Option<(i32, i32)>,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<aws_sdk_dynamodb::operation::scan::ScanOutput, AppError> {
+        self.client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .set_segment(segment.map(|(segment, _)| segment))
+            .set_total_segments(segment.map(|(_, total)| total))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| {
+                let which = segment.map_or(String::new(), |(segment, total)| {
+                    format!(" segment {segment}/{total}")
+                });
+                AppError::dynamodb(format!("Scan of {}{which}", self.table), &e)
+            })
+    }
+
     /// Strongly consistent read of one item.
     pub async fn get(&self, key: &ItemKey) -> Result<Option<Item>, AppError> {
         let answer = self

@@ -418,15 +418,7 @@ async fn versions_only_move_forward_on_dynamodb_local() {
 
 /// An app whose DynamoDB or S3 client points at a port nobody listens on.
 async fn with_broken(app: &App, broken: Store) -> App {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dead = cutover_backends::aws::AwsEndpoint::local(
-        format!("http://127.0.0.1:{port}"),
-        cutover_backends::aws::StaticCredentials::new("cutover", "cutover-secret"),
-    );
+    let dead = cutover_backends::aws::AwsEndpoint::unreachable().unwrap();
     let dynamo = match broken {
         Store::DynamoDb => {
             DynamoStore::new(dead.dynamodb_client().await, app.dynamo.table().to_owned())

@@ -212,16 +212,7 @@ async fn dynamodb_as_model(app: &App) -> Model {
     let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
     let mut pointed = BTreeSet::new();
     loop {
-        let page = app
-            .dynamo
-            .client()
-            .scan()
-            .table_name(app.dynamo.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
+        let page = app.dynamo.scan_page(None, start).await.unwrap();
         for raw in page.items() {
             let entity = from_item(&item_from_sdk(raw).unwrap()).unwrap();
             match entity {

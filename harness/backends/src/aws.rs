@@ -50,6 +50,16 @@ impl AwsEndpoint {
         }
     }
 
+    /// A loopback endpoint nobody listens on: every request fails at once, as
+    /// when an engine is down. For outage tests.
+    pub fn unreachable() -> std::io::Result<Self> {
+        let port = crate::process::free_loopback_port()?;
+        Ok(AwsEndpoint::local(
+            format!("http://127.0.0.1:{port}"),
+            crate::dynamodb::local_credentials(),
+        ))
+    }
+
     /// An existing endpoint: a URL (a CI service, a shared emulator) or, with
     /// none, real AWS. Credentials come from the standard chain when the
     /// environment configures any; a URL without them gets the local dummy key.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError};
 use cutover_core::campaign_item::{from_item, to_item};
 use cutover_core::domain::{
@@ -15,7 +16,6 @@ use cutover_core::domain::{
 use cutover_core::keys::{EntityKind, Id};
 use futures::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::validate::{ParityOptions, TranscriptCheck, validate};
 
@@ -95,7 +95,7 @@ fn dataset(users: usize) -> Vec<Vec<(Entity, Option<String>)>> {
                     let session = id("s", n);
                     let transcript =
                         format!("GM: session {n} begins.\nPlayer: we enter the tavern.\n");
-                    let sha256 = hex::encode(Sha256::digest(transcript.as_bytes()));
+                    let sha256 = sha256_hex(transcript.as_bytes());
                     entities.push((
                         Entity::Session(Session {
                             id: session.clone(),
@@ -178,18 +178,8 @@ async fn raw_read(app: &Arc<App>, segments: i32, page_size: i64) -> Result<u64, 
             loop {
                 let page = app
                     .dynamo
-                    .client()
-                    .scan()
-                    .table_name(app.dynamo.table())
-                    .segment(segment)
-                    .total_segments(segments)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| AppError::DynamoDb {
-                        action: "Scan".into(),
-                        detail: cutover_backends::error::error_chain(&e),
-                    })?;
+                    .scan_page(Some((segment, segments)), start)
+                    .await?;
                 items += page.items().len() as u64;
                 let keys: Vec<String> = page
                     .items()
@@ -246,18 +236,7 @@ async fn naive(app: &App) -> Result<u64, AppError> {
     let mut compared = 0u64;
     let mut start = None;
     loop {
-        let page = app
-            .dynamo
-            .client()
-            .scan()
-            .table_name(app.dynamo.table())
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| AppError::DynamoDb {
-                action: "Scan".into(),
-                detail: cutover_backends::error::error_chain(&e),
-            })?;
+        let page = app.dynamo.scan_page(None, start).await?;
         for raw in page.items() {
             let item =
                 cutover_app::item_from_sdk(raw).map_err(|detail| AppError::MalformedItem {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError, item_from_sdk};
 use cutover_core::campaign_item::from_item;
 use cutover_core::domain::{Entity, TranscriptPointer};
@@ -14,7 +15,6 @@ use cutover_core::parity::{
     Category, Finding, ObjectObservation, Tally, compare_entity, compare_transcript,
     malformed_item, orphan_object,
 };
-use sha2::{Digest, Sha256};
 
 use crate::report::{Leftovers, ParityReport};
 
@@ -87,7 +87,7 @@ async fn observe_object(
         TranscriptCheck::Content => Ok(match app.transcripts.get_bytes(key).await? {
             Some(bytes) => ObjectObservation::Present {
                 bytes: bytes.len() as u64,
-                sha256: hex::encode(Sha256::digest(&bytes)),
+                sha256: sha256_hex(&bytes),
             },
             None => ObjectObservation::Missing,
         }),
@@ -157,20 +157,7 @@ async fn scan_segment(
     let mut result = SegmentResult::default();
     let mut start = None;
     loop {
-        let page = app
-            .dynamo
-            .client()
-            .scan()
-            .table_name(app.dynamo.table())
-            .segment(segment)
-            .total_segments(total)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| AppError::DynamoDb {
-                action: format!("Scan segment {segment}"),
-                detail: cutover_backends::error::error_chain(&e),
-            })?;
+        let page = app.dynamo.scan_page(Some((segment, total)), start).await?;
         let mut by_kind: BTreeMap<EntityKind, Vec<Entity>> = BTreeMap::new();
         for raw in page.items() {
             let parsed: Result<Entity, String> = item_from_sdk(raw)

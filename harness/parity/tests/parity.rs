@@ -364,15 +364,7 @@ async fn pending_writes_are_in_flight_not_loss() {
     let (sandbox, app) = fresh_app().await;
     seed(&app).await;
     // DynamoDB unreachable for one write: it commits to PostgreSQL and stays pending.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dead = cutover_backends::aws::AwsEndpoint::local(
-        format!("http://127.0.0.1:{port}"),
-        cutover_backends::aws::StaticCredentials::new("x", "y"),
-    );
+    let dead = cutover_backends::aws::AwsEndpoint::unreachable().unwrap();
     let broken = App::new(
         app.pg.clone(),
         DynamoStore::new(dead.dynamodb_client().await, app.dynamo.table().to_owned()),

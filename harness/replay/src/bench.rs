@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError, Command, Mode};
 use cutover_backends::{Engines, Sandbox};
 use cutover_core::campaign_item::to_item;
@@ -24,7 +25,6 @@ use cutover_core::model::Model;
 use cutover_core::naming::RunId;
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::engine::{ReplayError, worker_for};
@@ -76,14 +76,7 @@ enum ObjectWrite {
 }
 
 fn object_key(user: &Id, session: &Id, transcript: &str) -> String {
-    transcript_storage_key(user, session, &hex_sha256(transcript))
-}
-
-fn hex_sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    transcript_storage_key(user, session, &sha256_hex(transcript.as_bytes()))
 }
 
 /// The entity as the model holds it, at version 0 and a fixed time, so two
@@ -129,7 +122,7 @@ fn entity_of(model: &Model, kind_id: &(char, Id)) -> Option<Entity> {
                 transcript: TranscriptPointer {
                     storage_key: object_key(&s.user, id, &s.transcript),
                     bytes: s.transcript.len() as u64,
-                    sha256: hex_sha256(&s.transcript),
+                    sha256: sha256_hex(s.transcript.as_bytes()),
                 },
                 created_at: now,
                 updated_at: now,
