@@ -12,20 +12,37 @@ use aws_sdk_dynamodb::types::{
 use cutover_core::campaign_item::{SHARE_TOKEN_INDEX, attr};
 use cutover_core::item_size::{Item, MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{ItemKey, PartitionQuery};
+use cutover_core::search::expression::{FilterExpression, SearchFilter, SearchRefusal};
 
 use crate::convert::{item_from_sdk, item_to_sdk};
 use crate::error::AppError;
 
-/// What a FilterExpression search returned and what it read.
+/// What a filtered Query returned and what it read, page by page.
 #[derive(Debug, Clone, Default)]
 pub struct SearchResult {
     pub items: Vec<Item>,
-    /// Items read before the filter (the cost basis), over all pages.
+    pub pages: Vec<PageStats>,
+}
+
+/// One Query page: `ScannedCount`, `Count` and `ConsumedCapacity` as the
+/// engine reported them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PageStats {
     pub scanned: u64,
-    pub pages: u32,
-    /// ConsumedCapacity summed over pages, as the engine reported it (`None`
-    /// when any page did not report it).
+    pub returned: u64,
     pub rcu_reported: Option<f64>,
+}
+
+impl SearchResult {
+    /// Items read before the filter (the cost basis), over all pages.
+    pub fn scanned(&self) -> u64 {
+        self.pages.iter().map(|p| p.scanned).sum()
+    }
+
+    /// ConsumedCapacity summed over pages; `None` when any page lacked it.
+    pub fn rcu_reported(&self) -> Option<f64> {
+        self.pages.iter().map(|p| p.rcu_reported).sum()
+    }
 }
 
 #[derive(Clone)]
@@ -303,7 +320,45 @@ impl DynamoStore {
     /// pagination to the end. Base-table reads are strongly consistent; index
     /// reads cannot be.
     pub async fn query(&self, query: &PartitionQuery) -> Result<Vec<Item>, AppError> {
-        let mut items = Vec::new();
+        Ok(self
+            .filtered_query(query, None, query.index.is_none())
+            .await?
+            .items)
+    }
+
+    /// Sessions of `campaign` that pass `filter` (substring or token search):
+    /// a strongly consistent Query on the campaign partition, followed to the
+    /// last page. The filter runs after the read, so `scanned` counts what was
+    /// paid for and `items` what came back. A token query of no lexemes
+    /// matches nothing and reads nothing.
+    pub async fn search_sessions(
+        &self,
+        campaign: &cutover_core::keys::Id,
+        filter: &SearchFilter,
+    ) -> Result<Result<SearchResult, SearchRefusal>, AppError> {
+        if filter.matches_nothing() {
+            return Ok(Ok(SearchResult::default()));
+        }
+        let expression = match filter.expression() {
+            Ok(expression) => expression,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let query = PartitionQuery::sessions_of(campaign);
+        self.filtered_query(&query, expression.as_ref(), true)
+            .await
+            .map(Ok)
+    }
+
+    /// One Query (base table or index) with an optional FilterExpression,
+    /// followed to the last page, keeping what each page read, returned and
+    /// was charged as the engine reports it.
+    pub async fn filtered_query(
+        &self,
+        query: &PartitionQuery,
+        filter: Option<&FilterExpression>,
+        consistent: bool,
+    ) -> Result<SearchResult, AppError> {
+        let mut result = SearchResult::default();
         let mut start = None;
         loop {
             let mut request = self
@@ -311,7 +366,8 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .set_index_name(query.index.map(str::to_owned))
-                .consistent_read(query.index.is_none())
+                .consistent_read(consistent)
+                .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
                 .expression_attribute_names("#p", query.partition_attribute)
                 .expression_attribute_values(":p", AttributeValue::S(query.partition_key.clone()))
                 .set_exclusive_start_key(start);
@@ -322,75 +378,26 @@ impl DynamoStore {
                     .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
                 None => request.key_condition_expression("#p = :p"),
             };
+            if let Some(filter) = filter {
+                request = request.filter_expression(&filter.expression);
+                for (placeholder, name) in &filter.names {
+                    request = request.expression_attribute_names(placeholder, name);
+                }
+                for (placeholder, value) in &filter.values {
+                    request = request
+                        .expression_attribute_values(placeholder, AttributeValue::S(value.clone()));
+                }
+            }
             let page = request
                 .send()
                 .await
                 .map_err(|e| AppError::dynamodb(format!("Query {}", query.partition_key), &e))?;
-            for item in page.items() {
-                items.push(
-                    item_from_sdk(item).map_err(|detail| AppError::MalformedItem {
-                        key: query.partition_key.clone(),
-                        detail,
-                    })?,
-                );
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
-    }
-
-    /// Sessions of `campaign` whose `searchText` contains `normalized_query`: a
-    /// Query on the campaign partition with a FilterExpression, followed to the
-    /// last page. The filter runs after the read, so `scanned` counts what was
-    /// paid for and `items` what came back.
-    pub async fn search_sessions(
-        &self,
-        campaign: &cutover_core::keys::Id,
-        normalized_query: &str,
-    ) -> Result<SearchResult, AppError> {
-        let query = PartitionQuery::sessions_of(campaign);
-        let mut result = SearchResult::default();
-        let mut start = None;
-        loop {
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
-                .key_condition_expression("#p = :p AND begins_with(#s, :prefix)")
-                .expression_attribute_names("#p", query.partition_attribute)
-                .expression_attribute_names("#s", query.sort_attribute)
-                .expression_attribute_values(":p", AttributeValue::S(query.partition_key.clone()))
-                .expression_attribute_values(
-                    ":prefix",
-                    AttributeValue::S(query.sort_key_prefix.clone().unwrap_or_default()),
-                )
-                .set_exclusive_start_key(start);
-            if !normalized_query.is_empty() {
-                request = request
-                    .filter_expression("contains(#text, :q)")
-                    .expression_attribute_names("#text", attr::SEARCH_TEXT)
-                    .expression_attribute_values(
-                        ":q",
-                        AttributeValue::S(normalized_query.to_owned()),
-                    );
-            }
-            let page = request.send().await.map_err(|e| {
-                AppError::dynamodb(format!("searching {}", query.partition_key), &e)
-            })?;
-            result.pages += 1;
-            result.scanned += page.scanned_count().max(0) as u64;
-            result.rcu_reported = match (
-                result.rcu_reported,
-                page.consumed_capacity().and_then(|c| c.capacity_units()),
-            ) {
-                (Some(total), Some(units)) => Some(total + units),
-                (None, Some(units)) if result.pages == 1 => Some(units),
-                _ => None,
-            };
+            let page_rcu = page.consumed_capacity().and_then(|c| c.capacity_units());
+            result.pages.push(PageStats {
+                scanned: page.scanned_count().max(0) as u64,
+                returned: page.count().max(0) as u64,
+                rcu_reported: page_rcu,
+            });
             for item in page.items() {
                 result.items.push(item_from_sdk(item).map_err(|detail| {
                     AppError::MalformedItem {

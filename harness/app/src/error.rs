@@ -47,12 +47,12 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub(crate) fn pg(action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> AppError {
+    pub fn pg(action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> AppError {
         let action = action.into();
         move |source| AppError::Postgres { action, source }
     }
 
-    pub(crate) fn dynamodb(action: impl Into<String>, error: &dyn std::error::Error) -> AppError {
+    pub fn dynamodb(action: impl Into<String>, error: &dyn std::error::Error) -> AppError {
         AppError::DynamoDb {
             action: action.into(),
             detail: cutover_backends::error::error_chain(error),

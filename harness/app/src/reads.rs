@@ -7,6 +7,7 @@ use cutover_core::domain::{Entity, Session};
 use cutover_core::item_size::Item;
 use cutover_core::keys::{EntityKind, Id, ItemKey, PartitionQuery};
 use cutover_core::normalize::normalize;
+use cutover_core::search::expression::SearchFilter;
 use sqlx::{PgConnection, Row};
 
 use crate::dynamo::DynamoStore;
@@ -306,10 +307,12 @@ impl DynamoReads {
                 Answer::Session(sessions.into_iter().next())
             }
             Read::SearchSessions { campaign, query } => {
+                let filter = SearchFilter::Substring(normalize(query));
                 let found = self
                     .dynamo
-                    .search_sessions(campaign, &normalize(query))
-                    .await?;
+                    .search_sessions(campaign, &filter)
+                    .await?
+                    .expect("a substring filter is one short expression");
                 let mut ids = entities(&found.items, |e| match e {
                     Entity::Session(s) => Some(s.id),
                     _ => None,

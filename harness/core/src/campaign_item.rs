@@ -33,6 +33,9 @@ pub mod attr {
     pub const METADATA: &str = "metadata";
     pub const SHARE_TOKEN: &str = "shareToken";
     pub const SEARCH_TEXT: &str = "searchText";
+    /// The token variant's stemmed lexemes (a string set; absent when empty,
+    /// as DynamoDB stores no empty sets).
+    pub const SEARCH_LEXEMES: &str = "searchLexemes";
     pub const TRANSCRIPT_KEY: &str = "transcriptStorageKey";
     pub const TRANSCRIPT_BYTES: &str = "transcriptBytes";
     pub const TRANSCRIPT_SHA256: &str = "transcriptSha256";
@@ -119,6 +122,48 @@ pub fn attr_to_json(value: &AttrValue) -> Result<serde_json::Value, String> {
     })
 }
 
+fn lexeme_set(search_text: &str) -> Option<AttrValue> {
+    let lexemes = crate::search::lexemes::lexemes(search_text);
+    (!lexemes.is_empty()).then(|| AttrValue::Ss(lexemes.into_iter().collect()))
+}
+
+/// Derived attributes (the search copies) of `item` that do not hold what
+/// `entity`'s fields give: `(attribute, stored, expected)`. A stale copy
+/// changes search results while every field compares equal, so the parity
+/// validator checks items against the PostgreSQL row's copies.
+pub fn stale_derived_attributes(
+    item: &Item,
+    entity: &Entity,
+) -> Vec<(&'static str, String, String)> {
+    let Entity::Session(session) = entity else {
+        return Vec::new();
+    };
+    let search_text = session.search_text();
+    let expected = [
+        (attr::SEARCH_TEXT, Some(s(&search_text))),
+        (attr::SEARCH_LEXEMES, lexeme_set(&search_text)),
+    ];
+    let mut stale = Vec::new();
+    for (name, expected) in expected {
+        let stored = item.get(name);
+        let same = match (stored, &expected) {
+            (Some(AttrValue::Ss(stored)), Some(AttrValue::Ss(expected))) => {
+                let mut stored = stored.clone();
+                stored.sort();
+                &stored == expected
+            }
+            (stored, expected) => stored == expected.as_ref(),
+        };
+        if !same {
+            let show = |value: Option<&AttrValue>| {
+                value.map_or("(absent)".to_owned(), |v| format!("{v:?}"))
+            };
+            stale.push((name, show(stored), show(expected.as_ref())));
+        }
+    }
+    stale
+}
+
 /// The item an entity is stored as.
 pub fn to_item(entity: &Entity) -> Item {
     let key = entity.key();
@@ -158,7 +203,11 @@ pub fn to_item(entity: &Entity) -> Item {
             put(attr::NAME, s(&session.name));
             put(attr::SUMMARY, s(&session.summary));
             put(attr::METADATA, json_to_attr(&session.metadata));
-            put(attr::SEARCH_TEXT, s(&session.search_text()));
+            let search_text = session.search_text();
+            if let Some(lexemes) = lexeme_set(&search_text) {
+                put(attr::SEARCH_LEXEMES, lexemes);
+            }
+            put(attr::SEARCH_TEXT, s(&search_text));
             if let Some(token) = &session.share_token {
                 put(attr::SHARE_TOKEN, s(token));
             }
@@ -433,6 +482,27 @@ mod tests {
             panic!()
         };
         assert!(search.contains("dragon's lair") && search.contains("boss"));
+        let AttrValue::Ss(lexemes) = &item[attr::SEARCH_LEXEMES] else {
+            panic!("{:?}", item.get(attr::SEARCH_LEXEMES))
+        };
+        assert!(lexemes.contains(&"dragon".to_owned()) && lexemes.contains(&"lair".to_owned()));
+        assert!(
+            lexemes.is_sorted(),
+            "sets are stored sorted so items compare stably"
+        );
+    }
+
+    #[test]
+    fn stale_search_copies_are_reported_with_both_values() {
+        let entity = Entity::Session(session());
+        let mut item = to_item(&entity);
+        assert!(stale_derived_attributes(&item, &entity).is_empty());
+        item.insert(attr::SEARCH_TEXT.into(), s("old text"));
+        item.remove(attr::SEARCH_LEXEMES);
+        let stale = stale_derived_attributes(&item, &entity);
+        let names: Vec<&str> = stale.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(names, vec![attr::SEARCH_TEXT, attr::SEARCH_LEXEMES]);
+        assert_eq!(stale[1].1, "(absent)");
     }
 
     #[test]

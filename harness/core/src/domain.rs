@@ -72,13 +72,20 @@ impl Session {
 
 /// The search copy of a session's fields (see [`Session::search_text`]).
 pub fn session_search_text(name: &str, summary: &str, metadata: &serde_json::Value) -> String {
-    let mut strings = Vec::new();
-    collect_strings(metadata, &mut strings);
-    crate::normalize::search_text(
-        [name, summary]
-            .into_iter()
-            .chain(strings.iter().map(String::as_str)),
-    )
+    let fields = session_search_fields(name, summary, metadata);
+    crate::normalize::search_text(fields.iter().map(String::as_str))
+}
+
+/// A session's searchable fields as written, in order: name, summary, then
+/// the metadata's string values.
+pub fn session_search_fields(
+    name: &str,
+    summary: &str,
+    metadata: &serde_json::Value,
+) -> Vec<String> {
+    let mut fields = vec![name.to_owned(), summary.to_owned()];
+    collect_strings(metadata, &mut fields);
+    fields
 }
 
 fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {

@@ -5,13 +5,17 @@
 //! lookups. That keeps every rule here testable in milliseconds.
 
 pub mod campaign_item;
+pub mod capacity;
 pub mod command;
 pub mod domain;
+pub mod input;
 pub mod item_size;
 pub mod keys;
 pub mod model;
 pub mod naming;
 pub mod normalize;
 pub mod parity;
+pub mod prices;
 pub mod provision;
+pub mod search;
 pub mod workload;

@@ -13,7 +13,7 @@ use cutover_core::item_size::{AttrValue, Item};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::parity::{
     Category, Finding, ObjectObservation, Tally, compare_entity, compare_transcript,
-    malformed_item, orphan_object,
+    malformed_item, orphan_object, stale_derived_findings,
 };
 
 use crate::report::{Leftovers, ParityReport};
@@ -158,12 +158,18 @@ async fn scan_segment(
     let mut start = None;
     loop {
         let page = app.dynamo.scan_page(Some((segment, total)), start).await?;
-        let mut by_kind: BTreeMap<EntityKind, Vec<Entity>> = BTreeMap::new();
+        let mut by_kind: BTreeMap<EntityKind, Vec<(Entity, Item)>> = BTreeMap::new();
         for raw in page.items() {
-            let parsed: Result<Entity, String> = item_from_sdk(raw)
-                .and_then(|item: Item| from_item(&item).map_err(|e| e.to_string()));
+            let parsed: Result<(Entity, Item), String> =
+                item_from_sdk(raw).and_then(|item: Item| {
+                    let entity = from_item(&item).map_err(|e| e.to_string())?;
+                    Ok((entity, item))
+                });
             match parsed {
-                Ok(entity) => by_kind.entry(entity.kind()).or_default().push(entity),
+                Ok((entity, item)) => by_kind
+                    .entry(entity.kind())
+                    .or_default()
+                    .push((entity, item)),
                 Err(problem) => {
                     if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
                         (raw.get("pk"), raw.get("sk"))
@@ -177,7 +183,7 @@ async fn scan_segment(
             }
         }
         for (kind, entities) in by_kind {
-            let ids: Vec<String> = entities.iter().map(|e| e.id().to_string()).collect();
+            let ids: Vec<String> = entities.iter().map(|(e, _)| e.id().to_string()).collect();
             let rows: HashMap<String, Entity> = app
                 .pg
                 .entities_by_ids(kind, &ids)
@@ -188,11 +194,18 @@ async fn scan_segment(
             // Object reads dominate: compare a page's entities concurrently.
             let compared: Vec<(Entity, Result<Vec<Finding>, AppError>)> =
                 futures::stream::iter(entities)
-                    .map(|entity| {
+                    .map(|(entity, item)| {
                         let app = &app;
                         let postgres = rows.get(entity.id().as_str());
                         async move {
-                            let findings = compare(app, postgres, Some(&entity), check).await;
+                            let findings = compare(app, postgres, Some(&entity), check).await.map(
+                                |mut findings| {
+                                    if let Some(postgres) = postgres {
+                                        findings.extend(stale_derived_findings(&item, postgres));
+                                    }
+                                    findings
+                                },
+                            );
                             (entity, findings)
                         }
                     })
@@ -240,11 +253,13 @@ async fn recheck(
         .as_ref()
         .map(Entity::key)
         .unwrap_or_else(|| suspect.key.clone());
-    let dynamodb = match app.dynamo.get(&key).await? {
-        Some(item) => from_item(&item).ok(),
-        None => None,
-    };
-    compare(app, postgres.as_ref(), dynamodb.as_ref(), check).await
+    let item = app.dynamo.get(&key).await?;
+    let dynamodb = item.as_ref().and_then(|item| from_item(item).ok());
+    let mut findings = compare(app, postgres.as_ref(), dynamodb.as_ref(), check).await?;
+    if let (Some(item), Some(_), Some(postgres)) = (&item, &dynamodb, &postgres) {
+        findings.extend(stale_derived_findings(item, postgres));
+    }
+    Ok(findings)
 }
 
 /// Whether an object that looked orphaned is pointed to now (an upload that

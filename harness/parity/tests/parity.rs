@@ -206,6 +206,14 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
         AttributeValue::Null(true),
     )
     .await;
+    // A stale search copy: every field equal, search answers not.
+    set_attribute(
+        &app,
+        &session_key("c2", "s6"),
+        "searchText",
+        AttributeValue::S("stale copy".into()),
+    )
+    .await;
     // Transcripts: truncated, changed (same size), deleted.
     let s5 = pointer_of(&app, "c1", "s5").await;
     app.transcripts.put(&s5, "truncated").await.unwrap();
@@ -283,6 +291,7 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
         (Category::FieldMismatch, "s2".into(), field("metadata")),
         (Category::FieldMismatch, "m1".into(), field("updated_at")),
         (Category::FieldMismatch, "s3".into(), field("share_token")),
+        (Category::FieldMismatch, "s6".into(), field("searchText")),
         (
             Category::TranscriptContentMismatch,
             "s5".into(),
@@ -316,7 +325,7 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
     assert_eq!(found, expected, "{}", report.to_markdown());
     assert!(!report.passed);
     assert_eq!(report.in_flight, 0);
-    assert_eq!(report.by_category[&Category::FieldMismatch], 5);
+    assert_eq!(report.by_category[&Category::FieldMismatch], 6);
     assert_eq!(report.by_field["session.metadata"], 1);
     let junit = report.to_junit();
     assert!(
@@ -343,7 +352,7 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
         "{}",
         repaired.to_markdown()
     );
-    assert_eq!(repaired.rewritten.len(), 9, "{}", repaired.to_markdown());
+    assert_eq!(repaired.rewritten.len(), 10, "{}", repaired.to_markdown());
     assert_eq!(repaired.listed_not_deleted.len(), 4);
     // ...unless asked: then the re-verification proves 100%.
     let cleaned = repair(app.clone(), &repaired.after, &options(), true)

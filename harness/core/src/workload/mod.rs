@@ -5,7 +5,7 @@
 
 mod generator;
 mod scenario;
-mod text;
+pub(crate) mod text;
 
 pub use generator::{Op, OpKind, Workload};
 pub use scenario::{

@@ -2,7 +2,6 @@
 //! the file, the line and column, and the field.
 
 use serde::Deserialize;
-use thiserror::Error;
 use toml::Spanned;
 
 /// The most sessions a campaign may get unless `stress = true` (the seeds'
@@ -10,15 +9,8 @@ use toml::Spanned;
 pub const DEFAULT_MAX_SESSIONS_PER_CAMPAIGN: u32 = 50;
 pub const STRESS_MAX_SESSIONS_PER_CAMPAIGN: u32 = 500;
 
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{file}:{line}:{column}: {field}: {message}")]
-pub struct ScenarioError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub field: String,
-    pub message: String,
-}
+/// Scenario errors are input-file errors: file, line, column, field.
+pub type ScenarioError = crate::input::FileError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,52 +187,13 @@ pub struct Scenario {
     pub checks: Vec<CheckName>,
 }
 
-fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
-}
-
 impl Scenario {
     /// Parses and checks a scenario; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let error_at = |span: std::ops::Range<usize>, field: &str, message: String| {
-            let (line, column) = line_and_column(text, span.start);
-            ScenarioError {
-                file: file.to_owned(),
-                line,
-                column,
-                field: field.to_owned(),
-                message,
-            }
+            crate::input::error_at(text, file, span.start, field, message)
         };
-        let raw: RawScenario = toml::from_str(text).map_err(|err| {
-            let span = err.span().unwrap_or(0..0);
-            let message = err.message().to_owned();
-            // serde names an unknown or missing key in its message; otherwise the
-            // key is the one on the line the error points at.
-            let line_text = text[..span.start.min(text.len())]
-                .rsplit('\n')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-                + text[span.start.min(text.len())..]
-                    .split('\n')
-                    .next()
-                    .unwrap_or_default();
-            let field = message
-                .split('`')
-                .nth(1)
-                .map(str::to_owned)
-                .or_else(|| {
-                    line_text
-                        .split_once('=')
-                        .map(|(key, _)| key.trim().to_owned())
-                })
-                .unwrap_or_else(|| "(file)".to_owned());
-            error_at(span, &field, message)
-        })?;
+        let raw: RawScenario = crate::input::from_toml(text, file)?;
 
         let population = &raw.population;
         let users = *population.users.get_ref();
