@@ -23,6 +23,8 @@ enum Command {
     Replay(commands::replay::Args),
     /// Compare an app's PostgreSQL database with its DynamoDB table and S3 bucket, field by field.
     Parity(commands::parity::Args),
+    /// Ask a corpus of queries of DynamoDB and PostgreSQL search; classify every difference.
+    SearchEquivalence(commands::search::Args),
     /// Show what this machine offers each provisioner, and the remedy for anything missing.
     Doctor(commands::doctor::Args),
     /// Download an engine into the cache ahead of first use.
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Command::Check(args) => commands::check::run(args).await,
             Command::Replay(args) => commands::replay::run(args).await,
             Command::Parity(args) => commands::parity::run(args).await,
+            Command::SearchEquivalence(args) => commands::search::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args),
             Command::Fetch(args) => commands::fetch::run(args).await,
             Command::Bench(bench) => commands::bench::run(bench).await,

@@ -3,5 +3,7 @@
 //! search. The rules and the report types are `cutover_core::search` and
 //! `cutover_core::capacity`.
 
+pub mod cost;
 pub mod equivalence;
 pub mod oracles;
+pub mod plot;

@@ -14,6 +14,35 @@ pub enum Bench {
     Replay(ReplayArgs),
     /// Parity validation rate against reading both sides raw and the naive per-item lookup.
     Parity(ParityArgs),
+    /// What FilterExpression search costs (items and RCU read vs returned) over campaign sizes.
+    SearchCost(SearchCostArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SearchCostArgs {
+    /// Sessions per campaign to sweep.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 5, 10, 25, 50, 100, 200, 500])]
+    sessions: Vec<usize>,
+    /// Session item sizes to sweep, in KB (items are capped at 400 KB).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u64, 40, 350])]
+    item_kb: Vec<u64>,
+    /// Shares of sessions that match the query, in percent.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 10, 50])]
+    match_percent: Vec<u32>,
+    /// Searches per point (latency percentiles are over these).
+    #[arg(long, default_value_t = 5)]
+    repetitions: usize,
+    /// A search costing more than this (modeled) is "beyond" the small-campaign assumption.
+    #[arg(long, default_value_t = 25.0)]
+    max_rcu_per_search: f64,
+    /// Optionally, a p99 latency beyond which a campaign size is too big.
+    #[arg(long)]
+    max_latency_ms_p99: Option<f64>,
+    /// Where to write search-cost.json, .md and .svg.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[command(flatten)]
+    backends: crate::backend_args::BackendArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,7 +102,82 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         Bench::Startup(args) => startup(args).await,
         Bench::Replay(args) => replay_throughput(args).await,
         Bench::Parity(args) => parity_rate(args).await,
+        Bench::SearchCost(args) => search_cost(args).await,
     }
+}
+
+async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
+    use cutover_core::search::cost::Threshold;
+    anyhow::ensure!(
+        !args.sessions.is_empty() && !args.item_kb.is_empty() && !args.match_percent.is_empty(),
+        "--sessions, --item-kb and --match-percent each need at least one value"
+    );
+    if let Some(kb) = args.item_kb.iter().find(|kb| **kb == 0 || **kb > 400) {
+        anyhow::bail!("--item-kb {kb}: an item must be 1 to 400 KB");
+    }
+    if let Some(percent) = args.match_percent.iter().find(|p| **p > 100) {
+        anyhow::bail!("--match-percent {percent}: at most 100");
+    }
+    let options = cutover_search::cost::SweepOptions {
+        sessions: args.sessions.clone(),
+        // 400 KB exactly would not fit beside the keys: the largest asks for a little less.
+        item_bytes: args
+            .item_kb
+            .iter()
+            .map(|kb| (kb * 1024).min(cutover_core::item_size::MAX_ITEM_BYTES as u64 - 2048))
+            .collect(),
+        match_percents: args.match_percent.clone(),
+        repetitions: args.repetitions,
+        threshold: Threshold {
+            max_rcu_per_search: args.max_rcu_per_search,
+            max_latency_ms_p99: args.max_latency_ms_p99,
+        },
+    };
+    let (engines, sandbox) = args.backends.start().await?;
+    let engine = format!(
+        "{} ({})",
+        engines.dynamodb().engine_name,
+        engines.dynamodb().provisioner
+    );
+    let progress = |message: &str| eprintln!("{message}");
+    let swept = cutover_search::cost::sweep(&sandbox, &engine, &options, &progress).await;
+    sandbox.close().await?;
+    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    let report = swept?;
+
+    let generated = format!("{} on {}", report::now_rfc3339(), report::machine_line());
+    let plot_rate = options.match_percents[options.match_percents.len() / 2];
+    let mut markdown = report.to_markdown(&generated);
+    std::fs::create_dir_all(&args.out)?;
+    let plot_path = args.out.join("search-cost.svg");
+    cutover_search::plot::rcu_over_sessions(&report, plot_rate, &plot_path)?;
+    markdown.push_str(&format!(
+        "\n![RCU per search over campaign size](search-cost.svg)\n\nReproduce: `cutover bench search-cost --sessions {} --item-kb {} --match-percent {} --repetitions {} --max-rcu-per-search {}`{}\n",
+        join(&options.sessions), join(&args.item_kb), join(&options.match_percents), options.repetitions, args.max_rcu_per_search,
+        args.max_latency_ms_p99.map(|ms| format!(" --max-latency-ms-p99 {ms}")).unwrap_or_default()
+    ));
+    let document = json!({
+        "benchmark": "search-cost",
+        "generated_at": report::now_rfc3339(),
+        "machine": report::machine(),
+        "prices": cutover_core::prices::ALL,
+        "verdict": report.verdict(),
+        "report": report,
+    });
+    let written = report::write_pair(&args.out, "search-cost", &document, &markdown)?;
+    for line in report.verdict() {
+        println!("{line}");
+    }
+    println!("wrote {}, {}", written.join(", "), plot_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn join<T: std::fmt::Display>(values: &[T]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {

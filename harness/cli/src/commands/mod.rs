@@ -4,4 +4,5 @@ pub mod doctor;
 pub mod fetch;
 pub mod parity;
 pub mod replay;
+pub mod search;
 pub mod up;

@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod corpus;
+pub mod cost;
 pub mod equivalence;
 pub mod expression;
 pub mod lexemes;
