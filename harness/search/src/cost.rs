@@ -69,12 +69,19 @@ impl<F: Fn(&str)> Progress for F {
     }
 }
 
-struct WrittenCampaign {
-    id: Id,
-    /// Item sizes in key order, per design.
-    sizes: BTreeMap<Design, Vec<u64>>,
-    /// Indexes of the sessions, in key order (for the match rule).
-    count: usize,
+/// A campaign the sweep wrote, and the sizes each design will read.
+pub struct WrittenCampaign {
+    pub id: Id,
+    /// Item sizes in key order, per DynamoDB design.
+    pub sizes: BTreeMap<Design, Vec<u64>>,
+    pub sessions: usize,
+    pub item_bytes_target: u64,
+}
+
+/// What one search returned: DynamoDB's pages, or PostgreSQL's row count.
+pub enum SearchOutcome {
+    DynamoDb(SearchResult),
+    Postgres { rows: u64 },
 }
 
 const FILLER: &str = "the party crossed the ancient bridge and fought goblins near the ruins while the wizard cast spells ";
@@ -226,63 +233,125 @@ async fn create_table(client: &Client, table: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Writes one campaign of `count` sessions of about `target` bytes to both stores.
-async fn write_campaign(
-    pg: &PgStore,
-    dynamo: &DynamoStore,
-    user: &Id,
-    count: usize,
-    target: u64,
-    percents: &[u32],
-) -> Result<WrittenCampaign, AppError> {
-    let id = Id::parse(&format!("c{count}n{target}b")).expect("generated ids are valid");
-    pg.load(&[(
-        Entity::Campaign(Campaign {
-            id: id.clone(),
-            user_id: user.clone(),
-            name: format!("{count} sessions of {target} bytes"),
-            description: String::new(),
-            created_at: fixed_timestamp(),
-            updated_at: fixed_timestamp(),
-            version: 1,
-        }),
-        None,
-    )])
-    .await?;
-    let summary_bytes = summary_bytes_for(user, &id, target, percents);
-    let mut sizes: BTreeMap<Design, Vec<u64>> = BTreeMap::new();
-    const CHUNK: usize = 25;
-    for start in (0..count).step_by(CHUNK) {
-        let sessions: Vec<Session> = (start..(start + CHUNK).min(count))
-            .map(|index| session(user, &id, index, summary_bytes, percents))
-            .collect();
-        let rows: Vec<(Entity, Option<String>)> = sessions
-            .iter()
-            .map(|s| (Entity::Session(s.clone()), Some(String::new())))
-            .collect();
-        pg.load(&rows).await?;
-        let base: Vec<Item> = sessions.iter().map(base_item).collect();
-        let slim: Vec<Item> = base.iter().map(slim_item).collect();
-        for item in &base {
-            sizes
-                .entry(Design::BaseItems)
-                .or_default()
-                .push(bytes(item));
-            sizes
-                .entry(Design::GsiInclude)
-                .or_default()
-                .push(bytes(&projected_entry(item)));
-        }
-        for item in &slim {
-            sizes
-                .entry(Design::SlimItems)
-                .or_default()
-                .push(bytes(item));
-        }
-        dynamo.batch_put(&base).await?;
-        dynamo.batch_put(&slim).await?;
+/// The sweep's stores: the sandbox's database and a table of its own (with
+/// the INCLUDE index), and the user every campaign belongs to.
+pub struct SearchBench {
+    pg: PgStore,
+    dynamo: DynamoStore,
+    user: Id,
+}
+
+impl SearchBench {
+    pub async fn install(sandbox: &Sandbox) -> Result<SearchBench, AppError> {
+        let pg = PgStore::new(sandbox.pg.clone());
+        pg.migrate().await?;
+        let table = sandbox.table_name("searchcost");
+        create_table(&sandbox.dynamodb, &table).await?;
+        let dynamo = DynamoStore::new(sandbox.dynamodb.clone(), table);
+        let user = Id::parse("cost-user").expect("a valid id");
+        pg.load(&[(
+            Entity::User(User {
+                id: user.clone(),
+                email: "cost@example.com".into(),
+                display_name: "Cost".into(),
+                created_at: fixed_timestamp(),
+                updated_at: fixed_timestamp(),
+                version: 1,
+            }),
+            None,
+        )])
+        .await?;
+        Ok(SearchBench { pg, dynamo, user })
     }
-    Ok(WrittenCampaign { id, sizes, count })
+
+    /// Writes one campaign of `count` sessions of about `target` bytes to both stores.
+    pub async fn write_campaign(
+        &self,
+        count: usize,
+        target: u64,
+        percents: &[u32],
+    ) -> Result<WrittenCampaign, AppError> {
+        let (pg, dynamo, user) = (&self.pg, &self.dynamo, &self.user);
+        let id = Id::parse(&format!("c{count}n{target}b")).expect("generated ids are valid");
+        pg.load(&[(
+            Entity::Campaign(Campaign {
+                id: id.clone(),
+                user_id: user.clone(),
+                name: format!("{count} sessions of {target} bytes"),
+                description: String::new(),
+                created_at: fixed_timestamp(),
+                updated_at: fixed_timestamp(),
+                version: 1,
+            }),
+            None,
+        )])
+        .await?;
+        let summary_bytes = summary_bytes_for(user, &id, target, percents);
+        let mut sizes: BTreeMap<Design, Vec<u64>> = BTreeMap::new();
+        const CHUNK: usize = 25;
+        for start in (0..count).step_by(CHUNK) {
+            let sessions: Vec<Session> = (start..(start + CHUNK).min(count))
+                .map(|index| session(user, &id, index, summary_bytes, percents))
+                .collect();
+            let rows: Vec<(Entity, Option<String>)> = sessions
+                .iter()
+                .map(|s| (Entity::Session(s.clone()), Some(String::new())))
+                .collect();
+            pg.load(&rows).await?;
+            let base: Vec<Item> = sessions.iter().map(base_item).collect();
+            let slim: Vec<Item> = base.iter().map(slim_item).collect();
+            for item in &base {
+                sizes
+                    .entry(Design::BaseItems)
+                    .or_default()
+                    .push(bytes(item));
+                sizes
+                    .entry(Design::GsiInclude)
+                    .or_default()
+                    .push(bytes(&projected_entry(item)));
+            }
+            for item in &slim {
+                sizes
+                    .entry(Design::SlimItems)
+                    .or_default()
+                    .push(bytes(item));
+            }
+            dynamo.batch_put(&base).await?;
+            dynamo.batch_put(&slim).await?;
+        }
+        Ok(WrittenCampaign {
+            id,
+            sizes,
+            sessions: count,
+            item_bytes_target: target,
+        })
+    }
+
+    /// One search for the `percent`% marker word with `design`.
+    pub async fn search_once(
+        &self,
+        campaign: &WrittenCampaign,
+        design: Design,
+        percent: u32,
+    ) -> Result<SearchOutcome, AppError> {
+        let word = marker_word(percent);
+        if design == Design::PostgresFullText {
+            let rows =
+                oracles::full_text(&self.pg, &campaign.id, &word, FullText::Websearch).await?;
+            return Ok(SearchOutcome::Postgres {
+                rows: rows.len() as u64,
+            });
+        }
+        let filter = SearchFilter::Substring(word)
+            .expression()
+            .expect("a substring filter is one short expression");
+        let consistent = design.consistency() == Some(Consistency::Strong);
+        let result = self
+            .dynamo
+            .filtered_query(&query_of(design, &campaign.id), filter.as_ref(), consistent)
+            .await?;
+        Ok(SearchOutcome::DynamoDb(result))
+    }
 }
 
 fn query_of(design: Design, campaign: &Id) -> PartitionQuery {
@@ -309,38 +378,18 @@ fn percentile_ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
 }
 
 async fn measure(
-    pg: &PgStore,
-    dynamo: &DynamoStore,
+    bench: &SearchBench,
     campaign: &WrittenCampaign,
     design: Design,
-    target: u64,
     percent: u32,
     repetitions: usize,
 ) -> Result<CostPoint, AppError> {
-    let word = marker_word(percent);
     let mut latency_us =
         Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds");
-    let mut last: Option<SearchResult> = None;
-    let mut postgres_rows = 0;
+    let mut last = None;
     for _ in 0..repetitions.max(1) {
         let started = Instant::now();
-        match design {
-            Design::PostgresFullText => {
-                postgres_rows = oracles::full_text(pg, &campaign.id, &word, FullText::Websearch)
-                    .await?
-                    .len() as u64;
-            }
-            _ => {
-                let filter = SearchFilter::Substring(word.clone())
-                    .expression()
-                    .expect("a substring filter is one short expression");
-                let consistent = design.consistency() == Some(Consistency::Strong);
-                let result = dynamo
-                    .filtered_query(&query_of(design, &campaign.id), filter.as_ref(), consistent)
-                    .await?;
-                last = Some(result);
-            }
-        }
+        last = Some(bench.search_once(campaign, design, percent).await?);
         latency_us.saturating_record(started.elapsed().as_micros() as u64);
     }
     let sizes = campaign.sizes.get(&design).cloned().unwrap_or_default();
@@ -356,13 +405,14 @@ async fn measure(
         sizes.iter().sum::<u64>() / sizes.len() as u64
     };
     let (items_scanned, items_returned, pages_reported, rcu_reported) = match &last {
-        Some(result) => (
+        Some(SearchOutcome::DynamoDb(result)) => (
             result.scanned(),
             result.items.len() as u64,
             Some(result.pages.len()),
             result.rcu_reported(),
         ),
-        None => (postgres_rows, postgres_rows, None, None),
+        Some(SearchOutcome::Postgres { rows }) => (*rows, *rows, None, None),
+        None => (0, 0, None, None),
     };
     let (pages_modeled, rcu_modeled, rcu_returned_modeled) = match design.consistency() {
         Some(consistency) => {
@@ -374,10 +424,10 @@ async fn measure(
     };
     Ok(CostPoint {
         design,
-        sessions: campaign.count,
-        item_bytes_target: target,
+        sessions: campaign.sessions,
+        item_bytes_target: campaign.item_bytes_target,
         item_bytes_mean: if design == Design::PostgresFullText {
-            target
+            campaign.item_bytes_target
         } else {
             item_bytes_mean
         },
@@ -403,25 +453,7 @@ pub async fn sweep(
     options: &SweepOptions,
     progress: &dyn Progress,
 ) -> Result<SweepReport, AppError> {
-    let pg = PgStore::new(sandbox.pg.clone());
-    pg.migrate().await?;
-    let table = sandbox.table_name("searchcost");
-    create_table(&sandbox.dynamodb, &table).await?;
-    let dynamo = DynamoStore::new(sandbox.dynamodb.clone(), table);
-    let user = Id::parse("cost-user").expect("a valid id");
-    pg.load(&[(
-        Entity::User(User {
-            id: user.clone(),
-            email: "cost@example.com".into(),
-            display_name: "Cost".into(),
-            created_at: fixed_timestamp(),
-            updated_at: fixed_timestamp(),
-            version: 1,
-        }),
-        None,
-    )])
-    .await?;
-
+    let bench = SearchBench::install(sandbox).await?;
     let mut points = Vec::new();
     for &target in &options.item_bytes {
         for &count in &options.sessions {
@@ -429,21 +461,13 @@ pub async fn sweep(
                 "writing {count} sessions of ~{} KB",
                 target / 1024
             ));
-            let campaign =
-                write_campaign(&pg, &dynamo, &user, count, target, &options.match_percents).await?;
+            let campaign = bench
+                .write_campaign(count, target, &options.match_percents)
+                .await?;
             for &percent in &options.match_percents {
                 for design in Design::ALL {
                     points.push(
-                        measure(
-                            &pg,
-                            &dynamo,
-                            &campaign,
-                            design,
-                            target,
-                            percent,
-                            options.repetitions,
-                        )
-                        .await?,
+                        measure(&bench, &campaign, design, percent, options.repetitions).await?,
                     );
                 }
             }

@@ -5,15 +5,19 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use cutover_app::dynamo::SearchResult;
 use cutover_app::{App, AppError, Command};
+use cutover_core::capacity::{Consistency, query_rcu};
 use cutover_core::domain::session_search_fields;
+use cutover_core::item_size::item_bytes;
 use cutover_core::keys::Id;
+use cutover_core::keys::PartitionQuery;
 use cutover_core::normalize::{normalize, search_text};
 use cutover_core::search::classify::{
     Explanation, GapClass, PgToken, explain_substring_gap, explain_token_gap, websearch_syntax,
 };
 use cutover_core::search::corpus::{Corpus, CorpusSession};
-use cutover_core::search::equivalence::{EquivalenceReport, Pairing, compare};
+use cutover_core::search::equivalence::{EquivalenceReport, Pairing, SearchCost, compare};
 use cutover_core::search::expression::SearchFilter;
 use cutover_core::search::lexemes::lexemes;
 
@@ -88,7 +92,24 @@ impl<'a> Documents<'a> {
     }
 }
 
-fn session_ids(result: &cutover_app::dynamo::SearchResult) -> BTreeSet<String> {
+/// What a search cost: the engine's figures, and the model's for the items
+/// the search read (every session item of the campaign, in key order).
+fn cost(result: &SearchResult, session_item_sizes: &[u64]) -> SearchCost {
+    let rcu_modeled = if result.pages.is_empty() {
+        0.0
+    } else {
+        query_rcu(session_item_sizes, None, Consistency::Strong).rcu
+    };
+    SearchCost {
+        items_scanned: result.scanned(),
+        items_returned: result.items.len() as u64,
+        pages: result.pages.len(),
+        rcu_reported: result.rcu_reported(),
+        rcu_modeled,
+    }
+}
+
+fn session_ids(result: &SearchResult) -> BTreeSet<String> {
     result
         .items
         .iter()
@@ -111,26 +132,41 @@ pub async fn compare_corpus(
         by_id: corpus.sessions.iter().map(|s| (s.id.as_str(), s)).collect(),
         pg_tokens: HashMap::new(),
     };
+    let session_item_sizes: Vec<u64> = app
+        .dynamo
+        .query(&PartitionQuery::sessions_of(campaign))
+        .await?
+        .iter()
+        .map(|item| item_bytes(item).map(|bytes| bytes as u64))
+        .collect::<Result<_, _>>()
+        .map_err(|e| AppError::Invalid {
+            field: "session item",
+            reason: e.to_string(),
+        })?;
     let mut comparisons = Vec::new();
     for query in &corpus.queries {
         let text = query.text.as_str();
         let normalized = normalize(text);
         let substring_filter = SearchFilter::Substring(normalized.clone());
-        let dynamodb_substring = match app
+        let (dynamodb_substring, substring_cost) = match app
             .dynamo
             .search_sessions(campaign, &substring_filter)
             .await?
         {
-            Ok(result) => session_ids(&result),
+            Ok(result) => (session_ids(&result), cost(&result, &session_item_sizes)),
             Err(refusal) => unreachable!("a substring filter is never refused: {refusal}"),
         };
-        let (dynamodb_tokens, token_refusal) = match app
+        let (dynamodb_tokens, token_cost, token_refusal) = match app
             .dynamo
             .search_sessions(campaign, &SearchFilter::AllLexemes(lexemes(text)))
             .await?
         {
-            Ok(result) => (session_ids(&result), None),
-            Err(refusal) => (BTreeSet::new(), Some(refusal.to_string())),
+            Ok(result) => (
+                session_ids(&result),
+                Some(cost(&result, &session_item_sizes)),
+                None,
+            ),
+            Err(refusal) => (BTreeSet::new(), None, Some(refusal.to_string())),
         };
         let postgres_substring = oracles::substring(&app.pg, campaign, &normalized).await?;
         let postgres_plain = oracles::full_text(&app.pg, campaign, text, FullText::Plain).await?;
@@ -173,7 +209,7 @@ pub async fn compare_corpus(
             }
         };
 
-        comparisons.push(compare(
+        let mut substring = compare(
             text,
             &query.note,
             Pairing::Substring,
@@ -185,7 +221,9 @@ pub async fn compare_corpus(
                     "the same normalized text must give the same substring answer ({id})"
                 ),
             },
-        ));
+        );
+        substring.dynamodb_cost = Some(substring_cost.clone());
+        comparisons.push(substring);
         let mut token = compare(
             text,
             &query.note,
@@ -195,6 +233,7 @@ pub async fn compare_corpus(
             |id, _| token_gap(id),
         );
         token.dynamodb_refused = token_refusal.clone();
+        token.dynamodb_cost = token_cost.clone();
         comparisons.push(token);
         let mut web = compare(
             text,
@@ -216,8 +255,9 @@ pub async fn compare_corpus(
             },
         );
         web.dynamodb_refused = token_refusal.clone();
+        web.dynamodb_cost = token_cost;
         comparisons.push(web);
-        comparisons.push(compare(
+        let mut migration = compare(
             text,
             &query.note,
             Pairing::SubstringVsWebsearch,
@@ -233,7 +273,9 @@ pub async fn compare_corpus(
                 ),
                 None => unknown_session(id),
             },
-        ));
+        );
+        migration.dynamodb_cost = Some(substring_cost);
+        comparisons.push(migration);
     }
     Ok(EquivalenceReport::new(
         &corpus.name,

@@ -56,9 +56,11 @@ pub fn rcu_over_sessions(
         .map(|(_, rcu)| *rcu)
         .fold(1.0_f64, f64::max);
 
-    let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
+    let root = SVGBackend::new(path, (1100, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
+    // The legend gets its own panel: inside the chart it would hide lines.
+    let (plot_area, legend_area) = root.split_horizontally(760);
+    let mut chart = ChartBuilder::on(&plot_area)
         .caption(
             format!("RCU per search, read vs returned ({match_percent}% of sessions match)"),
             ("sans-serif", 22),
@@ -75,6 +77,14 @@ pub fn rcu_over_sessions(
         .configure_mesh()
         .x_desc("sessions in the campaign")
         .y_desc("read capacity units per search (modeled)")
+        .x_label_formatter(&|n| format!("{n:.0}"))
+        .y_label_formatter(&|rcu| {
+            if *rcu < 1.0 {
+                format!("{rcu}")
+            } else {
+                format!("{rcu:.0}")
+            }
+        })
         .draw()
         .map_err(|e| fail(e.to_string()))?;
 
@@ -84,6 +94,7 @@ pub fn rcu_over_sessions(
         sizes.dedup();
         sizes
     };
+    let mut legend: Vec<(String, RGBColor)> = Vec::new();
     for ((design, size, returned), mut points) in series {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let shade = sizes.iter().position(|s| *s == size).unwrap_or(0);
@@ -122,11 +133,8 @@ pub fn rcu_over_sessions(
         );
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-            .map_err(|e| fail(e.to_string()))?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+            .map_err(|e| fail(e.to_string()))?;
+        legend.push((label, color));
         chart
             .draw_series(
                 points
@@ -135,14 +143,18 @@ pub fn rcu_over_sessions(
             )
             .map_err(|e| fail(e.to_string()))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
+    for (row, (label, color)) in legend.iter().enumerate() {
+        let y = 60 + row as i32 * 22;
+        legend_area
+            .draw(&PathElement::new(
+                vec![(8, y), (34, y)],
+                color.stroke_width(3),
+            ))
+            .map_err(|e| fail(e.to_string()))?;
+        legend_area
+            .draw(&Text::new(label.clone(), (42, y - 7), ("sans-serif", 13)))
+            .map_err(|e| fail(e.to_string()))?;
+    }
     root.present().map_err(|e| fail(e.to_string()))?;
     Ok(())
 }

@@ -63,6 +63,19 @@ async fn the_corpus_report_is_exact_on_substrings_and_classifies_every_token_gap
             "{expected} missing from {classes:?}"
         );
     }
+    // A filter lowers what comes back, never what is read: every substring
+    // search reads every session of the campaign, and is charged for it.
+    let substring = &report.summaries[0];
+    assert_eq!(
+        substring.items_scanned,
+        (corpus.queries.len() * corpus.sessions.len()) as u64
+    );
+    assert!(substring.items_returned < substring.items_scanned);
+    assert_eq!(
+        substring.rcu_reported,
+        Some(substring.rcu_modeled),
+        "Dynoxide charges our model"
+    );
     insta::assert_snapshot!("search_corpus_report", report.to_markdown());
     sandbox.close().await.unwrap();
 }

@@ -41,6 +41,9 @@ pub struct SearchCostArgs {
     /// Where to write search-cost.json, .md and .svg.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Measure nothing: render the Markdown and plot again from an earlier search-cost.json.
+    #[arg(long, value_name = "JSON")]
+    render_only: Option<PathBuf>,
     #[command(flatten)]
     backends: crate::backend_args::BackendArgs,
 }
@@ -107,59 +110,96 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
 }
 
 async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
-    use cutover_core::search::cost::Threshold;
-    anyhow::ensure!(
-        !args.sessions.is_empty() && !args.item_kb.is_empty() && !args.match_percent.is_empty(),
-        "--sessions, --item-kb and --match-percent each need at least one value"
-    );
-    if let Some(kb) = args.item_kb.iter().find(|kb| **kb == 0 || **kb > 400) {
-        anyhow::bail!("--item-kb {kb}: an item must be 1 to 400 KB");
-    }
-    if let Some(percent) = args.match_percent.iter().find(|p| **p > 100) {
-        anyhow::bail!("--match-percent {percent}: at most 100");
-    }
-    let options = cutover_search::cost::SweepOptions {
-        sessions: args.sessions.clone(),
-        // 400 KB exactly would not fit beside the keys: the largest asks for a little less.
-        item_bytes: args
-            .item_kb
-            .iter()
-            .map(|kb| (kb * 1024).min(cutover_core::item_size::MAX_ITEM_BYTES as u64 - 2048))
-            .collect(),
-        match_percents: args.match_percent.clone(),
-        repetitions: args.repetitions,
-        threshold: Threshold {
-            max_rcu_per_search: args.max_rcu_per_search,
-            max_latency_ms_p99: args.max_latency_ms_p99,
-        },
+    use anyhow::Context;
+    use cutover_core::search::cost::{SweepReport, Threshold};
+    let (report, generated_at, reproduce) = match &args.render_only {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let document: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            let report = serde_json::from_value::<SweepReport>(document["report"].clone())
+                .with_context(|| {
+                    format!(
+                        "{}: field `report` is not a search-cost report",
+                        path.display()
+                    )
+                })?;
+            let field = |name: &str| document[name].as_str().unwrap_or("unknown").to_owned();
+            (report, field("generated_at"), field("reproduce"))
+        }
+        None => {
+            anyhow::ensure!(
+                !args.sessions.is_empty()
+                    && !args.item_kb.is_empty()
+                    && !args.match_percent.is_empty(),
+                "--sessions, --item-kb and --match-percent each need at least one value"
+            );
+            if let Some(kb) = args.item_kb.iter().find(|kb| **kb == 0 || **kb > 400) {
+                anyhow::bail!("--item-kb {kb}: an item must be 1 to 400 KB");
+            }
+            if let Some(percent) = args.match_percent.iter().find(|p| **p > 100) {
+                anyhow::bail!("--match-percent {percent}: at most 100");
+            }
+            let options = cutover_search::cost::SweepOptions {
+                sessions: args.sessions.clone(),
+                // 400 KB exactly would not fit beside the keys: the largest asks for a little less.
+                item_bytes: args
+                    .item_kb
+                    .iter()
+                    .map(|kb| {
+                        (kb * 1024).min(cutover_core::item_size::MAX_ITEM_BYTES as u64 - 2048)
+                    })
+                    .collect(),
+                match_percents: args.match_percent.clone(),
+                repetitions: args.repetitions,
+                threshold: Threshold {
+                    max_rcu_per_search: args.max_rcu_per_search,
+                    max_latency_ms_p99: args.max_latency_ms_p99,
+                },
+            };
+            let (engines, sandbox) = args.backends.start().await?;
+            let engine = format!(
+                "{} ({})",
+                engines.dynamodb().engine_name,
+                engines.dynamodb().provisioner
+            );
+            let progress = |message: &str| eprintln!("{message}");
+            let swept = cutover_search::cost::sweep(&sandbox, &engine, &options, &progress).await;
+            sandbox.close().await?;
+            tokio::task::spawn_blocking(move || drop(engines)).await?;
+            let reproduce = format!(
+                "cutover bench search-cost --sessions {} --item-kb {} --match-percent {} --repetitions {} --max-rcu-per-search {}{}",
+                join(&args.sessions),
+                join(&args.item_kb),
+                join(&args.match_percent),
+                args.repetitions,
+                args.max_rcu_per_search,
+                args.max_latency_ms_p99
+                    .map(|ms| format!(" --max-latency-ms-p99 {ms}"))
+                    .unwrap_or_default()
+            );
+            (swept?, report::now_rfc3339(), reproduce)
+        }
     };
-    let (engines, sandbox) = args.backends.start().await?;
-    let engine = format!(
-        "{} ({})",
-        engines.dynamodb().engine_name,
-        engines.dynamodb().provisioner
-    );
-    let progress = |message: &str| eprintln!("{message}");
-    let swept = cutover_search::cost::sweep(&sandbox, &engine, &options, &progress).await;
-    sandbox.close().await?;
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
-    let report = swept?;
 
-    let generated = format!("{} on {}", report::now_rfc3339(), report::machine_line());
-    let plot_rate = options.match_percents[options.match_percents.len() / 2];
-    let mut markdown = report.to_markdown(&generated);
-    std::fs::create_dir_all(&args.out)?;
+    let mut rates: Vec<u32> = report.points.iter().map(|p| p.match_percent).collect();
+    rates.sort_unstable();
+    rates.dedup();
+    let plot_rate = rates.get(rates.len() / 2).copied().unwrap_or(0);
+    let mut markdown = report.to_markdown(&format!("{generated_at} on {}", report::machine_line()));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let plot_path = args.out.join("search-cost.svg");
     cutover_search::plot::rcu_over_sessions(&report, plot_rate, &plot_path)?;
     markdown.push_str(&format!(
-        "\n![RCU per search over campaign size](search-cost.svg)\n\nReproduce: `cutover bench search-cost --sessions {} --item-kb {} --match-percent {} --repetitions {} --max-rcu-per-search {}`{}\n",
-        join(&options.sessions), join(&args.item_kb), join(&options.match_percents), options.repetitions, args.max_rcu_per_search,
-        args.max_latency_ms_p99.map(|ms| format!(" --max-latency-ms-p99 {ms}")).unwrap_or_default()
+        "\n![RCU per search over campaign size](search-cost.svg)\n\nReproduce: `{reproduce}`\n"
     ));
     let document = json!({
         "benchmark": "search-cost",
-        "generated_at": report::now_rfc3339(),
+        "generated_at": generated_at,
         "machine": report::machine(),
+        "reproduce": reproduce,
         "prices": cutover_core::prices::ALL,
         "verdict": report.verdict(),
         "report": report,

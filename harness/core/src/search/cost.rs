@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capacity::Consistency;
 use crate::prices;
 
 /// Ways to answer "sessions of this campaign that mention X".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Design {
     /// Query the campaign's session items, FilterExpression on `searchText`.
@@ -68,7 +68,7 @@ pub fn marker_word(percent: u32) -> String {
 }
 
 /// One design at one sweep point; per-search figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostPoint {
     pub design: Design,
     pub sessions: usize,
@@ -115,7 +115,7 @@ impl CostPoint {
 }
 
 /// What the user calls too expensive for one search.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
     pub max_rcu_per_search: f64,
     pub max_latency_ms_p99: Option<f64>,
@@ -123,7 +123,7 @@ pub struct Threshold {
 
 /// For one item size and the base-items design: the largest campaign within
 /// the threshold, and the smallest beyond it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Breakpoint {
     pub item_bytes_target: u64,
     pub largest_within: Option<usize>,
@@ -132,7 +132,7 @@ pub struct Breakpoint {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepReport {
     pub engine: String,
     pub threshold: Threshold,
@@ -284,9 +284,27 @@ impl SweepReport {
                 "The engine's ConsumedCapacity and page count equal the model's at every DynamoDB point.\n"
             );
         } else {
+            // Cost does not depend on the match rate: one row per (design, size, campaign).
+            let mut rows: BTreeMap<(Design, u64, usize), (Vec<u32>, &CostPoint)> = BTreeMap::new();
+            for p in &divergent {
+                rows.entry((p.design, p.item_bytes_target, p.sessions))
+                    .or_insert_with(|| (Vec::new(), p))
+                    .0
+                    .push(p.match_percent);
+            }
+            let largest_percent = divergent
+                .iter()
+                .filter_map(|p| match (p.rcu_modeled, p.rcu_reported) {
+                    (Some(m), Some(r)) if m > 0.0 => Some((m - r).abs() / m * 100.0),
+                    _ => None,
+                })
+                .fold(0.0_f64, f64::max);
             let _ = writeln!(
                 out,
-                "{} point(s) where the engine's figure is not the model's (both shown; neither is hidden):\n",
+                "{} point(s) where the engine's RCU or page count is not the model's; both are shown, \
+                 neither is hidden. The largest RCU difference is {largest_percent:.2}% of the modeled figure. \
+                 A page holds at most 1 MB: the model ends a page with the item that reaches 1 MB, an engine \
+                 that ends it before that item (or pages differently) rounds up to 4 KB more or fewer times.\n",
                 divergent.len()
             );
             let _ = writeln!(
@@ -294,14 +312,15 @@ impl SweepReport {
                 "| design | sessions | item KB | match % | pages reported/modeled | RCU modeled | RCU reported |"
             );
             let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-            for p in divergent {
+            for ((design, _, sessions), (rates, p)) in rows {
+                let rates: Vec<String> = rates.iter().map(u32::to_string).collect();
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} | {}/{} | {} | {} |",
-                    p.design.label(),
-                    p.sessions,
+                    design.label(),
+                    sessions,
                     kb(p.item_bytes_mean),
-                    p.match_percent,
+                    rates.join(", "),
                     p.pages_reported.map_or("-".into(), |n| n.to_string()),
                     p.pages_modeled.map_or("-".into(), |n| n.to_string()),
                     number(p.rcu_modeled),

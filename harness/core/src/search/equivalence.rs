@@ -56,6 +56,17 @@ impl Pairing {
     }
 }
 
+/// What one DynamoDB search read and returned: as the engine reported it,
+/// and our capacity model's figure for the items it read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchCost {
+    pub items_scanned: u64,
+    pub items_returned: u64,
+    pub pages: usize,
+    pub rcu_reported: Option<f64>,
+    pub rcu_modeled: f64,
+}
+
 /// A session one side found and the other did not, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Difference {
@@ -73,6 +84,8 @@ pub struct QueryComparison {
     pub pairing: Pairing,
     /// Why DynamoDB could not run the query at all (its hits are then empty).
     pub dynamodb_refused: Option<String>,
+    /// What the DynamoDB search cost (absent when it was refused).
+    pub dynamodb_cost: Option<SearchCost>,
     pub dynamodb_hits: usize,
     pub postgres_hits: usize,
     /// Share of DynamoDB's hits PostgreSQL also returned; `None` with no hits.
@@ -114,6 +127,7 @@ pub fn compare(
         note: note.to_owned(),
         pairing,
         dynamodb_refused: None,
+        dynamodb_cost: None,
         dynamodb_hits: dynamodb.len(),
         postgres_hits: postgres.len(),
         precision: ratio(both, dynamodb.len()),
@@ -133,6 +147,12 @@ pub struct PairingSummary {
     /// Micro-averaged over all queries: (shared hits) / (hits of the side).
     pub precision: Option<f64>,
     pub recall: Option<f64>,
+    /// The DynamoDB side's searches, summed: what they read and returned.
+    pub items_scanned: u64,
+    pub items_returned: u64,
+    pub rcu_modeled: f64,
+    /// `None` when any search lacked the engine's figure.
+    pub rcu_reported: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -169,7 +189,15 @@ impl EquivalenceReport {
                 }
                 let ratio =
                     |shared: usize, whole: usize| (whole > 0).then(|| shared as f64 / whole as f64);
+                let costs: Vec<&SearchCost> = of_pairing
+                    .iter()
+                    .filter_map(|c| c.dynamodb_cost.as_ref())
+                    .collect();
                 PairingSummary {
+                    items_scanned: costs.iter().map(|c| c.items_scanned).sum(),
+                    items_returned: costs.iter().map(|c| c.items_returned).sum(),
+                    rcu_modeled: costs.iter().map(|c| c.rcu_modeled).sum(),
+                    rcu_reported: costs.iter().map(|c| c.rcu_reported).sum(),
                     pairing,
                     title: pairing.title(),
                     queries: of_pairing.len(),
@@ -241,6 +269,26 @@ impl EquivalenceReport {
                 } else {
                     classes.join(", ")
                 }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nWhat the DynamoDB side of each pairing read to answer its queries (a filter lowers what is returned, never what is read):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| pairing | items read | items returned | RCU modeled | RCU reported |"
+        );
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+        for s in &self.summaries {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                s.title,
+                s.items_scanned,
+                s.items_returned,
+                s.rcu_modeled,
+                s.rcu_reported.map_or("-".to_owned(), |r| r.to_string())
             );
         }
         let defects = self.defects();
