@@ -29,6 +29,9 @@ enum Command {
     Doctor(commands::doctor::Args),
     /// Download an engine into the cache ahead of first use.
     Fetch(commands::fetch::Args),
+    /// The media shelf (DynamoDB -> PostgreSQL / Aurora DSQL): backups.
+    #[command(subcommand)]
+    Media(commands::media::Media),
     /// Benchmarks that write reports to `reports/`.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
             Command::Doctor(args) => commands::doctor::run(args),
             Command::Fetch(args) => commands::fetch::run(args).await,
             Command::Bench(bench) => commands::bench::run(bench).await,
+            Command::Media(media) => commands::media::run(media),
         }
     });
     match outcome {

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod input;
 pub mod item_size;
 pub mod keys;
+pub mod media;
 pub mod model;
 pub mod naming;
 pub mod normalize;

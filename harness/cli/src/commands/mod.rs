@@ -2,6 +2,7 @@ pub mod bench;
 pub mod check;
 pub mod doctor;
 pub mod fetch;
+pub mod media;
 pub mod parity;
 pub mod replay;
 pub mod search;
