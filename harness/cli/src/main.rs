@@ -29,7 +29,7 @@ enum Command {
     Doctor(commands::doctor::Args),
     /// Download an engine into the cache ahead of first use.
     Fetch(commands::fetch::Args),
-    /// The media shelf (DynamoDB -> PostgreSQL / Aurora DSQL): backups.
+    /// The media shelf (DynamoDB -> PostgreSQL / Aurora DSQL): backups, the migration and its verification.
     #[command(subcommand)]
     Media(commands::media::Media),
     /// Benchmarks that write reports to `reports/`.
@@ -67,7 +67,7 @@ fn main() -> std::process::ExitCode {
             Command::Doctor(args) => commands::doctor::run(args),
             Command::Fetch(args) => commands::fetch::run(args).await,
             Command::Bench(bench) => commands::bench::run(bench).await,
-            Command::Media(media) => commands::media::run(media),
+            Command::Media(media) => commands::media::run(media).await,
         }
     });
     match outcome {

@@ -11,6 +11,41 @@ use cutover_core::media::{MediaType, backup, generator};
 pub enum Media {
     /// Write a seeded shelf as a JSON backup: one `<Type>.json` per type, as the app's backup tool does.
     GenerateBackup(GenerateBackupArgs),
+    /// Migrate the shelf from DynamoDB (or a backup directory) into PostgreSQL, then verify it.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// `dynamodb` (the table named by --table, or a generated one with --generate), or a backup directory.
+    #[arg(long)]
+    from: String,
+    /// The target: `postgres` (Aurora DSQL speaks the same protocol; give its URL with --database-url).
+    #[arg(long, default_value = "postgres")]
+    to: String,
+    /// With `--from dynamodb`: an existing source table (else one is created in this run's sandbox).
+    #[arg(long)]
+    table: Option<String>,
+    /// With `--from dynamodb` and no --table: fill the run's source table with this many generated items.
+    #[arg(long, default_value_t = 10_000)]
+    generate: usize,
+    /// The generated shelf's seed (printed when not given).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// An existing target database (else this run's sandbox database).
+    #[arg(long, env = "CUTOVER_MEDIA_TARGET_URL")]
+    database_url: Option<String>,
+    /// Items per page and per transaction.
+    #[arg(long, default_value_t = 500)]
+    page_size: usize,
+    /// Keep progress here; an interrupted run given the same file resumes.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Where to write media-parity.json and .md.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[command(flatten)]
+    backends: crate::backend_args::BackendArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -26,10 +61,108 @@ pub struct GenerateBackupArgs {
     out: PathBuf,
 }
 
-pub fn run(media: Media) -> anyhow::Result<ExitCode> {
+pub async fn run(media: Media) -> anyhow::Result<ExitCode> {
     match media {
         Media::GenerateBackup(args) => generate_backup(args),
+        Media::Migrate(args) => migrate(args).await,
     }
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    use cutover_app::dynamo::DynamoStore;
+    use cutover_media::migrate::{MigrateOptions, Source};
+    anyhow::ensure!(
+        args.to == "postgres",
+        "--to {}: the target is `postgres` (for Aurora DSQL, pass its URL with --database-url)",
+        args.to
+    );
+    let (engines, sandbox) = args.backends.start().await?;
+    let outcome = async {
+        let target = match &args.database_url {
+            Some(url) => sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect(url)
+                .await
+                .with_context(|| "connecting to --database-url")?,
+            None => sandbox.pg.clone(),
+        };
+        cutover_media::schema::install_target(&target).await?;
+        let source = if args.from == "dynamodb" {
+            let table = match &args.table {
+                Some(table) => table.clone(),
+                None => {
+                    let table = sandbox.table_name("media");
+                    cutover_media::schema::create_source_table(&sandbox.dynamodb, &table).await?;
+                    let seed = args.seed.unwrap_or_else(rand::random);
+                    eprintln!(
+                        "filling {table} with {} generated items (seed {seed})",
+                        args.generate
+                    );
+                    let items: Vec<_> = generator::generate(seed, args.generate)
+                        .iter()
+                        .map(cutover_core::media::source::to_source_item)
+                        .collect();
+                    DynamoStore::new(sandbox.dynamodb.clone(), table.clone())
+                        .batch_put(&items)
+                        .await?;
+                    table
+                }
+            };
+            Source::DynamoDb(DynamoStore::new(sandbox.dynamodb.clone(), table))
+        } else {
+            Source::Backup(PathBuf::from(&args.from))
+        };
+        let options = MigrateOptions {
+            page_size: args.page_size,
+            checkpoint: args.checkpoint.clone(),
+            ..MigrateOptions::default()
+        };
+        let started = std::time::Instant::now();
+        let progress = |c: &cutover_media::migrate::Checkpoint| {
+            let done = c.written + c.unchanged;
+            eprintln!(
+                "page {}: {done} items ({:.0}/s), {} rejected, {} conflict retries",
+                c.pages,
+                done as f64 / started.elapsed().as_secs_f64().max(1e-3),
+                c.rejected.len(),
+                c.conflict_retries
+            );
+        };
+        let done = cutover_media::migrate::migrate(&source, &target, &options, &progress).await?;
+        let report = cutover_media::verify::verify(&source, &target).await?;
+        anyhow::Ok((done, report))
+    }
+    .await;
+    sandbox.close().await?;
+    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    let (done, report) = outcome?;
+
+    let markdown = format!(
+        "{}\nMigration: {} pages, {} rows written, {} unchanged, {} rejected, {} conflict retries.\n",
+        report.to_markdown(),
+        done.pages,
+        done.written,
+        done.unchanged,
+        done.rejected.len(),
+        done.conflict_retries
+    );
+    let document = serde_json::json!({
+        "report": "media-parity",
+        "generated_at": crate::report::now_rfc3339(),
+        "migration": done,
+        "parity": report,
+    });
+    let written = crate::report::write_pair(&args.out, "media-parity", &document, &markdown)?;
+    println!(
+        "{}",
+        markdown.lines().take(3).collect::<Vec<_>>().join("\n")
+    );
+    println!("wrote {}", written.join(" and "));
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn generate_backup(args: GenerateBackupArgs) -> anyhow::Result<ExitCode> {

@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod generator;
+pub mod parity;
 pub mod source;
 
 use chrono::{DateTime, Utc};
