@@ -31,6 +31,24 @@ fn parse_provisioner(value: &str) -> Result<Provisioner, String> {
 }
 
 impl BackendArgs {
+    /// These flags as given, to print in a command that reproduces a run.
+    pub fn as_flags(&self) -> String {
+        let mut flags = String::new();
+        for (name, value) in [
+            ("postgres", self.postgres),
+            ("dynamodb", self.dynamodb),
+            ("s3", self.s3),
+        ] {
+            if let Some(provisioner) = value {
+                flags.push_str(&format!(" --{name} {provisioner}"));
+            }
+        }
+        if let Some(config) = &self.config {
+            flags.push_str(&format!(" --config {}", config.display()));
+        }
+        flags
+    }
+
     pub fn plan(&self) -> anyhow::Result<Plan> {
         let mut flags = SettingsLayer::default();
         flags.postgres.provisioner = self.postgres;

@@ -169,7 +169,13 @@ async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
             sandbox.close().await?;
             tokio::task::spawn_blocking(move || drop(engines)).await?;
             let reproduce = format!(
-                "cutover bench search-cost --sessions {} --item-kb {} --match-percent {} --repetitions {} --max-rcu-per-search {}{}",
+                "cutover bench search-cost{}{} --sessions {} --item-kb {} --match-percent {} --repetitions {} --max-rcu-per-search {}{}",
+                args.backends.as_flags(),
+                if args.out == std::path::Path::new("reports") {
+                    String::new()
+                } else {
+                    format!(" --out {}", args.out.display())
+                },
                 join(&args.sessions),
                 join(&args.item_kb),
                 join(&args.match_percent),
