@@ -29,7 +29,10 @@ enum Command {
     Doctor(commands::doctor::Args),
     /// Download an engine into the cache ahead of first use.
     Fetch(commands::fetch::Args),
-    /// The media shelf (DynamoDB -> PostgreSQL / Aurora DSQL): backups, the migration and its verification.
+    /// Run a migration, resumably, and verify it (items, counts, links, fields, every query pair).
+    #[command(subcommand)]
+    Migrate(commands::media::Migrate),
+    /// The media shelf's data: seeded JSON backups.
     #[command(subcommand)]
     Media(commands::media::Media),
     /// Benchmarks that write reports to `reports/`.
@@ -67,7 +70,8 @@ fn main() -> std::process::ExitCode {
             Command::Doctor(args) => commands::doctor::run(args),
             Command::Fetch(args) => commands::fetch::run(args).await,
             Command::Bench(bench) => commands::bench::run(bench).await,
-            Command::Media(media) => commands::media::run(media).await,
+            Command::Media(media) => commands::media::run(media),
+            Command::Migrate(migrate) => commands::media::run_migrate(migrate).await,
         }
     });
     match outcome {

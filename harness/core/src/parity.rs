@@ -113,6 +113,28 @@ pub fn fields(entity: &Entity) -> Vec<(&'static str, String)> {
     out
 }
 
+/// The one field-by-field comparison of canonical forms, for every system
+/// cutover verifies: the fields (name and canonical text, in the same order
+/// on both sides) whose values differ, as `(field, left, right)`.
+pub fn field_differences(
+    left: Vec<(&'static str, String)>,
+    right: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String, String)> {
+    left.into_iter()
+        .zip(right)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((field, a), (_, b))| (field, a, b))
+        .collect()
+}
+
+/// Escapes text for an XML attribute or element (JUnit reports).
+pub fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// Compares one entity as each store holds it.
 pub fn compare_entity(postgres: Option<&Entity>, dynamodb: Option<&Entity>) -> Vec<Finding> {
     let finding = |category, entity: &Entity| Finding {
@@ -127,11 +149,9 @@ pub fn compare_entity(postgres: Option<&Entity>, dynamodb: Option<&Entity>) -> V
         (None, None) => Vec::new(),
         (Some(pg), None) => vec![finding(Category::MissingInDynamodb, pg)],
         (None, Some(ddb)) => vec![finding(Category::OnlyInDynamodb, ddb)],
-        (Some(pg), Some(ddb)) => fields(pg)
+        (Some(pg), Some(ddb)) => field_differences(fields(pg), fields(ddb))
             .into_iter()
-            .zip(fields(ddb))
-            .filter(|((_, a), (_, b))| a != b)
-            .map(|((field, a), (_, b))| Finding {
+            .map(|(field, a, b)| Finding {
                 field: Some(field.to_owned()),
                 postgres: Some(a),
                 dynamodb: Some(b),

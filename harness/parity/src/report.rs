@@ -1,6 +1,7 @@
 //! The parity report: JSON for machines, Markdown for people, JUnit XML for CI
 //! (one test case per entity type, plus one for S3 objects).
 
+use cutover_core::parity::xml_escape;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -53,13 +54,6 @@ pub struct ParityReport {
     pub entities_per_s: f64,
     #[serde(skip)]
     pub leftovers: Leftovers,
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 impl ParityReport {

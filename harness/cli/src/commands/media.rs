@@ -11,8 +11,19 @@ use cutover_core::media::{MediaType, backup, generator};
 pub enum Media {
     /// Write a seeded shelf as a JSON backup: one `<Type>.json` per type, as the app's backup tool does.
     GenerateBackup(GenerateBackupArgs),
-    /// Migrate the shelf from DynamoDB (or a backup directory) into PostgreSQL, then verify it.
-    Migrate(MigrateArgs),
+}
+
+/// `cutover migrate ...`: one subcommand per system that migrates.
+#[derive(Debug, clap::Subcommand)]
+pub enum Migrate {
+    /// The media shelf, from DynamoDB (or a backup directory) into PostgreSQL / Aurora DSQL; then verified.
+    Media(MigrateArgs),
+}
+
+pub async fn run_migrate(migrate_command: Migrate) -> anyhow::Result<ExitCode> {
+    match migrate_command {
+        Migrate::Media(args) => migrate(args).await,
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +52,7 @@ pub struct MigrateArgs {
     /// Keep progress here; an interrupted run given the same file resumes.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Where to write media-parity.json and .md.
+    /// Where to write media-parity.json, .md and .junit.xml.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
     #[command(flatten)]
@@ -61,10 +72,9 @@ pub struct GenerateBackupArgs {
     out: PathBuf,
 }
 
-pub async fn run(media: Media) -> anyhow::Result<ExitCode> {
+pub fn run(media: Media) -> anyhow::Result<ExitCode> {
     match media {
         Media::GenerateBackup(args) => generate_backup(args),
-        Media::Migrate(args) => migrate(args).await,
     }
 }
 
@@ -130,14 +140,26 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         };
         let done = cutover_media::migrate::migrate(&source, &target, &options, &progress).await?;
         let report = cutover_media::verify::verify(&source, &target).await?;
-        anyhow::Ok((done, report))
+        // The old app's access patterns against the new SQL, when the old table is here to ask.
+        let mut equivalence = Vec::new();
+        if let Source::DynamoDb(store) = &source {
+            let (items, _) = cutover_media::verify::read_source(&source).await?;
+            let by_id = items.iter().map(|i| (i.id.clone(), i.clone())).collect();
+            for query in cutover_media::queries::queries_for(&items) {
+                equivalence.push(
+                    cutover_media::queries::check(store, &target, &query, &items, &by_id, 25)
+                        .await?,
+                );
+            }
+        }
+        anyhow::Ok((done, report, equivalence))
     }
     .await;
     sandbox.close().await?;
     tokio::task::spawn_blocking(move || drop(engines)).await?;
-    let (done, report) = outcome?;
+    let (done, report, equivalence) = outcome?;
 
-    let markdown = format!(
+    let mut markdown = format!(
         "{}\nMigration: {} pages, {} rows written, {} unchanged, {} rejected, {} conflict retries.\n",
         report.to_markdown(),
         done.pages,
@@ -146,19 +168,51 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         done.rejected.len(),
         done.conflict_retries
     );
+    let queries_differ = equivalence
+        .iter()
+        .filter(|q| q.old_equals_new == Some(false) || !q.new_equals_oracle)
+        .count();
+    if !equivalence.is_empty() {
+        markdown.push_str(&format!(
+            "\n## Query equivalence (pages of 25)\n\n{} of {} access patterns give the same items in the same order, page by page.\n\n\
+             | query | pages | items | old app = new SQL | new SQL = oracle | first difference |\n| --- | ---: | ---: | --- | --- | --- |\n",
+            equivalence.len() - queries_differ,
+            equivalence.len()
+        ));
+        for q in &equivalence {
+            markdown.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                q.query,
+                q.pages,
+                q.items,
+                q.old_equals_new
+                    .map_or("(new query)".to_owned(), |same| same.to_string()),
+                q.new_equals_oracle,
+                q.first_difference
+                    .clone()
+                    .unwrap_or_default()
+                    .replace('|', "\\|")
+            ));
+        }
+    }
     let document = serde_json::json!({
         "report": "media-parity",
         "generated_at": crate::report::now_rfc3339(),
         "migration": done,
         "parity": report,
+        "query_equivalence": equivalence,
     });
-    let written = crate::report::write_pair(&args.out, "media-parity", &document, &markdown)?;
+    let mut written = crate::report::write_pair(&args.out, "media-parity", &document, &markdown)?;
+    let junit = args.out.join("media-parity.junit.xml");
+    std::fs::write(&junit, report.to_junit())
+        .with_context(|| format!("writing {}", junit.display()))?;
+    written.push(junit.display().to_string());
     println!(
         "{}",
         markdown.lines().take(3).collect::<Vec<_>>().join("\n")
     );
     println!("wrote {}", written.join(" and "));
-    Ok(if report.passed() {
+    Ok(if report.passed() && queries_differ == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod generator;
 pub mod parity;
+pub mod queries;
 pub mod source;
 
 use chrono::{DateTime, Utc};

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{MediaItem, MediaType, format_rating};
 use crate::domain::canonical_json;
+use crate::parity::{field_differences, xml_escape};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -88,6 +89,54 @@ impl MediaParityReport {
             *counts.entry(finding.category).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// JUnit XML, one test case per type (and one for rejected or
+    /// duplicate items), as the parity validator writes it.
+    pub fn to_junit(&self) -> String {
+        let mut cases: Vec<(String, Vec<&MediaFinding>)> = MediaType::ALL
+            .iter()
+            .map(|t| {
+                let of_type = self
+                    .findings
+                    .iter()
+                    .filter(|f| f.media_type == Some(*t))
+                    .collect();
+                (t.name().to_owned(), of_type)
+            })
+            .collect();
+        cases.push((
+            "unattributed".to_owned(),
+            self.findings
+                .iter()
+                .filter(|f| f.media_type.is_none())
+                .collect(),
+        ));
+        let failures = cases.iter().filter(|(_, f)| !f.is_empty()).count();
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"cutover-media-parity\" tests=\"{}\" failures=\"{failures}\">\n",
+            cases.len()
+        );
+        for (name, findings) in cases {
+            xml.push_str(&format!(
+                "  <testcase classname=\"media-parity\" name=\"{}\">\n",
+                xml_escape(&name)
+            ));
+            if !findings.is_empty() {
+                let body: Vec<String> = findings
+                    .iter()
+                    .map(|f| format!("{:?} {} {:?}", f.category, f.id, f.field))
+                    .collect();
+                xml.push_str(&format!(
+                    "    <failure message=\"{} findings\">{}</failure>\n",
+                    findings.len(),
+                    xml_escape(&body.join("\n"))
+                ));
+            }
+            xml.push_str("  </testcase>\n");
+        }
+        xml.push_str("</testsuite>\n");
+        xml
     }
 
     pub fn to_markdown(&self) -> String {
@@ -182,16 +231,14 @@ pub fn compare(
                 findings.push(finding(MediaCategory::MissingInTarget, item));
             }
             Some(row) => {
-                for ((field, a), (_, b)) in fields(item).into_iter().zip(fields(row)) {
-                    if a != b {
-                        mismatched.insert(item.id.clone());
-                        findings.push(MediaFinding {
-                            field: Some(field.to_owned()),
-                            source: Some(a),
-                            target: Some(b),
-                            ..finding(MediaCategory::FieldMismatch, item)
-                        });
-                    }
+                for (field, a, b) in field_differences(fields(item), fields(row)) {
+                    mismatched.insert(item.id.clone());
+                    findings.push(MediaFinding {
+                        field: Some(field.to_owned()),
+                        source: Some(a),
+                        target: Some(b),
+                        ..finding(MediaCategory::FieldMismatch, item)
+                    });
                 }
             }
         }
