@@ -80,31 +80,51 @@ async fn the_corpus_report_is_exact_on_substrings_and_classifies_every_token_gap
     sandbox.close().await.unwrap();
 }
 
+/// Seeds whose generated campaigns once found a difference the classifier
+/// could not explain ("ruins 👹": an emoji is a word to PostgreSQL; "l'aube":
+/// websearch_to_tsquery phrases words joined by punctuation). They run every
+/// time, with one fixed seed more.
+const REGRESSION_SEEDS: [u64; 3] = [
+    8_955_939_106_380_174_769,
+    4_447_946_660_985_538_049,
+    20_261_122,
+];
+
+/// `CUTOVER_SEARCH_SEED=N` replays one seed; `CUTOVER_SEARCH_SEED=random`
+/// explores a new one (printed); unset runs the regression seeds.
+fn seeds() -> Vec<u64> {
+    match std::env::var("CUTOVER_SEARCH_SEED").as_deref() {
+        Ok("random") => vec![rand_seed()],
+        Ok(value) => vec![value.parse().unwrap_or_else(|_| {
+            panic!("CUTOVER_SEARCH_SEED={value:?} is not a number or `random`")
+        })],
+        Err(_) => REGRESSION_SEEDS.to_vec(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_campaigns_agree_exactly_on_substrings() {
-    let seed = std::env::var("CUTOVER_SEARCH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand_seed);
-    println!("generated search corpus seed {seed} (replay: CUTOVER_SEARCH_SEED={seed})");
-    let corpus = Corpus::generated(seed, 120, 150);
-    let (sandbox, app) = fresh_app().await;
-    let campaign = load(&app, &corpus).await.unwrap();
-    let report = compare_corpus(&app, &corpus, &campaign).await.unwrap();
-    println!(
-        "{}",
-        report
-            .to_markdown()
-            .lines()
-            .take(12)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert_no_defects(&report);
-    let substring = &report.summaries[0];
-    assert_eq!(substring.queries, 150);
-    assert_eq!(substring.queries_exact, 150);
-    sandbox.close().await.unwrap();
+    for seed in seeds() {
+        println!("generated search corpus seed {seed} (replay: CUTOVER_SEARCH_SEED={seed})");
+        let corpus = Corpus::generated(seed, 120, 150);
+        let (sandbox, app) = fresh_app().await;
+        let campaign = load(&app, &corpus).await.unwrap();
+        let report = compare_corpus(&app, &corpus, &campaign).await.unwrap();
+        println!(
+            "{}",
+            report
+                .to_markdown()
+                .lines()
+                .take(12)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert_no_defects(&report);
+        let substring = &report.summaries[0];
+        assert_eq!(substring.queries, 150);
+        assert_eq!(substring.queries_exact, 150);
+        sandbox.close().await.unwrap();
+    }
 }
 
 fn rand_seed() -> u64 {

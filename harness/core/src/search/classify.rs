@@ -272,6 +272,18 @@ pub fn websearch_syntax(query: &str) -> Option<Explanation> {
             "\"or\" is OR in websearch_to_tsquery",
         ));
     }
+    let joined = words.iter().find(|w| {
+        w.split(|c: char| !c.is_alphanumeric())
+            .filter(|part| !part.is_empty())
+            .count()
+            > 1
+    });
+    if let Some(word) = joined {
+        return Some(explain(
+            GapClass::Phrase,
+            format!("websearch_to_tsquery makes a phrase of {word:?}, words joined by punctuation"),
+        ));
+    }
     None
 }
 
@@ -349,10 +361,22 @@ pub fn explain_substring_gap(
     if let Some(syntax) = websearch_syntax(query) {
         return syntax;
     }
-    let words: Vec<&str> = needle
-        .split(|c: char| !c.is_alphanumeric())
+    // The words as PostgreSQL saw them (an emoji is a word to it under the
+    // C locale), else as our tokenizer does.
+    let pg_words: Vec<String> = pg_query
+        .iter()
+        .filter(|t| t.alias != "blank")
+        .map(|t| normalize(&t.token))
         .filter(|w| !w.is_empty())
         .collect();
+    let words: Vec<&str> = if pg_words.is_empty() {
+        needle
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect()
+    } else {
+        pg_words.iter().map(String::as_str).collect()
+    };
     if words.len() > 1 && words.iter().all(|w| search_text.contains(w)) {
         return explain(
             GapClass::WordAdjacency,
@@ -442,6 +466,16 @@ mod tests {
             explain_substring_gap("red dragon", &[], "dragon, red", &[], false).class,
             GapClass::WordAdjacency
         );
+        // Found by a generated campaign: an emoji is a word to PostgreSQL.
+        let ruins = [
+            token("asciiword", "ruins", Some(&["ruin"])),
+            token("blank", " ", None),
+            token("word", "👹", Some(&["👹"])),
+        ];
+        assert_eq!(
+            explain_substring_gap("ruins 👹", &ruins, "👹 the ruins", &[], false).class,
+            GapClass::WordAdjacency
+        );
     }
 
     #[test]
@@ -458,6 +492,8 @@ mod tests {
             websearch_syntax("dragon or wyrm").unwrap().class,
             GapClass::Or
         );
-        assert!(websearch_syntax("well-known or").is_none());
+        assert!(websearch_syntax("dragon or").is_none());
+        // Found by a generated campaign: "l'aube" is 'l' <-> 'aube' to websearch_to_tsquery.
+        assert_eq!(websearch_syntax("l'aube").unwrap().class, GapClass::Phrase);
     }
 }
