@@ -10,6 +10,7 @@ pub mod app;
 mod convert;
 pub mod dynamo;
 pub mod error;
+pub mod model_view;
 pub mod pg;
 pub mod reads;
 pub mod relay;

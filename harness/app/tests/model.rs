@@ -16,13 +16,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::{App, AppError, Command, Mode, item_from_sdk};
 use cutover_backends::Sandbox;
 use cutover_core::campaign_item::from_item;
-use cutover_core::domain::{Entity, canonical_json};
+use cutover_core::domain::Entity;
 use cutover_core::keys::Id;
 use cutover_core::model::{Model, ModelCampaign, ModelSession, ModelSummary, ModelUser, Refusal};
 use cutover_core::naming::RunId;
 use proptest::prelude::*;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
-use sqlx::Row;
 use support::DynamoEngine;
 
 fn pooled_id(prefix: &'static str, count: usize) -> BoxedStrategy<Id> {
@@ -141,68 +140,9 @@ fn refusal_of(error: &AppError) -> Option<Refusal> {
 
 /// PostgreSQL's content as the model sees it.
 async fn postgres_as_model(app: &App) -> Model {
-    let pool = app.pg.pool();
-    let id = |row: &sqlx::postgres::PgRow, column: &str| {
-        Id::parse(row.get::<String, _>(column).as_str()).unwrap()
-    };
-    let mut model = Model::default();
-    for row in sqlx::query("SELECT id, email, display_name FROM users")
-        .fetch_all(pool)
+    cutover_app::model_view::postgres_as_model(&app.pg)
         .await
         .unwrap()
-    {
-        model.users.insert(
-            id(&row, "id"),
-            ModelUser {
-                email: row.get("email"),
-                display_name: row.get("display_name"),
-            },
-        );
-    }
-    for row in sqlx::query("SELECT id, user_id, name, description FROM campaigns")
-        .fetch_all(pool)
-        .await
-        .unwrap()
-    {
-        model.campaigns.insert(
-            id(&row, "id"),
-            ModelCampaign {
-                user: id(&row, "user_id"),
-                name: row.get("name"),
-                description: row.get("description"),
-            },
-        );
-    }
-    for row in sqlx::query("SELECT id, campaign_id, user_id, name, summary, metadata, transcript, share_token FROM sessions").fetch_all(pool).await.unwrap() {
-        model.sessions.insert(
-            id(&row, "id"),
-            ModelSession {
-                campaign: id(&row, "campaign_id"),
-                user: id(&row, "user_id"),
-                name: row.get("name"),
-                summary: row.get("summary"),
-                metadata: canonical_json(row.get::<sqlx::types::Json<serde_json::Value>, _>("metadata").0),
-                transcript: row.get("transcript"),
-                shared: row.get::<Option<String>, _>("share_token").is_some(),
-            },
-        );
-    }
-    for row in sqlx::query("SELECT id, session_id, user_id, kind, body FROM session_summaries")
-        .fetch_all(pool)
-        .await
-        .unwrap()
-    {
-        model.summaries.insert(
-            id(&row, "id"),
-            ModelSummary {
-                session: id(&row, "session_id"),
-                user: id(&row, "user_id"),
-                kind: row.get("kind"),
-                body: row.get("body"),
-            },
-        );
-    }
-    model
 }
 
 /// DynamoDB and S3's content as the model sees it; also checks that S3 holds

@@ -21,6 +21,8 @@ enum Command {
     Check(commands::check::Args),
     /// Replay a scenario's generated workload through the dual-write path, then run its checks.
     Replay(commands::replay::Args),
+    /// Rehearse a rollback: dual writes, the switch to postgres-only, more writes; prove PostgreSQL alone complete.
+    RollbackDrill(commands::rollback::Args),
     /// Compare an app's PostgreSQL database with its DynamoDB table and S3 bucket, field by field.
     Parity(commands::parity::Args),
     /// Ask a corpus of queries of DynamoDB and PostgreSQL search; classify every difference.
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Check(args) => commands::check::run(args).await,
             Command::Replay(args) => commands::replay::run(args).await,
             Command::Parity(args) => commands::parity::run(args).await,
+            Command::RollbackDrill(args) => commands::rollback::run(args).await,
             Command::SearchEquivalence(args) => commands::search::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args),
             Command::Fetch(args) => commands::fetch::run(args).await,

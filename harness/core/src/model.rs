@@ -288,9 +288,79 @@ impl Model {
     }
 }
 
+/// Entities two models disagree on, one line each: what `expected` holds
+/// and `actual` lacks, what `actual` holds beyond it, and what differs.
+fn differences_in<T: PartialEq + std::fmt::Debug>(
+    kind: EntityKind,
+    expected: &BTreeMap<Id, T>,
+    actual: &BTreeMap<Id, T>,
+    out: &mut Vec<String>,
+) {
+    for (id, want) in expected {
+        match actual.get(id) {
+            None => out.push(format!("{} {id}: missing", kind.name())),
+            Some(have) if have != want => out.push(format!(
+                "{} {id}: expected {want:?}, found {have:?}",
+                kind.name()
+            )),
+            Some(_) => {}
+        }
+    }
+    for id in actual.keys().filter(|id| !expected.contains_key(*id)) {
+        out.push(format!("{} {id}: not expected", kind.name()));
+    }
+}
+
+impl Model {
+    /// Every entity `actual` holds differently from `self` (empty when equal).
+    pub fn differences(&self, actual: &Model) -> Vec<String> {
+        let mut out = Vec::new();
+        differences_in(EntityKind::User, &self.users, &actual.users, &mut out);
+        differences_in(
+            EntityKind::Campaign,
+            &self.campaigns,
+            &actual.campaigns,
+            &mut out,
+        );
+        differences_in(
+            EntityKind::Session,
+            &self.sessions,
+            &actual.sessions,
+            &mut out,
+        );
+        differences_in(
+            EntityKind::Summary,
+            &self.summaries,
+            &actual.summaries,
+            &mut out,
+        );
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differences_name_missing_extra_and_changed_entities() {
+        let user = |email: &str| ModelUser {
+            email: email.into(),
+            display_name: "u".into(),
+        };
+        let mut expected = Model::default();
+        expected.users.insert(id("a"), user("a@x"));
+        expected.users.insert(id("b"), user("b@x"));
+        let mut actual = Model::default();
+        actual.users.insert(id("a"), user("changed@x"));
+        actual.users.insert(id("c"), user("c@x"));
+        let found = expected.differences(&actual);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].starts_with("user a: expected"), "{found:?}");
+        assert_eq!(found[1], "user b: missing");
+        assert_eq!(found[2], "user c: not expected");
+        assert!(expected.differences(&expected.clone()).is_empty());
+    }
 
     fn id(text: &str) -> Id {
         Id::parse(text).unwrap()

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod checks;
 mod engine;
 pub mod record;
+pub mod rollback;
 
 pub use engine::{ReplayError, ReplayOptions, app_mode, replay};
 pub use record::{CheckResult, KindStats, ReplayRecord};

@@ -5,5 +5,6 @@ pub mod fetch;
 pub mod media;
 pub mod parity;
 pub mod replay;
+pub mod rollback;
 pub mod search;
 pub mod up;

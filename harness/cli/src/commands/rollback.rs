@@ -1,0 +1,90 @@
+//! `cutover rollback-drill`: rehearse the rollback before it is needed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cutover_app::{App, Mode};
+use cutover_core::workload::Scenario;
+
+use crate::backend_args::BackendArgs;
+use crate::report;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The scenario whose writes the drill runs.
+    #[arg(default_value = "scenarios/churn.toml")]
+    scenario: PathBuf,
+    /// The workload's seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Writes in all (reads are skipped).
+    #[arg(long, default_value_t = 400)]
+    writes: u64,
+    /// Switch to postgres-only after this many writes.
+    #[arg(long, default_value_t = 200)]
+    switch_after: u64,
+    /// Where to write rollback-drill.json and .md.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[command(flatten)]
+    backends: BackendArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("reading scenario {}", args.scenario.display()))?;
+    let scenario = Scenario::parse(&text, &args.scenario.display().to_string())?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    anyhow::ensure!(
+        args.switch_after <= args.writes,
+        "--switch-after {} is beyond --writes {}",
+        args.switch_after,
+        args.writes
+    );
+    let (engines, sandbox) = args.backends.start().await?;
+    let outcome = async {
+        let app = App::install(&sandbox, Mode::Dual).await?;
+        eprintln!(
+            "{} writes of {} (seed {seed}), switching to postgres-only after {}",
+            args.writes, scenario.name, args.switch_after
+        );
+        cutover_replay::rollback::drill(&app, &scenario, seed, args.writes, args.switch_after).await
+    }
+    .await;
+    sandbox.close().await?;
+    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    let drilled = outcome?;
+    let markdown = format!(
+        "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}`\n",
+        drilled.to_markdown(),
+        args.scenario.display(),
+        args.writes,
+        args.switch_after,
+        args.backends.as_flags()
+    );
+    let document = serde_json::json!({
+        "report": "rollback-drill",
+        "generated_at": report::now_rfc3339(),
+        "postgres_complete": drilled.postgres_complete(),
+        "drill": drilled,
+    });
+    let written = report::write_pair(&args.out, "rollback-drill", &document, &markdown)?;
+    println!(
+        "{}",
+        markdown
+            .lines()
+            .skip(2)
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    println!("wrote {}", written.join(" and "));
+    Ok(
+        if drilled.postgres_complete() && drilled.only_in_dynamodb.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
+}

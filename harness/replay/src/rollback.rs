@@ -1,0 +1,263 @@
+//! The rollback drill (seed 002, task 3): while a workload runs through the
+//! dual-write path, switch the app to `postgres-only` as a rollback would,
+//! keep writing, and then prove two things — PostgreSQL alone holds exactly
+//! what the workload's model says, and nothing lives only in DynamoDB (what
+//! is there is listed: a rollback would lose it).
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use cutover_app::model_view::postgres_as_model;
+use cutover_app::{App, AppError, Mode, item_from_sdk};
+use cutover_core::campaign_item::from_item;
+use cutover_core::keys::EntityKind;
+use cutover_core::model::Model;
+use cutover_core::workload::{OpKind, Scenario, Workload};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OnlyInDynamodb {
+    pub kind: Option<EntityKind>,
+    pub id: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub writes_dual: u64,
+    pub writes_postgres_only: u64,
+    /// Writes the app refused exactly as the model did (a generated workload has few or none).
+    pub refused_as_modeled: u64,
+    /// Where PostgreSQL differs from the workload's model (empty: complete).
+    pub postgres_differences: Vec<String>,
+    /// Items DynamoDB holds for entities PostgreSQL does not have.
+    pub only_in_dynamodb: Vec<OnlyInDynamodb>,
+    /// Entities written after the switch, which DynamoDB lacks or holds older: expected.
+    pub stale_or_missing_in_dynamodb: u64,
+    /// Items DynamoDB still holds for entities deleted (or cascaded away) in
+    /// PostgreSQL after the switch: expected, not lost data.
+    pub deleted_since_switch: u64,
+    /// Writes whose outcome differed from the model's (accepted by one, refused by the other).
+    pub disagreements: Vec<String>,
+}
+
+impl RollbackReport {
+    /// PostgreSQL alone is complete and the app behaved as modeled.
+    pub fn postgres_complete(&self) -> bool {
+        self.postgres_differences.is_empty() && self.disagreements.is_empty()
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Rollback drill: {} (seed {})\n",
+            self.scenario, self.seed
+        );
+        let _ = writeln!(
+            out,
+            "{} writes through the dual-write path, then the switch to `postgres-only`, then {} writes to PostgreSQL alone.\n",
+            self.writes_dual, self.writes_postgres_only
+        );
+        let _ = writeln!(
+            out,
+            "- PostgreSQL alone against the workload's model: **{}**{}",
+            if self.postgres_complete() {
+                "complete"
+            } else {
+                "NOT complete"
+            },
+            if self.postgres_differences.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} differences)", self.postgres_differences.len())
+            }
+        );
+        let _ = writeln!(
+            out,
+            "- Only in DynamoDB (a rollback loses these): **{}**",
+            self.only_in_dynamodb.len()
+        );
+        let _ = writeln!(
+            out,
+            "- Stale or missing in DynamoDB since the switch (expected; a roll-forward re-drives them): {} written, {} deleted",
+            self.stale_or_missing_in_dynamodb, self.deleted_since_switch
+        );
+        for item in &self.only_in_dynamodb {
+            let _ = writeln!(
+                out,
+                "  - {} {} ({})",
+                item.kind.map_or("unparseable item", EntityKind::name),
+                item.id,
+                item.key
+            );
+        }
+        for line in self
+            .postgres_differences
+            .iter()
+            .chain(&self.disagreements)
+            .take(50)
+        {
+            let _ = writeln!(out, "- {line}");
+        }
+        out
+    }
+}
+
+/// Whether the model held this entity.
+fn holds(model: &Model, kind: EntityKind, id: &str) -> bool {
+    let Ok(id) = cutover_core::keys::Id::parse(id) else {
+        return false;
+    };
+    match kind {
+        EntityKind::User => model.users.contains_key(&id),
+        EntityKind::Campaign => model.campaigns.contains_key(&id),
+        EntityKind::Session => model.sessions.contains_key(&id),
+        EntityKind::Summary => model.summaries.contains_key(&id),
+    }
+}
+
+/// Runs `operations` writes of the scenario's workload (reads are skipped),
+/// switching to `postgres-only` after `switch_after` of them.
+pub async fn drill(
+    app: &App,
+    scenario: &Scenario,
+    seed: u64,
+    operations: u64,
+    switch_after: u64,
+) -> Result<RollbackReport, AppError> {
+    app.set_mode(Mode::Dual);
+    let mut model = Model::default();
+    let (mut writes_dual, mut writes_postgres_only, mut refused) = (0, 0, 0);
+    let mut disagreements = Vec::new();
+    let mut written_after_switch: BTreeSet<String> = BTreeSet::new();
+    let mut model_at_switch: Option<Model> = None;
+    let writes = Workload::new(scenario, seed).filter_map(|op| match op.kind {
+        OpKind::Write { command } => Some(command),
+        _ => None,
+    });
+    for (index, command) in writes.take(operations as usize).enumerate() {
+        if index as u64 == switch_after {
+            // What was written before the switch has reached DynamoDB (as far as it can).
+            app.relay()
+                .drain(std::time::Duration::from_secs(30))
+                .await?;
+            app.set_mode(Mode::PostgresOnly);
+            model_at_switch = Some(model.clone());
+        }
+        let modeled = model.apply(&command);
+        match (app.execute(&command).await, modeled) {
+            (Ok(_), Ok(())) => {}
+            (Err(AppError::NotFound { .. } | AppError::AlreadyExists { .. }), Err(_)) => {
+                refused += 1
+            }
+            (
+                Err(refusal @ (AppError::NotFound { .. } | AppError::AlreadyExists { .. })),
+                Ok(()),
+            ) => disagreements.push(format!(
+                "{command:?}: refused ({refusal}), the model accepts it"
+            )),
+            (Err(error), _) => return Err(error),
+            (Ok(_), Err(refusal)) => disagreements.push(format!(
+                "{command:?}: accepted, the model refuses it ({refusal:?})"
+            )),
+        }
+        if app.mode() == Mode::PostgresOnly {
+            writes_postgres_only += 1;
+            written_after_switch.insert(command.target().1.to_string());
+        } else {
+            writes_dual += 1;
+        }
+    }
+
+    let postgres = postgres_as_model(&app.pg).await?;
+    let postgres_differences = model.differences(&postgres);
+
+    // What DynamoDB holds that PostgreSQL does not.
+    let mut known: HashMap<EntityKind, BTreeSet<String>> = HashMap::new();
+    for id in postgres.users.keys() {
+        known
+            .entry(EntityKind::User)
+            .or_default()
+            .insert(id.to_string());
+    }
+    for id in postgres.campaigns.keys() {
+        known
+            .entry(EntityKind::Campaign)
+            .or_default()
+            .insert(id.to_string());
+    }
+    for id in postgres.sessions.keys() {
+        known
+            .entry(EntityKind::Session)
+            .or_default()
+            .insert(id.to_string());
+    }
+    for id in postgres.summaries.keys() {
+        known
+            .entry(EntityKind::Summary)
+            .or_default()
+            .insert(id.to_string());
+    }
+    let at_switch = model_at_switch.unwrap_or_else(|| model.clone());
+    let mut only_in_dynamodb = Vec::new();
+    let mut deleted_since_switch = 0;
+    let mut start = None;
+    loop {
+        let page = app.dynamo.scan_page(None, start).await?;
+        for raw in page.items() {
+            let key = ["pk", "sk"]
+                .iter()
+                .map(|name| match raw.get(*name) {
+                    Some(AttributeValue::S(text)) => text.clone(),
+                    _ => "?".into(),
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            match item_from_sdk(raw).and_then(|item| from_item(&item).map_err(|e| e.to_string())) {
+                Ok(entity) => {
+                    let id = entity.id().to_string();
+                    if known
+                        .get(&entity.kind())
+                        .is_some_and(|ids| ids.contains(&id))
+                    {
+                        continue;
+                    }
+                    if holds(&at_switch, entity.kind(), &id) {
+                        deleted_since_switch += 1;
+                    } else {
+                        only_in_dynamodb.push(OnlyInDynamodb {
+                            kind: Some(entity.kind()),
+                            id,
+                            key,
+                        });
+                    }
+                }
+                Err(_) => only_in_dynamodb.push(OnlyInDynamodb {
+                    kind: None,
+                    id: key.clone(),
+                    key,
+                }),
+            }
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    Ok(RollbackReport {
+        scenario: scenario.name.clone(),
+        seed,
+        writes_dual,
+        writes_postgres_only,
+        refused_as_modeled: refused,
+        postgres_differences,
+        only_in_dynamodb,
+        stale_or_missing_in_dynamodb: written_after_switch.len() as u64,
+        deleted_since_switch,
+        disagreements,
+    })
+}
