@@ -132,13 +132,27 @@ fn check_metadata(metadata: &serde_json::Value) -> Result<(), AppError> {
             reason: format!("must be a JSON object, got {metadata}"),
         });
     }
-    if metadata.to_string().contains("\\u0000") {
+    if holds_nul(metadata) {
         return Err(AppError::Invalid {
             field: "metadata",
-            reason: "contains a NUL character".to_owned(),
+            reason: "contains a NUL character, which JSONB cannot hold".to_owned(),
         });
     }
     Ok(())
+}
+
+/// Whether any string or key of `value` holds U+0000. (Searching the
+/// serialized text for `\u0000` would also refuse the six characters a user
+/// typed as `\u0000`; the hostile-input test found that.)
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(values) => values.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, v)| key.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// Refuses, before commit, an entity whose DynamoDB item would exceed the limit.
