@@ -17,17 +17,9 @@ use cutover_core::keys::Id;
 use proptest::prelude::*;
 use support::DynamoEngine;
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-});
-
 /// One app for every case, with a bystander whose data must never change.
 static APP: LazyLock<(Sandbox, App)> = LazyLock::new(|| {
-    RUNTIME.block_on(async {
+    support::RUNTIME.block_on(async {
         let (sandbox, app) = support::installed(DynamoEngine::Dynoxide, Mode::Dual).await;
         for (user, campaign, session) in [
             ("owner", "c-owner", "s-owner"),
@@ -197,10 +189,7 @@ async fn check_case(app: &App, text: &str, case: usize) -> Result<(), TestCaseEr
 }
 
 fn cases() -> u32 {
-    std::env::var("CUTOVER_HOSTILE_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(48)
+    support::cases_from_env("CUTOVER_HOSTILE_CASES", 48)
 }
 
 #[test]
@@ -213,6 +202,6 @@ fn hostile_text_is_stored_exactly_or_refused_by_field_and_touches_nothing_else()
     };
     proptest!(config, |(text in hostile())| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        RUNTIME.block_on(check_case(app, &text, n))?;
+        support::RUNTIME.block_on(check_case(app, &text, n))?;
     });
 }

@@ -20,14 +20,6 @@ use cutover_core::keys::Id;
 use proptest::prelude::*;
 use support::DynamoEngine;
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-});
-
 /// Users whose ids are prefixes of one another.
 const USERS: [&str; 8] = ["u1", "u10", "u1-", "u1_", "U1", "u2", "u20", "u2-0"];
 
@@ -53,7 +45,7 @@ fn id(text: &str) -> Id {
 }
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
-    RUNTIME.block_on(async {
+    support::RUNTIME.block_on(async {
         let (sandbox, app) = support::installed(DynamoEngine::Dynoxide, Mode::Dual).await;
         let mut owned: BTreeMap<&'static str, Owned> = BTreeMap::new();
         for user in USERS {
@@ -178,10 +170,7 @@ fn read_for(world: &World, user: usize, kind: usize, pick: usize) -> Read {
 }
 
 fn cases() -> u32 {
-    std::env::var("CUTOVER_ISOLATION_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000)
+    support::cases_from_env("CUTOVER_ISOLATION_CASES", 10_000)
 }
 
 #[test]
@@ -194,7 +183,7 @@ fn every_read_built_from_a_users_own_ids_returns_only_that_users_data() {
     proptest!(config, |(user in 0usize..USERS.len(), kind in 0usize..8, pick in 0usize..64)| {
         let read = read_for(world, user, kind, pick);
         let name = USERS[user];
-        let answers = RUNTIME.block_on(async {
+        let answers = support::RUNTIME.block_on(async {
             (
                 world.app.postgres_reads().read(&read).await.unwrap(),
                 world.app.dynamodb_reads().read(&read).await.unwrap(),

@@ -305,10 +305,7 @@ impl StateMachineTest for RealApp {
 }
 
 fn cases() -> u32 {
-    std::env::var("CUTOVER_MODEL_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12)
+    support::cases_from_env("CUTOVER_MODEL_CASES", 12)
 }
 
 prop_state_machine! {

@@ -10,6 +10,26 @@ use cutover_core::naming::RunId;
 use cutover_core::provision::{Engine, Provisioner};
 use tokio::sync::OnceCell;
 
+/// A runtime for property tests, which drive async code from proptest's
+/// synchronous closures; shared by every case of a test binary.
+pub static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+});
+
+/// A property test's case count: the variable `name` when set, else `default`.
+pub fn cases_from_env(name: &str, default: u32) -> u32 {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a case count")),
+        Err(_) => default,
+    }
+}
+
 static EMBEDDED: OnceCell<Engines> = OnceCell::const_new();
 static DYNAMODB_LOCAL: OnceCell<Engines> = OnceCell::const_new();
 
