@@ -45,6 +45,82 @@ impl SearchResult {
     }
 }
 
+/// A table's or an index's key: a hash attribute and an optional range
+/// attribute, both strings (every key in cutover's tables is).
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec<'a> {
+    pub hash: &'a str,
+    pub range: Option<&'a str>,
+}
+
+impl<'a> KeySpec<'a> {
+    pub fn new(hash: &'a str, range: Option<&'a str>) -> Self {
+        KeySpec { hash, range }
+    }
+}
+
+/// A global secondary index to create with its table.
+#[derive(Debug, Clone)]
+pub struct IndexSpec<'a> {
+    pub name: &'a str,
+    pub key: KeySpec<'a>,
+    pub projection: Projection,
+}
+
+/// Creates an on-demand table with string key attributes and its GSIs: every
+/// table above `cutover-backends` (whose round trip makes its own) is made here.
+pub async fn create_string_keyed_table(
+    client: &Client,
+    table: &str,
+    key: KeySpec<'_>,
+    indexes: Vec<IndexSpec<'_>>,
+) -> Result<(), AppError> {
+    let fail = |e: &dyn std::error::Error| AppError::dynamodb(format!("creating table {table}"), e);
+    let schema = |key: KeySpec<'_>| -> Result<Vec<KeySchemaElement>, AppError> {
+        std::iter::once((key.hash, KeyType::Hash))
+            .chain(key.range.map(|range| (range, KeyType::Range)))
+            .map(|(name, kind)| {
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kind)
+                    .build()
+                    .map_err(|e| fail(&e))
+            })
+            .collect()
+    };
+    let mut attributes: Vec<&str> = Vec::new();
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_key_schema(Some(schema(key)?));
+    attributes.extend(std::iter::once(key.hash).chain(key.range));
+    for index in indexes {
+        attributes.extend(std::iter::once(index.key.hash).chain(index.key.range));
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .set_key_schema(Some(schema(index.key)?))
+                .projection(index.projection)
+                .build()
+                .map_err(|e| fail(&e))?,
+        );
+    }
+    attributes.sort_unstable();
+    attributes.dedup();
+    for name in attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| fail(&e))?,
+        );
+    }
+    request.send().await.map_err(|e| fail(&e))?;
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -105,57 +181,29 @@ impl DynamoStore {
     /// Creates the table: `pk`/`sk`, GSI1 (`gsi1pk`/`gsi1sk`) for reverse lookups,
     /// and the sparse `shareToken` index. On-demand capacity.
     pub async fn create_table(&self) -> Result<(), AppError> {
-        let fail = |e: &dyn std::error::Error| {
-            AppError::dynamodb(format!("creating table {}", self.table), e)
-        };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
+        let all = || {
+            Projection::builder()
+                .projection_type(ProjectionType::All)
                 .build()
         };
-        let string_attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let all = Projection::builder()
-            .projection_type(ProjectionType::All)
-            .build();
-        let gsi1 = GlobalSecondaryIndex::builder()
-            .index_name(cutover_core::keys::GSI1)
-            .key_schema(key(attr::GSI1PK, KeyType::Hash).map_err(|e| fail(&e))?)
-            .key_schema(key(attr::GSI1SK, KeyType::Range).map_err(|e| fail(&e))?)
-            .projection(all.clone())
-            .build()
-            .map_err(|e| fail(&e))?;
-        let share = GlobalSecondaryIndex::builder()
-            .index_name(SHARE_TOKEN_INDEX)
-            .key_schema(key(attr::SHARE_TOKEN, KeyType::Hash).map_err(|e| fail(&e))?)
-            .projection(all)
-            .build()
-            .map_err(|e| fail(&e))?;
-        let mut request = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key(attr::PK, KeyType::Hash).map_err(|e| fail(&e))?)
-            .key_schema(key(attr::SK, KeyType::Range).map_err(|e| fail(&e))?)
-            .global_secondary_indexes(gsi1)
-            .global_secondary_indexes(share);
-        for name in [
-            attr::PK,
-            attr::SK,
-            attr::GSI1PK,
-            attr::GSI1SK,
-            attr::SHARE_TOKEN,
-        ] {
-            request = request.attribute_definitions(string_attribute(name).map_err(|e| fail(&e))?);
-        }
-        request.send().await.map_err(|e| fail(&e))?;
-        Ok(())
+        create_string_keyed_table(
+            &self.client,
+            &self.table,
+            KeySpec::new(attr::PK, Some(attr::SK)),
+            vec![
+                IndexSpec {
+                    name: cutover_core::keys::GSI1,
+                    key: KeySpec::new(attr::GSI1PK, Some(attr::GSI1SK)),
+                    projection: all(),
+                },
+                IndexSpec {
+                    name: SHARE_TOKEN_INDEX,
+                    key: KeySpec::new(attr::SHARE_TOKEN, None),
+                    projection: all(),
+                },
+            ],
+        )
+        .await
     }
 
     /// Writes up to 25 items per BatchWriteItem call (unconditionally: a batch

@@ -5,20 +5,15 @@
 use cutover_core::domain::canonical_json;
 use cutover_core::keys::Id;
 use cutover_core::model::{Model, ModelCampaign, ModelSession, ModelSummary, ModelUser};
-use sqlx::Row;
 
 use crate::error::AppError;
-use crate::pg::PgStore;
+use crate::pg::{PgStore, column};
 
 /// PostgreSQL's content as the model sees it.
 pub async fn postgres_as_model(pg: &PgStore) -> Result<Model, AppError> {
     let pool = pg.pool();
-    let id = |row: &sqlx::postgres::PgRow, column: &str| -> Result<Id, AppError> {
-        Ok(Id::parse(
-            row.try_get::<String, _>(column)
-                .map_err(AppError::pg("reading an id"))?
-                .as_str(),
-        )?)
+    let id = |row: &sqlx::postgres::PgRow, name: &str| -> Result<Id, AppError> {
+        Ok(Id::parse(&column::<String>(row, name)?)?)
     };
     let mut model = Model::default();
     for row in sqlx::query("SELECT id, email, display_name FROM users")
@@ -29,8 +24,8 @@ pub async fn postgres_as_model(pg: &PgStore) -> Result<Model, AppError> {
         model.users.insert(
             id(&row, "id")?,
             ModelUser {
-                email: row.get("email"),
-                display_name: row.get("display_name"),
+                email: column(&row, "email")?,
+                display_name: column(&row, "display_name")?,
             },
         );
     }
@@ -43,8 +38,8 @@ pub async fn postgres_as_model(pg: &PgStore) -> Result<Model, AppError> {
             id(&row, "id")?,
             ModelCampaign {
                 user: id(&row, "user_id")?,
-                name: row.get("name"),
-                description: row.get("description"),
+                name: column(&row, "name")?,
+                description: column(&row, "description")?,
             },
         );
     }
@@ -54,11 +49,11 @@ pub async fn postgres_as_model(pg: &PgStore) -> Result<Model, AppError> {
             ModelSession {
                 campaign: id(&row, "campaign_id")?,
                 user: id(&row, "user_id")?,
-                name: row.get("name"),
-                summary: row.get("summary"),
-                metadata: canonical_json(row.get::<sqlx::types::Json<serde_json::Value>, _>("metadata").0),
-                transcript: row.get("transcript"),
-                shared: row.get::<Option<String>, _>("share_token").is_some(),
+                name: column(&row, "name")?,
+                summary: column(&row, "summary")?,
+                metadata: canonical_json(column::<sqlx::types::Json<serde_json::Value>>(&row, "metadata")?.0),
+                transcript: column(&row, "transcript")?,
+                shared: column::<Option<String>>(&row, "share_token")?.is_some(),
             },
         );
     }
@@ -72,8 +67,8 @@ pub async fn postgres_as_model(pg: &PgStore) -> Result<Model, AppError> {
             ModelSummary {
                 session: id(&row, "session_id")?,
                 user: id(&row, "user_id")?,
-                kind: row.get("kind"),
-                body: row.get("body"),
+                kind: column(&row, "kind")?,
+                body: column(&row, "body")?,
             },
         );
     }

@@ -44,7 +44,7 @@ fn id_column(row: &PgRow, column: &str) -> Result<Id, AppError> {
     Ok(Id::parse(&text)?)
 }
 
-fn column<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+pub(crate) fn column<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
     row: &'r PgRow,
     name: &str,
 ) -> Result<T, AppError> {

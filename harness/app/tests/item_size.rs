@@ -8,9 +8,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use cutover_app::dynamo::{KeySpec, create_string_keyed_table};
 use cutover_app::item_to_sdk;
 use cutover_backends::Sandbox;
 use cutover_core::item_size::{AttrValue, Item, MAX_ITEM_BYTES, item_bytes};
@@ -238,42 +236,14 @@ async fn boundary_report(engine: DynamoEngine) -> Vec<(String, i64)> {
         .await
         .unwrap();
     let table = sandbox.table_name("sizes");
-    sandbox
-        .dynamodb
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_string_keyed_table(
+        &sandbox.dynamodb,
+        &table,
+        KeySpec::new("pk", Some("sk")),
+        Vec::new(),
+    )
+    .await
+    .unwrap();
     let mut report = Vec::new();
     for (name, shape) in shapes() {
         let delta = engine_disagreement(&sandbox, &table, &name, &shape).await;

@@ -58,3 +58,15 @@ pub fn write_pair(
         markdown_path.display().to_string(),
     ])
 }
+
+/// Which provisioner and engine served each store, for a report's header.
+pub fn engines_line(engines: &cutover_backends::Engines) -> String {
+    format!(
+        "postgres {}, dynamodb {} ({}), s3 {} ({})",
+        engines.postgres().provisioner,
+        engines.dynamodb().provisioner,
+        engines.dynamodb().engine_name,
+        engines.s3().provisioner,
+        engines.s3().engine_name
+    )
+}

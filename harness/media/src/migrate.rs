@@ -152,6 +152,22 @@ fn save_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), MigrateEr
 /// and the cursor after it (`None`: the phase is finished).
 type Page = (Vec<Result<MediaItem, Rejected>>, Option<String>);
 
+/// One stored item of the source table, or why it cannot be read (named by its `type:id`).
+pub(crate) fn read_raw(raw: &HashMap<String, AttributeValue>) -> Result<MediaItem, Rejected> {
+    let key = match raw.get(attr::TYPE_ID) {
+        Some(AttributeValue::S(key)) => key.clone(),
+        _ => "(no type:id)".to_owned(),
+    };
+    let item = item_from_sdk(raw).map_err(|reason| Rejected {
+        key: key.clone(),
+        reason,
+    })?;
+    from_source_item(&item).map_err(|e| Rejected {
+        key,
+        reason: e.to_string(),
+    })
+}
+
 async fn dynamodb_page(
     store: &DynamoStore,
     after: Option<&str>,
@@ -169,27 +185,7 @@ async fn dynamodb_page(
         .send()
         .await
         .map_err(|e| AppError::dynamodb(format!("Scan of {}", store.table()), &e))?;
-    let items = page
-        .items()
-        .iter()
-        .map(|raw| {
-            let key = match raw.get(attr::TYPE_ID) {
-                Some(AttributeValue::S(key)) => key.clone(),
-                _ => "(no type:id)".to_owned(),
-            };
-            item_from_sdk(raw)
-                .map_err(|reason| Rejected {
-                    key: key.clone(),
-                    reason,
-                })
-                .and_then(|item| {
-                    from_source_item(&item).map_err(|e| Rejected {
-                        key,
-                        reason: e.to_string(),
-                    })
-                })
-        })
-        .collect();
+    let items = page.items().iter().map(read_raw).collect();
     let next = page
         .last_evaluated_key()
         .and_then(|key| key.get(attr::TYPE_ID))

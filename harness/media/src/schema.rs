@@ -2,11 +2,9 @@
 //! `type:id`, eight GSIs) and the target `items` table from the seed.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{Projection, ProjectionType};
 use cutover_app::AppError;
+use cutover_app::dynamo::{IndexSpec, KeySpec, create_string_keyed_table};
 use cutover_core::media::source::{INDEXES, attr};
 use sqlx::PgPool;
 
@@ -52,47 +50,15 @@ pub async fn install_target(pool: &PgPool) -> Result<(), AppError> {
 
 /// Creates the source table with its eight GSIs (projection ALL), on demand.
 pub async fn create_source_table(client: &Client, table: &str) -> Result<(), AppError> {
-    let fail = |e: &dyn std::error::Error| AppError::dynamodb(format!("creating {table}"), e);
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(|e| fail(&e))
-    };
-    let mut request = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(attr::TYPE_ID, KeyType::Hash)?);
-    let mut defined: Vec<&str> = vec![attr::TYPE_ID];
-    for index in INDEXES {
-        request = request.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index.name)
-                .key_schema(key(index.hash, KeyType::Hash)?)
-                .key_schema(key(index.range, KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .map_err(|e| fail(&e))?,
-        );
-        defined.extend([index.hash, index.range]);
-    }
-    defined.sort_unstable();
-    defined.dedup();
-    for name in defined {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| fail(&e))?,
-        );
-    }
-    request.send().await.map_err(|e| fail(&e))?;
-    Ok(())
+    let indexes = INDEXES
+        .iter()
+        .map(|index| IndexSpec {
+            name: index.name,
+            key: KeySpec::new(index.hash, Some(index.range)),
+            projection: Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        })
+        .collect();
+    create_string_keyed_table(client, table, KeySpec::new(attr::TYPE_ID, None), indexes).await
 }

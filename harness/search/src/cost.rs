@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{Projection, ProjectionType};
 use cutover_app::AppError;
-use cutover_app::dynamo::{DynamoStore, SearchResult};
+use cutover_app::dynamo::{
+    DynamoStore, IndexSpec, KeySpec, SearchResult, create_string_keyed_table,
+};
 use cutover_app::pg::PgStore;
 use cutover_backends::Sandbox;
 use cutover_core::campaign_item::{attr, to_item};
@@ -40,33 +39,6 @@ pub struct SweepOptions {
     pub match_percents: Vec<u32>,
     pub repetitions: usize,
     pub threshold: Threshold,
-}
-
-impl SweepOptions {
-    /// The sweep: N up to 500, summaries of 1 KB to near-400 KB items.
-    pub fn full() -> Self {
-        SweepOptions {
-            sessions: vec![1, 5, 10, 25, 50, 100, 200, 500],
-            item_bytes: vec![1024, 40 * 1024, 350 * 1024],
-            match_percents: vec![1, 10, 50],
-            repetitions: 5,
-            threshold: Threshold {
-                max_rcu_per_search: 25.0,
-                max_latency_ms_p99: None,
-            },
-        }
-    }
-}
-
-/// A run of the sweep wants these from its caller (the CLI prints them).
-pub trait Progress {
-    fn step(&self, message: &str);
-}
-
-impl<F: Fn(&str)> Progress for F {
-    fn step(&self, message: &str) {
-        self(message)
-    }
 }
 
 /// A campaign the sweep wrote, and the sizes each design will read.
@@ -188,49 +160,25 @@ fn summary_bytes_for(user: &Id, campaign: &Id, target: u64, percents: &[u32]) ->
     guess
 }
 
+/// The sweep's table: the app's keys and an INCLUDE index holding only the
+/// session id and the search copy.
 async fn create_table(client: &Client, table: &str) -> Result<(), AppError> {
-    let fail = |e: &dyn std::error::Error| AppError::dynamodb(format!("creating {table}"), e);
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(|e| fail(&e))
-    };
-    let string = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(|e| fail(&e))
-    };
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(SEARCH_INDEX)
-        .key_schema(key(SEARCH_PARTITION, KeyType::Hash)?)
-        .key_schema(key(attr::SK, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::Include)
-                .non_key_attributes(attr::SESSION_ID)
-                .non_key_attributes(attr::SEARCH_TEXT)
-                .build(),
-        )
-        .build()
-        .map_err(|e| fail(&e))?;
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(attr::PK, KeyType::Hash)?)
-        .key_schema(key(attr::SK, KeyType::Range)?)
-        .attribute_definitions(string(attr::PK)?)
-        .attribute_definitions(string(attr::SK)?)
-        .attribute_definitions(string(SEARCH_PARTITION)?)
-        .global_secondary_indexes(index)
-        .send()
-        .await
-        .map_err(|e| fail(&e))?;
-    Ok(())
+    let include = Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .non_key_attributes(attr::SESSION_ID)
+        .non_key_attributes(attr::SEARCH_TEXT)
+        .build();
+    create_string_keyed_table(
+        client,
+        table,
+        KeySpec::new(attr::PK, Some(attr::SK)),
+        vec![IndexSpec {
+            name: SEARCH_INDEX,
+            key: KeySpec::new(SEARCH_PARTITION, Some(attr::SK)),
+            projection: include,
+        }],
+    )
+    .await
 }
 
 /// The sweep's stores: the sandbox's database and a table of its own (with
@@ -451,13 +399,13 @@ pub async fn sweep(
     sandbox: &Sandbox,
     engine: &str,
     options: &SweepOptions,
-    progress: &dyn Progress,
+    progress: &dyn Fn(&str),
 ) -> Result<SweepReport, AppError> {
     let bench = SearchBench::install(sandbox).await?;
     let mut points = Vec::new();
     for &target in &options.item_bytes {
         for &count in &options.sessions {
-            progress.step(&format!(
+            progress(&format!(
                 "writing {count} sessions of ~{} KB",
                 target / 1024
             ));

@@ -240,14 +240,7 @@ async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         args.operations, scenario.name
     );
     let measured = cutover_replay::bench::measure(&engines, &scenario, seed, args.operations).await;
-    let engine_names = format!(
-        "postgres {}, dynamodb {} ({}), s3 {} ({})",
-        engines.postgres().provisioner,
-        engines.dynamodb().provisioner,
-        engines.dynamodb().engine_name,
-        engines.s3().provisioner,
-        engines.s3().engine_name
-    );
+    let engine_names = report::engines_line(&engines);
     tokio::task::spawn_blocking(move || drop(engines)).await?;
     let report = measured?;
 
@@ -387,14 +380,7 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
         args.entities
     );
     let measured = cutover_parity::bench::measure(app, args.entities, args.segments).await;
-    let engine_names = format!(
-        "postgres {}, dynamodb {} ({}), s3 {} ({})",
-        engines.postgres().provisioner,
-        engines.dynamodb().provisioner,
-        engines.dynamodb().engine_name,
-        engines.s3().provisioner,
-        engines.s3().engine_name
-    );
+    let engine_names = report::engines_line(&engines);
     let cleanup = sandbox.close().await;
     tokio::task::spawn_blocking(move || drop(engines)).await?;
     let bench = measured?;

@@ -139,11 +139,12 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             );
         };
         let done = cutover_media::migrate::migrate(&source, &target, &options, &progress).await?;
-        let report = cutover_media::verify::verify(&source, &target).await?;
+        // The source is read once, for the parity check and the query comparison.
+        let (items, unreadable) = cutover_media::verify::read_source(&source).await?;
+        let report = cutover_media::verify::verify_items(&items, &unreadable, &target).await?;
         // The old app's access patterns against the new SQL, when the old table is here to ask.
         let mut equivalence = Vec::new();
         if let Source::DynamoDb(store) = &source {
-            let (items, _) = cutover_media::verify::read_source(&source).await?;
             let by_id = items.iter().map(|i| (i.id.clone(), i.clone())).collect();
             for query in cutover_media::queries::queries_for(&items) {
                 equivalence.push(
