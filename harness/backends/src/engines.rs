@@ -19,6 +19,16 @@ pub struct Engines {
     runtime: EngineRuntime,
 }
 
+/// What `Engines::restart` did.
+#[derive(Debug, Clone)]
+pub struct Restarted {
+    pub engine: Engine,
+    /// How it was stopped and started, in words, for reports.
+    pub how: String,
+    /// From the stop until the engine answered again.
+    pub unavailable: Duration,
+}
+
 struct Parts {
     postgres: PostgresEngine,
     dynamodb: DynamoDbEngine,
@@ -143,6 +153,33 @@ impl Engines {
 
     pub fn s3(&self) -> &S3Engine {
         &self.parts().s3
+    }
+
+    /// Takes `engine` down abruptly — a crash, not a clean shutdown — and starts
+    /// it again after `down` on the same endpoint with the same data, for fault
+    /// injection. Clients see broken connections and refused requests meanwhile.
+    /// Returns once the engine answers again. Only engines the harness runs
+    /// itself can be restarted: the embedded and local provisioners of
+    /// PostgreSQL and DynamoDB (S3 failures are injected at the SDK instead).
+    pub async fn restart(&self, engine: Engine, down: Duration) -> Result<Restarted, BackendError> {
+        let began = Instant::now();
+        let runtime = self.runtime.handle();
+        let how = match engine {
+            Engine::Postgres => self.postgres().restart_abruptly(down, runtime).await?,
+            Engine::DynamoDb => self.dynamodb().restart_abruptly(down, runtime).await?,
+            Engine::S3 => {
+                return Err(BackendError::Operation {
+                    engine,
+                    action: "restarting the S3 store".into(),
+                    detail: "not supported: inject S3 failures through the SDK (s3-server-error, s3-timeout)".into(),
+                });
+            }
+        };
+        Ok(Restarted {
+            engine,
+            how,
+            unavailable: began.elapsed(),
+        })
     }
 
     pub fn provisioner(&self, engine: Engine) -> Provisioner {

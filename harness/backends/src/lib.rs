@@ -25,7 +25,7 @@ mod sandbox;
 mod scratch;
 pub mod settings;
 
-pub use engines::Engines;
+pub use engines::{Engines, Restarted};
 pub use error::BackendError;
 pub use sandbox::{CleanupReport, Sandbox};
 pub use settings::Plan;

@@ -47,6 +47,11 @@ impl EngineRuntime {
         })
     }
 
+    /// Where engine processes and servers are spawned (see `die_with_parent`).
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
     /// Runs `future` on the engine runtime and waits for it from any runtime.
     pub(crate) async fn run<F>(&self, future: F) -> F::Output
     where

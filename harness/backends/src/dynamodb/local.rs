@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cutover_core::provision::{Engine, Provisioner};
@@ -15,6 +16,7 @@ use super::local_credentials;
 use crate::aws::AwsEndpoint;
 use crate::error::{BackendError, error_chain};
 use crate::process::{ManagedChild, die_with_parent, free_loopback_port, which};
+use crate::scratch::ScratchDir;
 
 const JAR: &str = "DynamoDBLocal.jar";
 const LIB_DIR: &str = "DynamoDBLocal_lib";
@@ -197,59 +199,29 @@ pub fn java() -> Result<PathBuf, BackendError> {
 }
 
 pub(crate) struct DynamoDbLocalProcess {
-    _process: ManagedChild,
+    // Field order matters: the JVM stops before its data directory is removed.
+    /// `None` only while a restart is between killing the JVM and starting it.
+    process: Mutex<Option<ManagedChild>>,
+    data: ScratchDir,
+    install: Installation,
     port: u16,
 }
 
 impl DynamoDbLocalProcess {
+    /// Starts DynamoDB Local on a free port. Its tables live in files (`-dbPath`
+    /// in a scratch directory, not `-inMemory`) so a killed JVM can be started
+    /// again with its data, as `restart` does.
     pub(crate) async fn start(
         install: &Installation,
     ) -> Result<DynamoDbLocalProcess, BackendError> {
-        let java = java()?;
         let port = free_loopback_port()
             .map_err(BackendError::io("finding a free port for", &install.dir))?;
-        let log = tempfile::NamedTempFile::new().map_err(BackendError::io(
-            "creating a log file in",
-            std::env::temp_dir(),
-        ))?;
-        let (log_out, log_err) = (
-            log.reopen()
-                .map_err(BackendError::io("opening", log.path()))?,
-            log.reopen()
-                .map_err(BackendError::io("opening", log.path()))?,
-        );
-        let mut command = Command::new(&java);
-        command
-            .arg(format!(
-                "-Djava.library.path={}",
-                install.dir.join(LIB_DIR).display()
-            ))
-            .arg("-jar")
-            .arg(install.dir.join(JAR))
-            .args([
-                "-inMemory",
-                "-sharedDb",
-                "-disableTelemetry",
-                "-port",
-                &port.to_string(),
-            ])
-            .current_dir(&install.dir)
-            .stdin(Stdio::null())
-            .stdout(log_out)
-            .stderr(log_err);
-        die_with_parent(&mut command, libc::SIGKILL);
-        let child = command.spawn().map_err(|err| {
-            BackendError::startup(
-                Engine::DynamoDb,
-                Provisioner::Local,
-                format!("could not run {}: {err}", java.display()),
-            )
-        })?;
-        let mut process = ManagedChild::new(child, libc::SIGTERM, Duration::from_secs(5));
-        let endpoint = AwsEndpoint::local(format!("http://127.0.0.1:{port}"), local_credentials());
-        wait_until_answering(&endpoint, Some((&mut process, log.path()))).await?;
+        let data = ScratchDir::create("dynamodb-local")?;
+        let process = spawn_jvm(install, data.path(), port).await?;
         Ok(DynamoDbLocalProcess {
-            _process: process,
+            process: Mutex::new(Some(process)),
+            data,
+            install: install.clone(),
             port,
         })
     }
@@ -260,6 +232,83 @@ impl DynamoDbLocalProcess {
             local_credentials(),
         )
     }
+
+    /// Kills the JVM (SIGKILL: no shutdown hook runs) and, after `down`, starts
+    /// DynamoDB Local again on the same port over the same data files. The new
+    /// JVM is spawned on `engine_runtime`, whose threads it must not outlive.
+    pub(crate) async fn restart(
+        &self,
+        down: Duration,
+        engine_runtime: &tokio::runtime::Handle,
+    ) -> Result<String, BackendError> {
+        let old = self.process.lock().expect("process lock").take();
+        let Some(mut old) = old else {
+            return Err(BackendError::Operation {
+                engine: Engine::DynamoDb,
+                action: "restarting DynamoDB Local".into(),
+                detail: "it is already stopped (an earlier restart failed to start it)".into(),
+            });
+        };
+        let pid = old.pid();
+        let _ = old.child.kill();
+        let _ = old.child.wait();
+        drop(old);
+        tokio::time::sleep(down).await;
+        let (install, data, port) = (self.install.clone(), self.data.path().to_owned(), self.port);
+        let process = engine_runtime
+            .spawn(async move { spawn_jvm(&install, &data, port).await })
+            .await
+            .map_err(|err| BackendError::Operation {
+                engine: Engine::DynamoDb,
+                action: "restarting DynamoDB Local".into(),
+                detail: err.to_string(),
+            })??;
+        *self.process.lock().expect("process lock") = Some(process);
+        Ok(format!(
+            "SIGKILL to the DynamoDB Local JVM (pid {pid}); started again on port {port} over the same -dbPath files"
+        ))
+    }
+}
+
+/// Runs DynamoDB Local and waits until its API answers.
+async fn spawn_jvm(
+    install: &Installation,
+    data_dir: &Path,
+    port: u16,
+) -> Result<ManagedChild, BackendError> {
+    let java = java()?;
+    let log = data_dir.join("dynamodb-local.log");
+    let log_out = std::fs::File::create(&log).map_err(BackendError::io("creating", &log))?;
+    let log_err = log_out
+        .try_clone()
+        .map_err(BackendError::io("opening", &log))?;
+    let mut command = Command::new(&java);
+    command
+        .arg(format!(
+            "-Djava.library.path={}",
+            install.dir.join(LIB_DIR).display()
+        ))
+        .arg("-jar")
+        .arg(install.dir.join(JAR))
+        .args(["-sharedDb", "-disableTelemetry", "-dbPath"])
+        .arg(data_dir)
+        .args(["-port", &port.to_string()])
+        .current_dir(&install.dir)
+        .stdin(Stdio::null())
+        .stdout(log_out)
+        .stderr(log_err);
+    die_with_parent(&mut command, libc::SIGKILL);
+    let child = command.spawn().map_err(|err| {
+        BackendError::startup(
+            Engine::DynamoDb,
+            Provisioner::Local,
+            format!("could not run {}: {err}", java.display()),
+        )
+    })?;
+    let mut process = ManagedChild::new(child, libc::SIGTERM, Duration::from_secs(5));
+    let endpoint = AwsEndpoint::local(format!("http://127.0.0.1:{port}"), local_credentials());
+    wait_until_answering(&endpoint, Some((&mut process, &log))).await?;
+    Ok(process)
 }
 
 /// Waits for a successful `ListTables`: DynamoDB Local opens its port seconds

@@ -4,9 +4,14 @@
 pub mod local;
 
 use cutover_core::provision::{Engine, EngineLayer, Provisioner};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
 use testcontainers_modules::dynamodb_local::DynamoDb as DynamoDbLocalImage;
 use testcontainers_modules::testcontainers::{ContainerAsync, runners::AsyncRunner};
+
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::aws::{AwsEndpoint, StaticCredentials};
 use crate::error::{BackendError, error_chain};
@@ -27,9 +32,7 @@ pub struct DynamoDbEngine {
 }
 
 enum Guard {
-    Dynoxide {
-        shutdown: oneshot::Sender<()>,
-    },
+    Dynoxide(DynoxideServer),
     /// Held so the JVM stops when the engine is dropped.
     Local {
         _process: local::DynamoDbLocalProcess,
@@ -52,25 +55,16 @@ impl DynamoDbEngine {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .map_err(|err| startup(format!("binding a loopback port: {err}")))?;
-                let address = listener
-                    .local_addr()
-                    .map_err(|err| startup(err.to_string()))?;
-                let (shutdown, stopped) = oneshot::channel::<()>();
-                tokio::spawn(async move {
-                    let stopped = async move {
-                        let _ = stopped.await;
-                    };
-                    if let Err(error) =
-                        dynoxide::server::serve_with_shutdown(listener, db, stopped).await
-                    {
-                        tracing::error!(%error, "Dynoxide server stopped");
-                    }
-                });
+                let server =
+                    DynoxideServer::serve(db, listener).map_err(|err| startup(err.to_string()))?;
                 Ok(DynamoDbEngine {
                     provisioner,
-                    endpoint: AwsEndpoint::local(format!("http://{address}"), local_credentials()),
+                    endpoint: AwsEndpoint::local(
+                        format!("http://{}", server.address),
+                        local_credentials(),
+                    ),
                     engine_name: "Dynoxide".to_owned(),
-                    guard: Guard::Dynoxide { shutdown },
+                    guard: Guard::Dynoxide(server),
                 })
             }
             Provisioner::Local => {
@@ -125,15 +119,112 @@ impl DynamoDbEngine {
         }
     }
 
+    /// Takes the engine down abruptly and brings it back on the same endpoint
+    /// with its data, after `down` (see `Engines::restart`).
+    pub(crate) async fn restart_abruptly(
+        &self,
+        down: Duration,
+        engine_runtime: &tokio::runtime::Handle,
+    ) -> Result<String, BackendError> {
+        match &self.guard {
+            Guard::Dynoxide(server) => server.restart(down, engine_runtime).await,
+            Guard::Local { _process: process } => process.restart(down, engine_runtime).await,
+            Guard::Container(_) | Guard::Endpoint => Err(BackendError::Operation {
+                engine: Engine::DynamoDb,
+                action: format!("restarting a {} engine", self.provisioner),
+                detail: "only Dynoxide (embedded) and DynamoDB Local (local) can be restarted in place; run with CUTOVER_DYNAMODB=embedded or local".into(),
+            }),
+        }
+    }
+
     pub(crate) async fn stop(self) {
         match self.guard {
-            Guard::Dynoxide { shutdown } => {
-                let _ = shutdown.send(());
-            }
+            Guard::Dynoxide(server) => server.shutdown().await,
             Guard::Container(container) => {
                 let _ = (*container).rm().await;
             }
             Guard::Local { .. } | Guard::Endpoint => {}
         }
+    }
+}
+
+/// Dynoxide serving one in-memory database on a loopback port. The database
+/// outlives the HTTP server, so the server can be stopped and started again on
+/// the same port with the data intact, as a restarted process with a data file.
+struct DynoxideServer {
+    db: dynoxide::Database,
+    address: SocketAddr,
+    running: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+/// How long a stopping server may take to finish the requests it is serving.
+const DYNOXIDE_STOP_GRACE: Duration = Duration::from_secs(5);
+
+impl DynoxideServer {
+    fn serve(
+        db: dynoxide::Database,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<DynoxideServer> {
+        let address = listener.local_addr()?;
+        let running = Self::spawn(db.clone(), listener, &tokio::runtime::Handle::current());
+        Ok(DynoxideServer {
+            db,
+            address,
+            running: Mutex::new(Some(running)),
+        })
+    }
+
+    fn spawn(
+        db: dynoxide::Database,
+        listener: tokio::net::TcpListener,
+        runtime: &tokio::runtime::Handle,
+    ) -> (oneshot::Sender<()>, JoinHandle<()>) {
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = runtime.spawn(async move {
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            if let Err(error) = dynoxide::server::serve_with_shutdown(listener, db, stopped).await {
+                tracing::error!(%error, "Dynoxide server stopped");
+            }
+        });
+        (shutdown, task)
+    }
+
+    /// Stops serving; connections still open after the grace period are cut.
+    async fn shutdown(&self) {
+        let running = self.running.lock().expect("server lock").take();
+        if let Some((shutdown, mut task)) = running {
+            let _ = shutdown.send(());
+            if tokio::time::timeout(DYNOXIDE_STOP_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+
+    async fn restart(
+        &self,
+        down: Duration,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<String, BackendError> {
+        let failed = |detail: String| BackendError::Operation {
+            engine: Engine::DynamoDb,
+            action: "restarting Dynoxide".into(),
+            detail,
+        };
+        self.shutdown().await;
+        tokio::time::sleep(down).await;
+        let listener = tokio::net::TcpListener::bind(self.address)
+            .await
+            .map_err(|err| failed(format!("binding {} again: {err}", self.address)))?;
+        let running = Self::spawn(self.db.clone(), listener, runtime);
+        *self.running.lock().expect("server lock") = Some(running);
+        Ok(format!(
+            "Dynoxide's HTTP server stopped (open connections cut) and started again on {} over the same in-memory database",
+            self.address
+        ))
     }
 }

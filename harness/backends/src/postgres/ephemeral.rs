@@ -6,6 +6,7 @@ use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cutover_core::provision::{Engine, Provisioner};
@@ -151,9 +152,12 @@ fn lookup_user(name: &str) -> Option<ServerAccount> {
 
 pub(crate) struct EphemeralCluster {
     // Field order matters: the server stops before its directory is removed.
-    server: ManagedChild,
+    /// `None` only while a restart is between stopping and starting the server.
+    server: Mutex<Option<ManagedChild>>,
     scratch: ScratchDir,
     port: u16,
+    binaries: ServerBinaries,
+    account: Option<ServerAccount>,
 }
 
 impl EphemeralCluster {
@@ -195,12 +199,14 @@ impl EphemeralCluster {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_loopback_port()
                 .map_err(BackendError::io("finding a free port for", scratch.path()))?;
-            match start_server(binaries, account, &scratch, &data_dir, port).await {
+            match start_server(binaries, account, scratch.path(), &data_dir, port).await {
                 Ok(server) => {
                     return Ok(EphemeralCluster {
-                        server,
+                        server: Mutex::new(Some(server)),
                         scratch,
                         port,
+                        binaries: binaries.clone(),
+                        account,
                     });
                 }
                 // Another process may have taken the port between our probe and the bind.
@@ -218,43 +224,90 @@ impl EphemeralCluster {
         self.scratch.path().join("data")
     }
 
-    pub(crate) fn pid(&self) -> u32 {
-        self.server.pid()
+    /// The server's pid; `None` while a restart has it stopped.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.server
+            .lock()
+            .expect("server lock")
+            .as_ref()
+            .map(ManagedChild::pid)
+    }
+
+    /// Crashes the server (SIGQUIT: PostgreSQL's immediate shutdown, which skips
+    /// the checkpoint like a crash) and, after `down`, starts it again on the same
+    /// port over the same data directory, so it runs crash recovery. Connections
+    /// open at the time break; committed transactions must survive. The new
+    /// server is spawned on `engine_runtime`, whose threads it must not outlive.
+    pub(crate) async fn restart_abruptly(
+        &self,
+        down: Duration,
+        engine_runtime: &tokio::runtime::Handle,
+    ) -> Result<String, BackendError> {
+        let old = self.server.lock().expect("server lock").take();
+        let Some(mut old) = old else {
+            return Err(BackendError::Operation {
+                engine: Engine::Postgres,
+                action: "restarting the ephemeral server".into(),
+                detail: "it is already stopped (an earlier restart failed to start it)".into(),
+            });
+        };
+        let pid = old.pid();
+        // SAFETY: plain syscall on a child we own and have not reaped yet.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGQUIT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while old.exited().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(old);
+        tokio::time::sleep(down).await;
+        let (binaries, account, home, data_dir, port) = (
+            self.binaries.clone(),
+            self.account,
+            self.scratch.path().to_owned(),
+            self.data_dir(),
+            self.port,
+        );
+        let server = engine_runtime
+            .spawn(async move { start_server(&binaries, account, &home, &data_dir, port).await })
+            .await
+            .map_err(|err| startup_error(format!("restart task: {err}")))??;
+        *self.server.lock().expect("server lock") = Some(server);
+        Ok(format!(
+            "SIGQUIT (immediate shutdown, as in a crash) to postgres pid {pid}; started again on port {port} over the same data directory (crash recovery)"
+        ))
     }
 }
 
 async fn start_server(
     binaries: &ServerBinaries,
     account: Option<ServerAccount>,
-    scratch: &ScratchDir,
+    home: &Path,
     data_dir: &Path,
     port: u16,
 ) -> Result<ManagedChild, BackendError> {
-    let log = scratch.path().join("postgres.log");
+    let log = home.join("postgres.log");
     let mut command = Command::new(binaries.bin_dir.join("postgres"));
-    command
-        .arg("-D")
-        .arg(data_dir)
-        .arg("-k")
-        .arg(scratch.path())
-        .args([
-            "-p",
-            &port.to_string(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            // A throwaway cluster: durability buys nothing and costs seconds.
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=300",
-        ]);
+    command.arg("-D").arg(data_dir).arg("-k").arg(home).args([
+        "-p",
+        &port.to_string(),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        // A throwaway cluster: surviving a machine crash buys nothing and costs
+        // seconds. Commits still reach the kernel before they are acknowledged
+        // (synchronous_commit stays on), so a crash of the server process loses
+        // no acknowledged write: the `postgres-restart` fault relies on that.
+        "-c",
+        "fsync=off",
+        "-c",
+        "full_page_writes=off",
+        "-c",
+        "max_connections=300",
+    ]);
     // SIGQUIT is PostgreSQL's immediate shutdown, right for a server whose owner is gone.
     die_with_parent(&mut command, libc::SIGQUIT);
-    let child = run_as(&mut command, account, scratch.path(), &log)?;
+    let child = run_as(&mut command, account, home, &log)?;
     // SIGINT is the "fast" shutdown: roll back and exit cleanly.
     let mut server = ManagedChild::new(child, libc::SIGINT, Duration::from_secs(10));
 

@@ -105,11 +105,28 @@ impl PostgresEngine {
         with_database(&self.admin_url, database)
     }
 
-    /// The data directory and server pid, for an ephemeral cluster.
+    /// The data directory and server pid, for an ephemeral cluster that is running.
     pub fn ephemeral_details(&self) -> Option<(std::path::PathBuf, u32)> {
         match &self.guard {
-            Guard::Ephemeral(cluster) => Some((cluster.data_dir(), cluster.pid())),
+            Guard::Ephemeral(cluster) => Some((cluster.data_dir(), cluster.pid()?)),
             _ => None,
+        }
+    }
+
+    /// Crashes the server and starts it again over the same data (see
+    /// `Engines::restart`). Only a server the harness owns can be restarted.
+    pub(crate) async fn restart_abruptly(
+        &self,
+        down: std::time::Duration,
+        engine_runtime: &tokio::runtime::Handle,
+    ) -> Result<String, BackendError> {
+        match &self.guard {
+            Guard::Ephemeral(cluster) => cluster.restart_abruptly(down, engine_runtime).await,
+            Guard::Container(_) | Guard::Endpoint => Err(BackendError::Operation {
+                engine: Engine::Postgres,
+                action: format!("restarting a {} server", self.provisioner),
+                detail: "only the embedded server can be restarted in place (a container's port changes, an endpoint is not ours); run with CUTOVER_POSTGRES=embedded".into(),
+            }),
         }
     }
 
