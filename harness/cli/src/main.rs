@@ -2,6 +2,7 @@
 
 mod backend_args;
 mod commands;
+mod input;
 mod report;
 
 use clap::{Parser, Subcommand};

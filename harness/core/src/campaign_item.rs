@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use thiserror::Error;
 
-use crate::domain::{Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json};
+use crate::domain::{
+    Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json,
+    transcript_storage_key,
+};
 use crate::item_size::{AttrValue, Item};
 use crate::keys::{EntityKind, Id, ItemKey, KeyError};
 
@@ -70,6 +73,34 @@ pub enum ItemError {
         value: String,
         key: String,
     },
+}
+
+/// A session item may only point into its own session's prefix, at the object
+/// named by its content hash. The relay deletes and the reads serve what a
+/// pointer names, so a corrupt or planted pointer (`../`, another user's
+/// prefix) must be refused here rather than followed.
+fn check_pointer(pointer: &TranscriptPointer, user: &Id, session: &Id) -> Result<(), ItemError> {
+    let hex = !pointer.sha256.is_empty()
+        && pointer
+            .sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !hex {
+        return Err(ItemError::Invalid {
+            name: attr::TRANSCRIPT_SHA256,
+            value: pointer.sha256.clone(),
+            reason: "not lowercase hexadecimal".into(),
+        });
+    }
+    let expected = transcript_storage_key(user, session, &pointer.sha256);
+    if pointer.storage_key != expected {
+        return Err(ItemError::Invalid {
+            name: attr::TRANSCRIPT_KEY,
+            value: pointer.storage_key.clone(),
+            reason: format!("a session's transcript must be at {expected}, under its own prefix"),
+        });
+    }
+    Ok(())
 }
 
 pub fn format_timestamp(at: &DateTime<Utc>) -> String {
@@ -364,19 +395,23 @@ pub fn from_item(item: &Item) -> Result<Entity, ItemError> {
                     value: format!("{:?}", read.get(attr::METADATA)),
                     reason,
                 })?;
+            let id = read.id_matching(attr::SESSION_ID, session, &key)?;
+            let user_id = read.id(attr::USER_ID)?;
+            let transcript = TranscriptPointer {
+                storage_key: read.string(attr::TRANSCRIPT_KEY)?,
+                bytes: read.number(attr::TRANSCRIPT_BYTES)?,
+                sha256: read.string(attr::TRANSCRIPT_SHA256)?,
+            };
+            check_pointer(&transcript, &user_id, &id)?;
             Entity::Session(Session {
-                id: read.id_matching(attr::SESSION_ID, session, &key)?,
+                id,
                 campaign_id: read.id_matching(attr::CAMPAIGN_ID, campaign, &key)?,
-                user_id: read.id(attr::USER_ID)?,
+                user_id,
                 name: read.string(attr::NAME)?,
                 summary: read.string(attr::SUMMARY)?,
                 metadata: canonical_json(metadata),
                 share_token: read.optional_string(attr::SHARE_TOKEN)?,
-                transcript: TranscriptPointer {
-                    storage_key: read.string(attr::TRANSCRIPT_KEY)?,
-                    bytes: read.number(attr::TRANSCRIPT_BYTES)?,
-                    sha256: read.string(attr::TRANSCRIPT_SHA256)?,
-                },
+                transcript,
                 created_at,
                 updated_at,
                 version,
@@ -503,6 +538,32 @@ mod tests {
         let names: Vec<&str> = stale.iter().map(|(name, _, _)| *name).collect();
         assert_eq!(names, vec![attr::SEARCH_TEXT, attr::SEARCH_LEXEMES]);
         assert_eq!(stale[1].1, "(absent)");
+    }
+
+    #[test]
+    fn a_transcript_pointer_outside_its_own_session_is_refused() {
+        for (key, sha) in [
+            ("transcripts/u2/s1/ab", "ab"),             // another user's prefix
+            ("transcripts/u1/s1/../../u2/s9/ab", "ab"), // climbing out
+            ("transcripts/u1/s1/cd", "ab"),             // not its own content
+            ("transcripts/u1/s1/../ab", "../ab"),       // a hash that is a path
+            ("/etc/passwd", "ab"),
+        ] {
+            let mut item = to_item(&Entity::Session(session()));
+            item.insert(attr::TRANSCRIPT_KEY.into(), s(key));
+            item.insert(attr::TRANSCRIPT_SHA256.into(), s(sha));
+            let error = from_item(&item).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    ItemError::Invalid {
+                        name: attr::TRANSCRIPT_KEY | attr::TRANSCRIPT_SHA256,
+                        ..
+                    }
+                ),
+                "{key}: {error}"
+            );
+        }
     }
 
     #[test]

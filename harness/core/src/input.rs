@@ -20,6 +20,31 @@ pub fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The text of an input file read as `bytes`. Input files must be UTF-8; the
+/// error names the line and column of the first byte that is not, and shows it.
+pub fn decode<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, FileError> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let offset = error.valid_up_to();
+        // Everything before the bad byte is valid, so lines and columns count in it.
+        let valid = std::str::from_utf8(&bytes[..offset]).expect("valid up to here");
+        let bad: Vec<String> = bytes[offset..]
+            .iter()
+            .take(error.error_len().unwrap_or(bytes.len() - offset).max(1))
+            .map(|byte| format!("0x{byte:02x}"))
+            .collect();
+        error_at(
+            valid,
+            file,
+            offset,
+            "(encoding)",
+            format!(
+                "byte {offset} ({}) is not UTF-8; input files must be UTF-8 (re-save the file as UTF-8)",
+                bad.join(" ")
+            ),
+        )
+    })
+}
+
 /// An error at byte `offset` of `text`.
 pub fn error_at(text: &str, file: &str, offset: usize, field: &str, message: String) -> FileError {
     let (line, column) = line_and_column(text, offset);
@@ -59,4 +84,26 @@ pub fn from_toml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Resu
             .unwrap_or_else(|| "(file)".to_owned());
         error_at(text, file, span.start, &field, message)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_is_named_by_line_column_and_byte() {
+        let bytes = b"name = \"x\"\nseed = 1\ndescription = \"caf\xe9\"\n";
+        let error = decode(bytes, "scenarios/latin1.toml").unwrap_err();
+        assert_eq!((error.line, error.column), (3, 19), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("scenarios/latin1.toml:3:19: (encoding): byte 38 (0xe9)"),
+            "{error}"
+        );
+        assert_eq!(decode("caf\u{e9}".as_bytes(), "f").unwrap(), "caf\u{e9}");
+        // A sequence cut off at the end of the file.
+        let error = decode(b"ok \xe2\x82", "f").unwrap_err();
+        assert!(error.message.contains("0xe2 0x82"), "{error}");
+    }
 }

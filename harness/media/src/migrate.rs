@@ -199,8 +199,8 @@ pub fn read_backup(dir: &Path) -> Result<Vec<MediaItem>, MigrateError> {
     let mut items = Vec::new();
     for media_type in MediaType::ALL {
         let path = dir.join(file_name(media_type));
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 return Err(MigrateError::Read {
@@ -209,6 +209,13 @@ pub fn read_backup(dir: &Path) -> Result<Vec<MediaItem>, MigrateError> {
                 });
             }
         };
+        let text =
+            cutover_core::input::decode(&bytes, &path.display().to_string()).map_err(|error| {
+                MigrateError::Read {
+                    path: path.display().to_string(),
+                    reason: error.to_string(),
+                }
+            })?;
         items.extend(parse_backup_file(
             &text,
             &path.display().to_string(),

@@ -114,8 +114,7 @@ async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
     use cutover_core::search::cost::{SweepReport, Threshold};
     let (report, generated_at, reproduce) = match &args.render_only {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = crate::input::read_text(path, "report")?;
             let document: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", path.display()))?;
             let report = serde_json::from_value::<SweepReport>(document["report"].clone())
@@ -228,8 +227,7 @@ fn join<T: std::fmt::Display>(values: &[T]) -> String {
 
 async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    let text = std::fs::read_to_string(&args.scenario)
-        .with_context(|| format!("reading scenario {}", args.scenario.display()))?;
+    let text = crate::input::read_text(&args.scenario, "scenario")?;
     let scenario =
         cutover_core::workload::Scenario::parse(&text, &args.scenario.display().to_string())?;
     let seed = args.seed.unwrap_or(scenario.seed);

@@ -32,8 +32,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.scenario)
-        .with_context(|| format!("reading scenario {}", args.scenario.display()))?;
+    let text = crate::input::read_text(&args.scenario, "scenario")?;
     let scenario = Scenario::parse(&text, &args.scenario.display().to_string())?;
     let seed = args.seed.unwrap_or(scenario.seed);
     anyhow::ensure!(

@@ -39,8 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Corpus::generated(seed, sessions, args.generated_queries)
         }
         None => {
-            let text = std::fs::read_to_string(&args.corpus)
-                .with_context(|| format!("reading corpus {}", args.corpus.display()))?;
+            let text = crate::input::read_text(&args.corpus, "corpus")?;
             Corpus::parse(&text, &args.corpus.display().to_string())?
         }
     };
