@@ -66,6 +66,37 @@ impl AppError {
         }
     }
 
+    /// A store failure that may pass if the same request is tried again: the
+    /// engine was unreachable, restarting, overloaded, or the transaction lost
+    /// a race. DynamoDB and S3 failures count as transient because the SDK
+    /// has already retried what it classifies as retryable; what reaches here
+    /// after its retries is an engine that may still be coming back.
+    /// Refusals, oversize items and corrupt data are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AppError::Postgres { source, .. } => match source {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+                    // Class 08: connection exception; 57P01-57P03: the server is
+                    // shutting down, crashed or starting; 53300: too many
+                    // connections; 40001/40P01: serialization failure, deadlock.
+                    code.starts_with("08")
+                        || matches!(
+                            &*code,
+                            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                        )
+                }),
+                _ => false,
+            },
+            AppError::DynamoDb { .. } | AppError::S3 { .. } => true,
+            _ => false,
+        }
+    }
+
     /// True when the request itself was refused, as opposed to a store failing.
     pub fn is_rejection(&self) -> bool {
         matches!(

@@ -115,3 +115,58 @@ pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app
         detail,
     })
 }
+
+/// PostgreSQL holds exactly what the workload's model says: every write the
+/// workload made is there once, and nothing else is.
+pub async fn no_lost_writes(
+    app: &App,
+    model: &cutover_core::model::Model,
+) -> Result<CheckResult, cutover_app::AppError> {
+    let postgres = cutover_app::model_view::postgres_as_model(&app.pg).await?;
+    let differences = model.differences(&postgres);
+    let entities =
+        model.users.len() + model.campaigns.len() + model.sessions.len() + model.summaries.len();
+    Ok(CheckResult {
+        name: "no-lost-writes".to_owned(),
+        passed: differences.is_empty(),
+        detail: if differences.is_empty() {
+            format!("PostgreSQL holds the model's {entities} entities exactly")
+        } else {
+            format!(
+                "{} differences from the model: {}",
+                differences.len(),
+                differences
+                    .iter()
+                    .take(MISMATCH_SAMPLES)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+    })
+}
+
+/// Every scheduled fault fired and was carried out.
+pub fn faults_happened(faults: &[crate::faults::FaultRecord]) -> CheckResult {
+    let missed: Vec<String> = faults
+        .iter()
+        .filter(|fault| !fault.happened())
+        .map(|fault| {
+            format!(
+                "{} ({}): {}",
+                fault.kind,
+                fault.asked,
+                fault.error.as_deref().unwrap_or(&fault.how)
+            )
+        })
+        .collect();
+    CheckResult {
+        name: "faults".to_owned(),
+        passed: missed.is_empty(),
+        detail: if missed.is_empty() {
+            format!("all {} scheduled faults happened", faults.len())
+        } else {
+            format!("did not happen as asked: {}", missed.join("; "))
+        },
+    }
+}

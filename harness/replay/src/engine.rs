@@ -1,18 +1,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cutover_app::{App, AppError, Command, Mode, Read};
 use cutover_core::keys::Id;
+use cutover_core::model::Model;
 use cutover_core::workload::{CheckName, DualWriteMode, Op, OpKind, RunLength, Scenario, Workload};
 use hdrhistogram::Histogram;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::checks;
+use crate::faults::{self, FaultRig, PathCounters, Snapshot};
 use crate::record::{KindStats, ReplayRecord};
 
 const CHANNEL_DEPTH: usize = 32;
@@ -26,6 +28,10 @@ pub enum ReplayError {
     Backend(#[from] cutover_backends::BackendError),
     #[error(transparent)]
     App(#[from] AppError),
+    #[error(
+        "scenario {scenario:?} schedules faults: run it with the engines to restart and an instrumented app (replay_with_faults)"
+    )]
+    FaultsNeedEngines { scenario: String },
     #[error("a replay worker stopped unexpectedly: {0}")]
     Worker(String),
     #[error("end-of-run check {check} could not run: {source}")]
@@ -141,16 +147,58 @@ async fn apply(app: &App, op: &Op, tokens: &ShareTokens) -> Result<(), AppError>
     Ok(())
 }
 
+/// How long a client keeps retrying an operation that fails transiently (an
+/// engine restarting, a throttled burst) before it gives up.
+const CLIENT_RETRY_BUDGET: Duration = Duration::from_secs(60);
+const CLIENT_RETRY_FIRST_DELAY: Duration = Duration::from_millis(50);
+const CLIENT_RETRY_MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// `apply`, tried again after transient failures as the app's clients would.
+/// A write whose earlier attempt failed may have committed anyway (the
+/// connection broke after COMMIT); if the retry is then refused as already
+/// done (`AlreadyExists`, `NotFound`), the write counts as applied. The
+/// `no-lost-writes` check compares PostgreSQL with the model, so a wrong guess
+/// here would show there.
+async fn apply_with_retries(
+    app: &App,
+    op: &Op,
+    tokens: &ShareTokens,
+    path: &PathCounters,
+) -> Result<(), AppError> {
+    let began = Instant::now();
+    let mut delay = CLIENT_RETRY_FIRST_DELAY;
+    let mut failed_before = false;
+    loop {
+        match apply(app, op, tokens).await {
+            Err(error) if error.is_transient() && began.elapsed() < CLIENT_RETRY_BUDGET => {
+                tracing::debug!(%error, ordinal = op.ordinal, "retrying after a transient failure");
+                path.client_retries.fetch_add(1, Ordering::Relaxed);
+                failed_before = true;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(CLIENT_RETRY_MAX_DELAY);
+            }
+            Err(AppError::AlreadyExists { .. } | AppError::NotFound { .. })
+                if failed_before && matches!(op.kind, OpKind::Write { .. }) =>
+            {
+                path.writes_resolved_on_retry
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            result => return result,
+        }
+    }
+}
+
 async fn worker(
     app: Arc<App>,
     mut ops: mpsc::Receiver<Op>,
     tokens: ShareTokens,
-    done: Arc<AtomicU64>,
+    path: Arc<PathCounters>,
 ) -> WorkerTally {
     let mut tally = WorkerTally::default();
     while let Some(op) = ops.recv().await {
         let began = Instant::now();
-        let result = apply(&app, &op, &tokens).await;
+        let result = apply_with_retries(&app, &op, &tokens, &path).await;
         let elapsed_us = began.elapsed().as_micros().max(1) as u64;
         let kind = tally
             .kinds
@@ -164,6 +212,7 @@ async fn worker(
                     kind.rejected += 1;
                 } else {
                     kind.failed += 1;
+                    path.operations_failed.fetch_add(1, Ordering::Relaxed);
                 }
                 if tally.errors.len() < ERROR_SAMPLES {
                     tally.errors.push(format!(
@@ -175,7 +224,7 @@ async fn worker(
                 }
             }
         }
-        done.fetch_add(1, Ordering::Relaxed);
+        path.operations_done.fetch_add(1, Ordering::Relaxed);
     }
     tally
 }
@@ -186,11 +235,38 @@ pub(crate) fn worker_for(user: &Id, workers: usize) -> usize {
     (hasher.finish() % workers as u64) as usize
 }
 
-/// Runs the scenario's workload through `app`, then its checks.
+/// Runs the scenario's workload through `app`, then its checks. A scenario
+/// with faults needs `replay_with_faults`.
 pub async fn replay(
     app: Arc<App>,
     scenario: &Scenario,
     options: &ReplayOptions,
+) -> Result<ReplayRecord, ReplayError> {
+    if !scenario.faults.is_empty() {
+        return Err(ReplayError::FaultsNeedEngines {
+            scenario: scenario.name.clone(),
+        });
+    }
+    run(app, scenario, options, None).await
+}
+
+/// Runs the scenario's workload through `app` while its faults fire, then its
+/// checks. `app`'s SDK clients must be instrumented by `rig.injector`
+/// (`faults::instrumented_app`).
+pub async fn replay_with_faults(
+    app: Arc<App>,
+    scenario: &Scenario,
+    options: &ReplayOptions,
+    rig: &FaultRig<'_>,
+) -> Result<ReplayRecord, ReplayError> {
+    run(app, scenario, options, Some(rig)).await
+}
+
+async fn run(
+    app: Arc<App>,
+    scenario: &Scenario,
+    options: &ReplayOptions,
+    rig: Option<&FaultRig<'_>>,
 ) -> Result<ReplayRecord, ReplayError> {
     let mut scenario = scenario.clone();
     if let Some(operations) = options.operations {
@@ -199,7 +275,7 @@ pub async fn replay(
     app.set_mode(app_mode(&scenario));
     let workers = scenario.concurrency as usize;
     let tokens: ShareTokens = Arc::default();
-    let done = Arc::new(AtomicU64::new(0));
+    let path = Arc::new(PathCounters::default());
     let mut senders = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -209,46 +285,82 @@ pub async fn replay(
             app.clone(),
             receiver,
             tokens.clone(),
-            done.clone(),
+            path.clone(),
         )));
     }
 
     let progress = options
         .progress
-        .then(|| Progress::start(&scenario, done.clone()));
+        .then(|| Progress::start(&scenario, path.clone()));
+    // The model of what PostgreSQL must hold, fed in each user's order.
+    let mut model = scenario
+        .checks
+        .contains(&CheckName::NoLostWrites)
+        .then(Model::default);
     let began = Instant::now();
     let deadline = match scenario.length {
         RunLength::Duration { seconds } => Some(began + Duration::from_secs(seconds)),
         RunLength::Operations(_) => None,
     };
-    let mut dispatched = 0u64;
-    for op in Workload::new(&scenario, options.seed) {
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            break;
+    let finished = AtomicBool::new(false);
+    let workload = async {
+        let mut dispatched = 0u64;
+        let mut kinds: BTreeMap<&'static str, KindTally> = BTreeMap::new();
+        let mut error_samples = Vec::new();
+        for op in Workload::new(&scenario, options.seed) {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break;
+            }
+            if let (Some(model), OpKind::Write { command }) = (model.as_mut(), &op.kind) {
+                // A refusal leaves the model as it is, as it leaves the app.
+                let _ = model.apply(command);
+            }
+            let target = worker_for(&op.user, workers);
+            if senders[target].send(op).await.is_err() {
+                return Err(ReplayError::Worker(format!("worker {target} hung up")));
+            }
+            dispatched += 1;
         }
-        let target = worker_for(&op.user, workers);
-        if senders[target].send(op).await.is_err() {
-            return Err(ReplayError::Worker(format!("worker {target} hung up")));
+        senders.clear();
+        for handle in handles {
+            let tally = handle
+                .await
+                .map_err(|e| ReplayError::Worker(e.to_string()))?;
+            for (kind, counts) in &tally.kinds {
+                kinds
+                    .entry(kind)
+                    .or_insert_with(KindTally::new)
+                    .merge(counts);
+            }
+            error_samples.extend(tally.errors);
         }
-        dispatched += 1;
-    }
-    drop(senders);
-    let mut kinds: BTreeMap<&'static str, KindTally> = BTreeMap::new();
-    let mut error_samples = Vec::new();
-    for handle in handles {
-        let tally = handle
-            .await
-            .map_err(|e| ReplayError::Worker(e.to_string()))?;
-        for (kind, counts) in &tally.kinds {
-            kinds
-                .entry(kind)
-                .or_insert_with(KindTally::new)
-                .merge(counts);
+        error_samples.truncate(ERROR_SAMPLES);
+        finished.store(true, Ordering::Relaxed);
+        Ok((dispatched, kinds, error_samples))
+    };
+    let fault_driver = async {
+        match rig {
+            Some(rig) => {
+                faults::drive(
+                    &scenario.faults,
+                    scenario.length,
+                    rig,
+                    &app,
+                    &path,
+                    &finished,
+                )
+                .await
+            }
+            None => Vec::new(),
         }
-        error_samples.extend(tally.errors);
-    }
-    error_samples.truncate(ERROR_SAMPLES);
+    };
+    let (workload, fired) = tokio::join!(workload, fault_driver);
+    let (dispatched, kinds, error_samples) = workload?;
     let elapsed = began.elapsed();
+    let fault_records = match rig {
+        Some(rig) => faults::settle(fired, Snapshot::take(&app, &rig.injector, &path)),
+        None => Vec::new(),
+    };
     if let Some(progress) = progress {
         progress.finish(dispatched, elapsed);
     }
@@ -259,11 +371,18 @@ pub async fn replay(
             CheckName::RelayDrained => checks::relay_drained(&app, RELAY_DRAIN_TIMEOUT).await,
             CheckName::ReadParity => checks::read_parity(&app).await,
             CheckName::Parity => checks::parity(app.clone()).await,
+            CheckName::NoLostWrites => {
+                let model = model.as_ref().expect("kept when the check is asked for");
+                checks::no_lost_writes(&app, model).await
+            }
         };
         check_results.push(result.map_err(|source| ReplayError::Check {
             check: check.name(),
             source,
         })?);
+    }
+    if !fault_records.is_empty() {
+        check_results.push(checks::faults_happened(&fault_records));
     }
 
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
@@ -282,6 +401,9 @@ pub async fn replay(
             .collect(),
         error_samples,
         inline_apply_failures: app.stats.inline_apply_failures.load(Ordering::Relaxed),
+        client_retries: path.client_retries.load(Ordering::Relaxed),
+        writes_resolved_on_retry: path.writes_resolved_on_retry.load(Ordering::Relaxed),
+        faults: fault_records,
         shadow_compared: app.stats.shadow_compared.load(Ordering::Relaxed),
         shadow_mismatched: app.stats.shadow_mismatched.load(Ordering::Relaxed),
         checks: check_results,
@@ -296,7 +418,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(scenario: &Scenario, done: Arc<AtomicU64>) -> Progress {
+    fn start(scenario: &Scenario, path: Arc<PathCounters>) -> Progress {
         let total = match scenario.length {
             RunLength::Operations(n) => Some(n),
             RunLength::Duration { .. } => None,
@@ -324,7 +446,7 @@ impl Progress {
             };
             loop {
                 tokio::time::sleep(period).await;
-                let count = done.load(Ordering::Relaxed);
+                let count = path.operations_done.load(Ordering::Relaxed);
                 match &ticker_bar {
                     Some(bar) => bar.set_position(count),
                     None => eprintln!(

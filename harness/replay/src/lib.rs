@@ -9,8 +9,9 @@
 pub mod bench;
 pub mod checks;
 mod engine;
+pub mod faults;
 pub mod record;
 pub mod rollback;
 
-pub use engine::{ReplayError, ReplayOptions, app_mode, replay};
+pub use engine::{ReplayError, ReplayOptions, app_mode, replay, replay_with_faults};
 pub use record::{CheckResult, KindStats, ReplayRecord};

@@ -39,6 +39,13 @@ pub struct ReplayRecord {
     /// The first errors seen, with the operation that caused them.
     pub error_samples: Vec<String>,
     pub inline_apply_failures: u64,
+    /// Operations the client tried again after a transient failure.
+    pub client_retries: u64,
+    /// Writes whose failed attempt had committed after all (the retry was
+    /// refused as already done).
+    pub writes_resolved_on_retry: u64,
+    /// The faults injected, in firing order, and what the path did.
+    pub faults: Vec<crate::faults::FaultRecord>,
     pub shadow_compared: u64,
     pub shadow_mismatched: u64,
     pub checks: Vec<CheckResult>,
@@ -91,9 +98,50 @@ impl ReplayRecord {
             ));
         }
         out.push_str(&format!(
-            "\nDynamoDB/S3 writes left to the relay after commit: {}. Shadow reads compared: {}, mismatched: {}.\n\n## Checks\n\n",
-            self.inline_apply_failures, self.shadow_compared, self.shadow_mismatched
+            "\nDynamoDB/S3 writes left to the relay after commit: {}. Client retries after transient failures: {} ({} writes found already committed on retry). Shadow reads compared: {}, mismatched: {}.\n",
+            self.inline_apply_failures,
+            self.client_retries,
+            self.writes_resolved_on_retry,
+            self.shadow_compared,
+            self.shadow_mismatched
         ));
+        if !self.faults.is_empty() {
+            out.push_str("\n## Faults\n\n| # | fault | asked | at op | at s | what was done | injected | unavailable ms |\n| ---: | --- | --- | ---: | ---: | --- | ---: | ---: |\n");
+            for (index, fault) in self.faults.iter().enumerate() {
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {}{} | {} | {} |\n",
+                    index + 1,
+                    fault.kind,
+                    fault.asked,
+                    fault.at_operation.map_or("-".into(), |n| n.to_string()),
+                    fault
+                        .at_ms
+                        .map_or("-".into(), |ms| format!("{:.1}", ms / 1000.0)),
+                    fault.how,
+                    fault
+                        .error
+                        .as_deref()
+                        .map_or(String::new(), |e| format!(" — FAILED: {e}")),
+                    fault.injected_requests,
+                    fault
+                        .unavailable_ms
+                        .map_or("-".into(), |ms| format!("{ms:.0}")),
+                ));
+            }
+            out.push_str(
+                "\nWhat the dual-write path did after each fault (until the next one):\n\n",
+            );
+            for (index, fault) in self.faults.iter().enumerate() {
+                out.push_str(&format!(
+                    "{}. {} — {} operations: {}\n",
+                    index + 1,
+                    fault.kind,
+                    fault.reaction.operations,
+                    fault.reaction_line()
+                ));
+            }
+        }
+        out.push_str("\n## Checks\n\n");
         if self.checks.is_empty() {
             out.push_str("None configured.\n");
         }

@@ -37,6 +37,7 @@ fn every_shipped_scenario_parses_and_generates_the_same_workload_twice() {
         [
             "campaign-50",
             "churn",
+            "faults",
             "nightly",
             "smoke",
             "transcripts-boundary",

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use cutover_app::App;
 use cutover_core::workload::Scenario;
-use cutover_replay::{ReplayOptions, replay};
+use cutover_replay::faults::{self, FaultRig, Injector};
+use cutover_replay::{ReplayOptions, replay, replay_with_faults};
 
 use crate::backend_args::BackendArgs;
 use crate::report;
@@ -28,8 +29,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.scenario)
-        .with_context(|| format!("reading scenario {}", args.scenario.display()))?;
+    let text = crate::input::read_text(&args.scenario, "scenario")?;
     let scenario = Scenario::parse(&text, &args.scenario.display().to_string())?;
     let seed = args.seed.unwrap_or(scenario.seed);
     let mut reproduce = format!("cutover replay {} --seed {seed}", args.scenario.display());
@@ -42,14 +42,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
 
     let (engines, sandbox) = args.backends.start().await?;
-    let app = Arc::new(App::install(&sandbox, cutover_replay::app_mode(&scenario)).await?);
+    let mode = cutover_replay::app_mode(&scenario);
+    let app = App::install(&sandbox, mode).await?;
     let options = ReplayOptions {
         seed,
         operations: args.operations,
         reproduce,
         progress: true,
     };
-    let outcome = replay(app, &scenario, &options).await;
+    let outcome = if scenario.faults.is_empty() {
+        replay(Arc::new(app), &scenario, &options).await
+    } else {
+        // Faults are injected into the SDK clients of an app over the same stores.
+        let injector = Injector::new();
+        let app = Arc::new(faults::instrumented_app(&sandbox, mode, &injector));
+        let rig = FaultRig {
+            engines: &engines,
+            injector,
+        };
+        replay_with_faults(app, &scenario, &options, &rig).await
+    };
     let cleanup = sandbox.close().await;
     let backends = [
         ("postgres", engines.postgres().provisioner.to_string()),

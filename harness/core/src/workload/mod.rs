@@ -3,10 +3,12 @@
 //! deterministic: the same scenario and seed give the same operations, byte for
 //! byte, and the stream is produced lazily so memory does not grow with its length.
 
+pub mod faults;
 mod generator;
 mod scenario;
 pub(crate) mod text;
 
+pub use faults::{Fault, FaultKind, FaultSize, FaultTarget};
 pub use generator::{Op, OpKind, Workload};
 pub use scenario::{
     CheckName, DualWriteMode, OperationMix, Population, Range, RunLength, Scenario, ScenarioError,

@@ -36,6 +36,8 @@ struct RawScenario {
     dual_write: RawDualWrite,
     #[serde(default)]
     checks: Vec<CheckName>,
+    #[serde(default)]
+    faults: Vec<Spanned<super::faults::RawFault>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +146,9 @@ pub enum CheckName {
     ReadParity,
     /// The parity validator finds no persistent mismatch (threshold 0%).
     Parity,
+    /// PostgreSQL holds exactly what the workload's model says: no write was
+    /// lost, none applied twice, whatever failed on the way.
+    NoLostWrites,
 }
 
 impl CheckName {
@@ -152,6 +157,7 @@ impl CheckName {
             CheckName::RelayDrained => "relay-drained",
             CheckName::ReadParity => "read-parity",
             CheckName::Parity => "parity",
+            CheckName::NoLostWrites => "no-lost-writes",
         }
     }
 }
@@ -185,6 +191,8 @@ pub struct Scenario {
     pub mode: DualWriteMode,
     pub shadow_percent: u8,
     pub checks: Vec<CheckName>,
+    /// Faults injected during the replay, in firing order.
+    pub faults: Vec<super::faults::Fault>,
 }
 
 impl Scenario {
@@ -354,6 +362,27 @@ impl Scenario {
             ));
         }
 
+        let mut faults = Vec::with_capacity(raw.faults.len());
+        for (index, fault) in raw.faults.iter().enumerate() {
+            let checked = fault.get_ref().check().map_err(|(field, message)| {
+                error_at(fault.span(), &format!("faults[{index}].{field}"), message)
+            })?;
+            if mode == DualWriteMode::PostgresOnly
+                && checked.kind.target() != super::faults::FaultTarget::Postgres
+            {
+                return Err(error_at(
+                    fault.span(),
+                    &format!("faults[{index}].kind"),
+                    format!(
+                        "{} cannot happen in postgres-only mode, which does not write DynamoDB or S3",
+                        checked.kind
+                    ),
+                ));
+            }
+            faults.push(checked);
+        }
+        faults.sort_by_key(|fault| fault.at_percent);
+
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -372,6 +401,7 @@ impl Scenario {
             mode,
             shadow_percent,
             checks: raw.checks,
+            faults,
         })
     }
 }
@@ -379,6 +409,7 @@ impl Scenario {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::workload::faults::{FaultKind, FaultSize};
 
     pub(crate) const VALID: &str = r#"
 name = "t"
@@ -431,6 +462,52 @@ mode = "dual"
             scenario.checks,
             vec![CheckName::RelayDrained, CheckName::ReadParity]
         );
+    }
+
+    #[test]
+    fn faults_parse_in_firing_order_and_bad_ones_are_named() {
+        let with_faults = format!(
+            "{VALID}\n[[faults]]\nkind = \"postgres-restart\"\nat_percent = 60\ndown_ms = 300\n\n[[faults]]\nkind = \"dynamodb-throttle\"\nat_percent = 20\nrequests = 15\n"
+        );
+        let scenario = Scenario::parse(&with_faults, "t.toml").unwrap();
+        let kinds: Vec<_> = scenario.faults.iter().map(|f| (f.kind, f.size)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (FaultKind::DynamodbThrottle, FaultSize::Requests(15)),
+                (FaultKind::PostgresRestart, FaultSize::DownMs(300)),
+            ]
+        );
+
+        let error = Scenario::parse(
+            &with_faults.replace("requests = 15", "down_ms = 15"),
+            "t.toml",
+        )
+        .unwrap_err();
+        assert_eq!(error.field, "faults[1].down_ms", "{error}");
+        // The line of the entry's `[[faults]]` header.
+        let second_header = with_faults
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| *line == "[[faults]]")
+            .nth(1)
+            .unwrap()
+            .0;
+        assert_eq!(error.line, second_header + 1, "{error}");
+        let error = Scenario::parse(
+            &with_faults.replace("dynamodb-throttle", "dynamo-throttle"),
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("dynamo-throttle"), "{error}");
+        let postgres_only = with_faults
+            .replace("mode = \"dual\"", "mode = \"postgres-only\"")
+            .replace(
+                "checks = [\"relay-drained\", \"read-parity\"]",
+                "checks = []",
+            );
+        let error = Scenario::parse(&postgres_only, "t.toml").unwrap_err();
+        assert_eq!(error.field, "faults[1].kind", "{error}");
     }
 
     #[test]

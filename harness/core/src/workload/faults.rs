@@ -1,0 +1,259 @@
+//! Faults a scenario schedules during its replay (`[[faults]]`): what goes
+//! wrong, when, and for how long. The replay injects them; this module only
+//! says what they are and checks the file.
+
+use serde::Deserialize;
+
+/// Something that goes wrong during a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// DynamoDB answers `ThrottlingException` (HTTP 400) without applying the request.
+    DynamodbThrottle,
+    /// DynamoDB applies the request, then its answer is lost: the client sees
+    /// `InternalServerError` (HTTP 500) and retries a write that already happened.
+    DynamodbServerError,
+    /// DynamoDB does not answer: the attempt runs into the SDK's attempt timeout.
+    DynamodbTimeout,
+    /// S3 answers `SlowDown` (HTTP 503) without applying the request.
+    S3ServerError,
+    /// S3 does not answer: the attempt runs into the SDK's attempt timeout.
+    S3Timeout,
+    /// The DynamoDB engine is killed and started again over the same data.
+    DynamodbRestart,
+    /// The PostgreSQL server crashes (immediate shutdown) and starts again.
+    PostgresRestart,
+}
+
+/// Which service a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultTarget {
+    Dynamodb,
+    S3,
+    Postgres,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::DynamodbThrottle,
+        FaultKind::DynamodbServerError,
+        FaultKind::DynamodbTimeout,
+        FaultKind::S3ServerError,
+        FaultKind::S3Timeout,
+        FaultKind::DynamodbRestart,
+        FaultKind::PostgresRestart,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::DynamodbThrottle => "dynamodb-throttle",
+            FaultKind::DynamodbServerError => "dynamodb-server-error",
+            FaultKind::DynamodbTimeout => "dynamodb-timeout",
+            FaultKind::S3ServerError => "s3-server-error",
+            FaultKind::S3Timeout => "s3-timeout",
+            FaultKind::DynamodbRestart => "dynamodb-restart",
+            FaultKind::PostgresRestart => "postgres-restart",
+        }
+    }
+
+    pub fn target(self) -> FaultTarget {
+        match self {
+            FaultKind::DynamodbThrottle
+            | FaultKind::DynamodbServerError
+            | FaultKind::DynamodbTimeout
+            | FaultKind::DynamodbRestart => FaultTarget::Dynamodb,
+            FaultKind::S3ServerError | FaultKind::S3Timeout => FaultTarget::S3,
+            FaultKind::PostgresRestart => FaultTarget::Postgres,
+        }
+    }
+
+    /// Injected into SDK requests (the rest restart an engine).
+    pub fn is_injected(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::DynamodbRestart | FaultKind::PostgresRestart
+        )
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How much of a fault: a number of failed requests, or an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultSize {
+    /// The next `n` requests to the service fail (SDK retries count as requests).
+    Requests(u32),
+    /// The engine stays down this long before it is started again.
+    DownMs(u64),
+}
+
+/// One scheduled fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// When: after this share of the run's operations (or of its duration) has
+    /// been dispatched, so `--operations N` moves the faults with the run.
+    pub at_percent: u8,
+    pub size: FaultSize,
+}
+
+impl Fault {
+    /// The operation ordinal at which the fault fires in a run of `operations`.
+    pub fn at_operation(&self, operations: u64) -> u64 {
+        operations * u64::from(self.at_percent) / 100
+    }
+}
+
+/// The longest outage a scenario may ask for.
+pub const MAX_DOWN_MS: u64 = 60_000;
+/// The most failed requests one fault may ask for.
+pub const MAX_REQUESTS: u32 = 10_000;
+pub const DEFAULT_REQUESTS: u32 = 10;
+pub const DEFAULT_DOWN_MS: u64 = 500;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFault {
+    kind: FaultKind,
+    at_percent: u8,
+    requests: Option<u32>,
+    down_ms: Option<u64>,
+}
+
+impl RawFault {
+    /// Checks one `[[faults]]` entry; the error is (field, message).
+    pub(crate) fn check(&self) -> Result<Fault, (&'static str, String)> {
+        if self.at_percent >= 100 {
+            return Err((
+                "at_percent",
+                format!(
+                    "{} is not below 100 (a fault must fire while the run lasts)",
+                    self.at_percent
+                ),
+            ));
+        }
+        let size = if self.kind.is_injected() {
+            if self.down_ms.is_some() {
+                return Err((
+                    "down_ms",
+                    format!(
+                        "{} fails requests; down_ms is for dynamodb-restart and postgres-restart",
+                        self.kind
+                    ),
+                ));
+            }
+            match self.requests.unwrap_or(DEFAULT_REQUESTS) {
+                0 => return Err(("requests", "must be at least 1".into())),
+                n if n > MAX_REQUESTS => {
+                    return Err((
+                        "requests",
+                        format!("{n} is above the limit of {MAX_REQUESTS}"),
+                    ));
+                }
+                n => FaultSize::Requests(n),
+            }
+        } else {
+            if self.requests.is_some() {
+                return Err((
+                    "requests",
+                    format!(
+                        "{} restarts an engine; requests is for the injected faults",
+                        self.kind
+                    ),
+                ));
+            }
+            match self.down_ms.unwrap_or(DEFAULT_DOWN_MS) {
+                ms if ms > MAX_DOWN_MS => {
+                    return Err((
+                        "down_ms",
+                        format!("{ms} is above the limit of {MAX_DOWN_MS}"),
+                    ));
+                }
+                ms => FaultSize::DownMs(ms),
+            }
+        };
+        Ok(Fault {
+            kind: self.kind,
+            at_percent: self.at_percent,
+            size,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(kind: FaultKind, requests: Option<u32>, down_ms: Option<u64>) -> RawFault {
+        RawFault {
+            kind,
+            at_percent: 10,
+            requests,
+            down_ms,
+        }
+    }
+
+    #[test]
+    fn injected_faults_take_requests_and_restarts_take_down_time() {
+        assert_eq!(
+            raw(FaultKind::DynamodbThrottle, None, None)
+                .check()
+                .unwrap()
+                .size,
+            FaultSize::Requests(DEFAULT_REQUESTS)
+        );
+        assert_eq!(
+            raw(FaultKind::PostgresRestart, None, Some(900))
+                .check()
+                .unwrap()
+                .size,
+            FaultSize::DownMs(900)
+        );
+        assert_eq!(
+            raw(FaultKind::S3Timeout, None, Some(5))
+                .check()
+                .unwrap_err()
+                .0,
+            "down_ms"
+        );
+        assert_eq!(
+            raw(FaultKind::DynamodbRestart, Some(5), None)
+                .check()
+                .unwrap_err()
+                .0,
+            "requests"
+        );
+        assert_eq!(
+            raw(FaultKind::S3ServerError, Some(0), None)
+                .check()
+                .unwrap_err()
+                .0,
+            "requests"
+        );
+    }
+
+    #[test]
+    fn faults_fire_at_a_share_of_the_run() {
+        let fault = raw(FaultKind::DynamodbThrottle, None, None)
+            .check()
+            .unwrap();
+        assert_eq!(fault.at_operation(3000), 300);
+        assert_eq!(fault.at_operation(5), 0);
+        let late = RawFault {
+            at_percent: 100,
+            ..raw(FaultKind::DynamodbThrottle, None, None)
+        };
+        assert_eq!(late.check().unwrap_err().0, "at_percent");
+    }
+
+    #[test]
+    fn every_kind_has_a_distinct_name() {
+        let names: std::collections::BTreeSet<_> =
+            FaultKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), FaultKind::ALL.len());
+    }
+}

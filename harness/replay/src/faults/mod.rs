@@ -1,0 +1,280 @@
+//! Fault injection during a replay: the scenario's `[[faults]]` fire while the
+//! workload runs, and the run record lists each one — when it fired, what was
+//! done to which engine, and what the dual-write path did meanwhile (SDK
+//! retries, writes left to the relay, client retries, failed operations).
+
+pub mod inject;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cutover_app::{App, Mode};
+use cutover_backends::{Engines, Sandbox};
+use cutover_core::provision::Engine;
+use cutover_core::workload::{Fault, FaultKind, FaultSize, FaultTarget, RunLength};
+use serde::Serialize;
+
+pub use inject::{INJECTED_TIMEOUT, Injector, ServiceCounters};
+
+/// What a replay needs to inject faults: the engines (to restart them) and the
+/// injector its app's SDK clients were instrumented with.
+pub struct FaultRig<'a> {
+    pub engines: &'a Engines,
+    pub injector: Arc<Injector>,
+}
+
+/// The app on a sandbox's stores (not installed), its SDK clients
+/// instrumented by `injector`.
+pub fn instrumented_app(sandbox: &Sandbox, mode: Mode, injector: &Injector) -> App {
+    use cutover_app::app::{BUCKET_PURPOSE, TABLE_PURPOSE};
+    App::new(
+        cutover_app::pg::PgStore::new(sandbox.pg.clone()),
+        cutover_app::dynamo::DynamoStore::new(
+            injector.instrument_dynamodb(&sandbox.dynamodb),
+            sandbox.table_name(TABLE_PURPOSE),
+        ),
+        cutover_app::transcripts::TranscriptStore::new(
+            injector.instrument_s3(&sandbox.s3),
+            sandbox.bucket_name(BUCKET_PURPOSE),
+        ),
+        mode,
+    )
+}
+
+/// Counters the replay keeps while faults happen.
+#[derive(Debug, Default)]
+pub(crate) struct PathCounters {
+    /// Operations tried again by the client after a transient failure.
+    pub client_retries: AtomicU64,
+    /// Operations that failed for good.
+    pub operations_failed: AtomicU64,
+    /// Operations completed (ok, refused or failed).
+    pub operations_done: AtomicU64,
+    /// Writes refused as already done on a retry after a failed attempt
+    /// (which had committed after all).
+    pub writes_resolved_on_retry: AtomicU64,
+}
+
+/// Everything counted at one instant, to subtract.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Snapshot {
+    dynamodb: ServiceCounters,
+    s3: ServiceCounters,
+    inline_apply_failures: u64,
+    client_retries: u64,
+    operations_failed: u64,
+    operations_done: u64,
+}
+
+impl Snapshot {
+    pub(crate) fn take(app: &App, injector: &Injector, path: &PathCounters) -> Snapshot {
+        Snapshot {
+            dynamodb: injector.counters(FaultTarget::Dynamodb),
+            s3: injector.counters(FaultTarget::S3),
+            inline_apply_failures: app.stats.inline_apply_failures.load(Ordering::Relaxed),
+            client_retries: path.client_retries.load(Ordering::Relaxed),
+            operations_failed: path.operations_failed.load(Ordering::Relaxed),
+            operations_done: path.operations_done.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What the dual-write path did between a fault and the next one (or the end
+/// of the workload).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PathReaction {
+    pub operations: u64,
+    pub dynamodb: ServiceCounters,
+    pub s3: ServiceCounters,
+    /// Entities whose DynamoDB/S3 write failed after the PostgreSQL commit and
+    /// were left to the relay (the outbox keeps them).
+    pub left_to_relay: u64,
+    pub client_retries: u64,
+    pub operations_failed: u64,
+}
+
+/// One fault as it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultRecord {
+    pub kind: FaultKind,
+    /// What the scenario asked for: "15 requests" or "down 500 ms".
+    pub asked: String,
+    /// Operations completed when it fired (`None`: the run ended first).
+    pub at_operation: Option<u64>,
+    pub at_ms: Option<f64>,
+    /// What was done, in words.
+    pub how: String,
+    /// Requests that suffered an injected failure.
+    pub injected_requests: u64,
+    /// For restarts: from the stop until the engine answered again.
+    pub unavailable_ms: Option<f64>,
+    /// Why the fault could not be carried out, if it could not.
+    pub error: Option<String>,
+    pub reaction: PathReaction,
+}
+
+impl FaultRecord {
+    /// The fault happened as asked.
+    pub fn happened(&self) -> bool {
+        self.at_operation.is_some()
+            && self.error.is_none()
+            && (!self.kind.is_injected() || self.injected_requests > 0)
+    }
+
+    /// One line on what the path did.
+    pub fn reaction_line(&self) -> String {
+        let r = &self.reaction;
+        let mut line = String::new();
+        for (name, service) in [("DynamoDB", r.dynamodb), ("S3", r.s3)] {
+            if service.attempts > 0 {
+                let _ = write!(
+                    line,
+                    "{name}: {} SDK operations, {} attempts ({} retries, {} injected failures); ",
+                    service.operations,
+                    service.attempts,
+                    service.retries(),
+                    service.injected
+                );
+            }
+        }
+        let _ = write!(
+            line,
+            "{} entity writes left to the relay; {} client retries; {} operations failed",
+            r.left_to_relay, r.client_retries, r.operations_failed
+        );
+        line
+    }
+}
+
+/// When a fault fires.
+fn due(fault: &Fault, length: RunLength, began: Instant, done: u64) -> bool {
+    match length {
+        RunLength::Operations(operations) => done >= fault.at_operation(operations),
+        RunLength::Duration { seconds } => {
+            began.elapsed() >= Duration::from_secs(seconds) * u32::from(fault.at_percent) / 100
+        }
+    }
+}
+
+const POLL: Duration = Duration::from_millis(5);
+
+/// Fires `faults` in order as the run reaches them; stops early when
+/// `finished` is set. Returns each fault's record (reaction not yet filled)
+/// and the snapshot taken when it fired.
+pub(crate) async fn drive(
+    faults: &[Fault],
+    length: RunLength,
+    rig: &FaultRig<'_>,
+    app: &App,
+    path: &PathCounters,
+    finished: &AtomicBool,
+) -> Vec<(FaultRecord, Option<Snapshot>)> {
+    let began = Instant::now();
+    let mut fired = Vec::with_capacity(faults.len());
+    for fault in faults {
+        let mut record = FaultRecord {
+            kind: fault.kind,
+            asked: match fault.size {
+                FaultSize::Requests(n) => format!("{n} requests"),
+                FaultSize::DownMs(ms) => format!("down {ms} ms"),
+            },
+            at_operation: None,
+            at_ms: None,
+            how: String::new(),
+            injected_requests: 0,
+            unavailable_ms: None,
+            error: None,
+            reaction: PathReaction::default(),
+        };
+        let fires = loop {
+            let done = path.operations_done.load(Ordering::Relaxed);
+            if due(fault, length, began, done) {
+                break true;
+            }
+            if finished.load(Ordering::Relaxed) {
+                break false;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        if !fires {
+            record.how = "did not fire: the workload ended first".into();
+            fired.push((record, None));
+            continue;
+        }
+        let snapshot = Snapshot::take(app, &rig.injector, path);
+        record.at_operation = Some(snapshot.operations_done);
+        record.at_ms = Some(began.elapsed().as_secs_f64() * 1000.0);
+        match (fault.kind, fault.size) {
+            (kind, FaultSize::Requests(requests)) => {
+                rig.injector.arm(kind, requests);
+                record.how = match kind {
+                    FaultKind::DynamodbThrottle => "DynamoDB requests answered with ThrottlingException (HTTP 400) before reaching the engine".into(),
+                    FaultKind::DynamodbServerError => "DynamoDB requests applied by the engine, then their answer replaced with InternalServerError (HTTP 500)".into(),
+                    FaultKind::DynamodbTimeout => format!("DynamoDB connections held {INJECTED_TIMEOUT:?}, then failed with a timeout; the engine never saw the request"),
+                    FaultKind::S3ServerError => "S3 requests answered with SlowDown (HTTP 503) before reaching the store".into(),
+                    FaultKind::S3Timeout => format!("S3 connections held {INJECTED_TIMEOUT:?}, then failed with a timeout; the store never saw the request"),
+                    other => unreachable!("{other} is not injected"),
+                };
+            }
+            (kind, FaultSize::DownMs(ms)) => {
+                let engine = match kind {
+                    FaultKind::PostgresRestart => Engine::Postgres,
+                    _ => Engine::DynamoDb,
+                };
+                match rig.engines.restart(engine, Duration::from_millis(ms)).await {
+                    Ok(restarted) => {
+                        record.how = restarted.how;
+                        record.unavailable_ms = Some(restarted.unavailable.as_secs_f64() * 1000.0);
+                    }
+                    Err(error) => {
+                        record.how = format!("restarting {engine} failed");
+                        record.error = Some(error.to_string());
+                    }
+                }
+            }
+        }
+        fired.push((record, Some(snapshot)));
+    }
+    fired
+}
+
+/// Fills in each fired fault's reaction: the counters from its firing to the
+/// next fault's (or to `end`).
+pub(crate) fn settle(
+    fired: Vec<(FaultRecord, Option<Snapshot>)>,
+    end: Snapshot,
+) -> Vec<FaultRecord> {
+    let starts: Vec<Option<Snapshot>> = fired.iter().map(|(_, start)| *start).collect();
+    fired
+        .into_iter()
+        .enumerate()
+        .map(|(index, (mut record, start))| {
+            let Some(start) = start else {
+                return record;
+            };
+            let next = starts[index + 1..]
+                .iter()
+                .flatten()
+                .next()
+                .copied()
+                .unwrap_or(end);
+            record.reaction = PathReaction {
+                operations: next.operations_done - start.operations_done,
+                dynamodb: next.dynamodb.since(&start.dynamodb),
+                s3: next.s3.since(&start.s3),
+                left_to_relay: next.inline_apply_failures - start.inline_apply_failures,
+                client_retries: next.client_retries - start.client_retries,
+                operations_failed: next.operations_failed - start.operations_failed,
+            };
+            if record.kind.is_injected() {
+                record.injected_requests = match record.kind.target() {
+                    FaultTarget::S3 => record.reaction.s3.injected,
+                    _ => record.reaction.dynamodb.injected,
+                };
+            }
+            record
+        })
+        .collect()
+}

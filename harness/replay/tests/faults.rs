@@ -1,0 +1,133 @@
+//! The `faults` scenario, shortened: every fault kind fires during the replay
+//! and the run still ends with the relay drained, PostgreSQL equal to the
+//! workload's model (no lost writes) and 100% parity. Each test starts its
+//! own engines, because it restarts them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cutover_app::App;
+use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_core::naming::RunId;
+use cutover_core::provision::{Engine, Provisioner};
+use cutover_core::workload::{FaultKind, Scenario};
+use cutover_replay::faults::{FaultRig, Injector, instrumented_app};
+use cutover_replay::{ReplayOptions, ReplayRecord, app_mode, replay, replay_with_faults};
+
+/// Operations of the shortened run; the faults fire at the same shares of it.
+const SHORT_RUN: u64 = 400;
+
+fn faults_scenario() -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/faults.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    Scenario::parse(&text, &path.display().to_string()).unwrap()
+}
+
+async fn run_with_faults(plan: Plan, operations: u64) -> ReplayRecord {
+    let engines = Engines::start(&plan).await.expect("engines");
+    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let scenario = faults_scenario();
+    let mode = app_mode(&scenario);
+    App::install(&sandbox, mode).await.unwrap();
+    let injector = Injector::new();
+    let app = Arc::new(instrumented_app(&sandbox, mode, &injector));
+    let options = ReplayOptions {
+        seed: scenario.seed,
+        operations: Some(operations),
+        reproduce: "test".into(),
+        progress: false,
+    };
+    let rig = FaultRig {
+        engines: &engines,
+        injector,
+    };
+    let record = replay_with_faults(app, &scenario, &options, &rig)
+        .await
+        .expect("replay");
+    sandbox.close().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(engines))
+        .await
+        .unwrap();
+    record
+}
+
+fn assert_survived_every_fault(record: &ReplayRecord) {
+    let report = record.to_markdown();
+    println!("{report}");
+    assert!(record.passed(), "{report}");
+    let checks: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        checks,
+        [
+            "relay-drained",
+            "no-lost-writes",
+            "read-parity",
+            "parity",
+            "faults"
+        ],
+        "{report}"
+    );
+    let kinds: Vec<FaultKind> = record.faults.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds.len(), FaultKind::ALL.len(), "{report}");
+    for kind in FaultKind::ALL {
+        assert!(kinds.contains(&kind), "{kind} missing: {report}");
+    }
+    for fault in &record.faults {
+        assert!(fault.happened(), "{fault:?}");
+        if fault.kind.is_injected() {
+            // The SDK met the injected failures and retried them.
+            let service = match fault.kind.target() {
+                cutover_core::workload::FaultTarget::S3 => fault.reaction.s3,
+                _ => fault.reaction.dynamodb,
+            };
+            assert!(service.injected > 0 && service.retries() > 0, "{fault:?}");
+        } else {
+            assert!(
+                fault.unavailable_ms.is_some_and(|ms| ms >= 400.0),
+                "{fault:?}"
+            );
+        }
+    }
+    // The PostgreSQL crash broke connections in use: the client retried.
+    assert!(record.client_retries > 0, "{report}");
+    assert!(report.contains("## Faults"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_faults_scenario_ends_in_full_parity_on_the_embedded_engines() {
+    let record = run_with_faults(Plan::embedded(), SHORT_RUN).await;
+    assert_survived_every_fault(&record);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_dynamodb_local_mid_run_loses_nothing() {
+    let plan = Plan::embedded().with(Engine::DynamoDb, Provisioner::Local);
+    let record = run_with_faults(plan, SHORT_RUN).await;
+    assert_survived_every_fault(&record);
+    let restart = record
+        .faults
+        .iter()
+        .find(|f| f.kind == FaultKind::DynamodbRestart)
+        .unwrap();
+    assert!(restart.how.contains("SIGKILL"), "{restart:?}");
+}
+
+#[tokio::test]
+async fn a_scenario_with_faults_is_refused_without_the_engines_to_restart() {
+    let engines = Engines::start(&Plan::embedded()).await.expect("engines");
+    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let scenario = faults_scenario();
+    let app = Arc::new(App::install(&sandbox, app_mode(&scenario)).await.unwrap());
+    let options = ReplayOptions {
+        seed: 1,
+        operations: Some(10),
+        reproduce: "test".into(),
+        progress: false,
+    };
+    let error = replay(app, &scenario, &options).await.unwrap_err();
+    assert!(error.to_string().contains("schedules faults"), "{error}");
+    sandbox.close().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(engines))
+        .await
+        .unwrap();
+}
