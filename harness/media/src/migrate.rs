@@ -217,7 +217,7 @@ pub fn read_backup(dir: &Path) -> Result<Vec<MediaItem>, MigrateError> {
                 }
             })?;
         items.extend(parse_backup_file(
-            &text,
+            text,
             &path.display().to_string(),
             media_type,
         )?);

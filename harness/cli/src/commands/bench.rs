@@ -226,7 +226,6 @@ fn join<T: std::fmt::Display>(values: &[T]) -> String {
 }
 
 async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    use anyhow::Context;
     let text = crate::input::read_text(&args.scenario, "scenario")?;
     let scenario =
         cutover_core::workload::Scenario::parse(&text, &args.scenario.display().to_string())?;

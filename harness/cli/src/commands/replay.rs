@@ -2,7 +2,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use cutover_app::App;
 use cutover_core::workload::Scenario;
 use cutover_replay::faults::{self, FaultRig, Injector};

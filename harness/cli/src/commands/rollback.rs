@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use cutover_app::{App, Mode};
 use cutover_core::workload::Scenario;
 
