@@ -75,6 +75,16 @@ pub enum ItemError {
     },
 }
 
+/// How many of the campaign table's global secondary indexes hold `item`
+/// (`gsi1` and the share-token index; both project every attribute), so how
+/// many index entries writing it also writes.
+pub fn indexes_holding(item: &Item) -> u32 {
+    [attr::GSI1PK, attr::SHARE_TOKEN]
+        .iter()
+        .filter(|name| item.contains_key(**name))
+        .count() as u32
+}
+
 /// A session item may only point into its own session's prefix, at the object
 /// named by its content hash. The relay deletes and the reads serve what a
 /// pointer names, so a corrupt or planted pointer (`../`, another user's

@@ -4,6 +4,7 @@
 //! processes and reads no clock or environment variable; callers hand it text and
 //! lookups. That keeps every rule here testable in milliseconds.
 
+pub mod backfill;
 pub mod campaign_item;
 pub mod capacity;
 pub mod command;
