@@ -165,6 +165,20 @@ where
     }
 }
 
+/// What `DynamoStore::batch_write` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BatchWriteStats {
+    pub calls: u64,
+    /// Items the engine left unprocessed and that were sent again.
+    pub unprocessed_retries: u64,
+    /// Write capacity the engine reported, `None` if it reported none.
+    pub wcu_reported: Option<f64>,
+    /// Write capacity `capacity::batch_write_wcu_indexed` computes from the
+    /// item sizes and the indexes holding each item.
+    pub wcu_modeled: f64,
+    pub item_bytes: u64,
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: String) -> DynamoStore {
         DynamoStore { client, table }
@@ -209,9 +223,38 @@ impl DynamoStore {
     /// Writes up to 25 items per BatchWriteItem call (unconditionally: a batch
     /// cannot carry conditions), retrying unprocessed items with backoff.
     pub async fn batch_put(&self, items: &[Item]) -> Result<(), AppError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        for chunk in items.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
+        self.batch_write(items).await.map(|_| ())
+    }
+
+    /// Writes `items` with `BatchWriteItem` — calls of at most 25 items and
+    /// 16 MB (`cutover_core::backfill::batches`) — sending unprocessed items
+    /// again after a jittered backoff until none are left. Unconditional: the
+    /// caller owns what happens if a newer item was there (see the backfill).
+    pub async fn batch_write(&self, items: &[Item]) -> Result<BatchWriteStats, AppError> {
+        use aws_sdk_dynamodb::types::{PutRequest, ReturnConsumedCapacity, WriteRequest};
+        let sizes = items
+            .iter()
+            .map(|item| {
+                item_bytes(item)
+                    .map(|bytes| bytes as u64)
+                    .map_err(|e| AppError::MalformedItem {
+                        key: "(batch item)".into(),
+                        detail: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<u64>, AppError>>()?;
+        let puts: Vec<(u64, u32)> = sizes
+            .iter()
+            .zip(items)
+            .map(|(size, item)| (*size, cutover_core::campaign_item::indexes_holding(item)))
+            .collect();
+        let mut stats = BatchWriteStats {
+            item_bytes: sizes.iter().sum(),
+            wcu_modeled: cutover_core::capacity::batch_write_wcu_indexed(&puts),
+            ..BatchWriteStats::default()
+        };
+        for range in cutover_core::backfill::batches(&sizes) {
+            let mut requests: Vec<WriteRequest> = items[range]
                 .iter()
                 .map(|item| {
                     let put = PutRequest::builder()
@@ -227,22 +270,33 @@ impl DynamoStore {
                     .client
                     .batch_write_item()
                     .request_items(&self.table, requests)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await
                     .map_err(|e| AppError::dynamodb("BatchWriteItem", &e))?;
+                stats.calls += 1;
+                let reported: Option<f64> = answer
+                    .consumed_capacity()
+                    .iter()
+                    .map(|c| c.capacity_units())
+                    .sum();
+                if let Some(units) = reported {
+                    *stats.wcu_reported.get_or_insert(0.0) += units;
+                }
                 requests = answer
                     .unprocessed_items()
                     .and_then(|u| u.get(&self.table))
                     .cloned()
                     .unwrap_or_default();
                 if !requests.is_empty() {
+                    stats.unprocessed_retries += requests.len() as u64;
+                    let delay = cutover_core::backfill::retry_delay(attempt, rand::random::<f64>());
                     attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6)))
-                        .await;
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
-        Ok(())
+        Ok(stats)
     }
 
     /// One page of a strongly consistent Scan, of one segment of a parallel
@@ -345,6 +399,13 @@ impl DynamoStore {
             .send()
             .await;
         written_unless_condition_failed(result, || format!("PutItem {}/{}", key.pk(), key.sk()))
+    }
+
+    /// Deletes the item if its version is `version` or older: takes back an
+    /// item a copy wrote, never a newer one written since. Returns whether an
+    /// item was deleted.
+    pub async fn delete_if_not_newer(&self, key: &ItemKey, version: i64) -> Result<bool, AppError> {
+        self.delete_if_older(key, version.saturating_add(1)).await
     }
 
     /// Deletes the item unless it has a version of `version` or newer (a

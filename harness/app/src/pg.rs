@@ -224,6 +224,65 @@ impl PgStore {
         rows.iter().map(|row| entity_from_row(kind, row)).collect()
     }
 
+    /// The entities of `kind` with these ids, each with its transcript text if
+    /// a session, read in one statement so a session and its text are from the
+    /// same snapshot. In id order.
+    pub async fn entities_with_transcripts_by_ids(
+        &self,
+        kind: EntityKind,
+        ids: &[String],
+    ) -> Result<Vec<(Entity, Option<String>)>, AppError> {
+        if kind != EntityKind::Session {
+            let entities = self.entities_by_ids(kind, ids).await?;
+            return Ok(entities.into_iter().map(|e| (e, None)).collect());
+        }
+        let rows = sqlx::query(
+            format!(
+                "SELECT {SESSION_COLUMNS}, transcript FROM sessions WHERE id = ANY($1) ORDER BY id"
+            )
+            .into_sql(),
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::pg("reading sessions with their transcripts"))?;
+        rows.iter()
+            .map(|row| {
+                let transcript: String = column(row, "transcript")?;
+                Ok((entity_from_row(kind, row)?, Some(transcript)))
+            })
+            .collect()
+    }
+
+    /// Rows of every entity table.
+    pub async fn entity_count(&self) -> Result<u64, AppError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM campaigns)
+                  + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM session_summaries)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(AppError::pg("counting entities"))?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// The current version of each of these entities that exists.
+    pub async fn versions_by_ids(
+        &self,
+        kind: EntityKind,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, i64>, AppError> {
+        let (table, _) = table_of(kind);
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            format!("SELECT id, version FROM {table} WHERE id = ANY($1)").into_sql(),
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::pg(format!("reading versions of {table}")))?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Keyset pagination over one kind's ids: up to `limit` ids after `after`, in order.
     pub async fn ids_after(
         &self,
@@ -277,6 +336,20 @@ impl PgStore {
                 entity.id()
             )))?;
         }
+        // Versions come from one sequence and only move forward: the next
+        // write to a loaded entity must get a version above the loaded one.
+        let newest = entities
+            .iter()
+            .map(|(entity, _)| entity.version())
+            .max()
+            .unwrap_or(0);
+        sqlx::query(
+            "SELECT setval('entity_version', GREATEST($1, (SELECT last_value FROM entity_version)))",
+        )
+        .bind(newest.max(1))
+        .execute(&mut *tx)
+        .await
+        .map_err(AppError::pg("moving the version sequence past the loaded versions"))?;
         tx.commit().await.map_err(AppError::pg("committing a load"))
     }
 

@@ -294,6 +294,69 @@ impl Relay {
         Ok(true)
     }
 
+    /// After a copy wrote `copied` with an unconditional batch (the backfill),
+    /// makes DynamoDB and S3 hold this entity's *current* state again, under
+    /// its advisory lock like every apply: the copy may have overwritten a
+    /// newer item the live path wrote, or put back one it had deleted.
+    /// Newer items are never touched (version conditions), so racing the
+    /// relay is safe in either order.
+    pub async fn reconcile_copy(&self, copied: &Entity) -> Result<(), AppError> {
+        let (kind, id) = (copied.kind(), copied.id());
+        let mut tx = self
+            .pg
+            .pool()
+            .begin()
+            .await
+            .map_err(AppError::pg("beginning a reconcile transaction"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
+            .bind(kind.name())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::pg("locking an entity to reconcile a copy"))?;
+        let state = PgReads::entity_with_transcript(&mut tx, kind, id).await?;
+        let copied_key = copied.key();
+        let current_key = state.as_ref().map(|(entity, _)| entity.key());
+        if current_key.as_ref() != Some(&copied_key) {
+            // Deleted (or moved) since it was read: take back what the copy wrote.
+            self.dynamo
+                .delete_if_not_newer(&copied_key, copied.version())
+                .await?;
+        }
+        if let Some((entity, transcript)) = &state {
+            if let Entity::Session(session) = entity {
+                self.transcripts
+                    .put(
+                        &session.transcript.storage_key,
+                        transcript.as_deref().unwrap_or_default(),
+                    )
+                    .await?;
+            }
+            self.dynamo
+                .put_unless_newer(&entity.key(), &to_item(entity), entity.version())
+                .await?;
+        }
+        if let Entity::Session(session) = copied {
+            // The copy's object, if the session now points elsewhere or is gone.
+            let keep = match &state {
+                Some((Entity::Session(current), _)) if current.user_id == session.user_id => {
+                    Some(current.transcript.storage_key.clone())
+                }
+                _ => None,
+            };
+            self.transcripts
+                .delete_prefix_except(
+                    &transcript_prefix(&session.user_id, &session.id),
+                    keep.as_deref(),
+                )
+                .await?;
+        }
+        tx.commit()
+            .await
+            .map_err(AppError::pg("committing a reconcile"))?;
+        Ok(())
+    }
+
     /// One pass over entities with due records (all pending ones when
     /// `ignore_backoff`), at most `limit` entities.
     pub async fn run_once(&self, ignore_backoff: bool, limit: i64) -> Result<RelayPass, AppError> {
