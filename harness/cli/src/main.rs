@@ -4,6 +4,7 @@ mod backend_args;
 mod commands;
 mod input;
 mod report;
+mod store_args;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Command {
     RollbackDrill(commands::rollback::Args),
     /// Compare an app's PostgreSQL database with its DynamoDB table and S3 bucket, field by field.
     Parity(commands::parity::Args),
+    /// Copy what PostgreSQL holds into DynamoDB and S3 (resumable, safe against live dual writes).
+    Backfill(commands::backfill::Args),
     /// Ask a corpus of queries of DynamoDB and PostgreSQL search; classify every difference.
     SearchEquivalence(commands::search::Args),
     /// Show what this machine offers each provisioner, and the remedy for anything missing.
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
             Command::Check(args) => commands::check::run(args).await,
             Command::Replay(args) => commands::replay::run(args).await,
             Command::Parity(args) => commands::parity::run(args).await,
+            Command::Backfill(args) => commands::backfill::run(args).await,
             Command::RollbackDrill(args) => commands::rollback::run(args).await,
             Command::SearchEquivalence(args) => commands::search::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args),

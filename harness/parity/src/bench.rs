@@ -22,7 +22,7 @@ use crate::validate::{ParityOptions, TranscriptCheck, validate};
 const CAMPAIGNS_PER_USER: usize = 5;
 const SESSIONS_PER_CAMPAIGN: usize = 10;
 /// One summary per session: a user is 1 + 5 + 50 + 50 = 106 entities.
-const ENTITIES_PER_USER: usize = 1 + CAMPAIGNS_PER_USER * (1 + 2 * SESSIONS_PER_CAMPAIGN);
+pub const ENTITIES_PER_USER: usize = 1 + CAMPAIGNS_PER_USER * (1 + 2 * SESSIONS_PER_CAMPAIGN);
 const LOAD_CONCURRENCY: usize = 8;
 use crate::validate::OBJECT_CONCURRENCY;
 
@@ -56,8 +56,9 @@ fn id(prefix: &str, n: usize) -> Id {
 }
 
 /// The dataset: `users` users, each with campaigns, sessions (small
-/// transcripts) and summaries, all at version 1.
-fn dataset(users: usize) -> Vec<Vec<(Entity, Option<String>)>> {
+/// transcripts) and summaries, all at version 1 — 106 entities per user,
+/// grouped by user, parents first. Also the backfill benchmark's source.
+pub fn dataset(users: usize) -> Vec<Vec<(Entity, Option<String>)>> {
     let at = Utc
         .timestamp_millis_opt(1_700_000_000_000)
         .single()

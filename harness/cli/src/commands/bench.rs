@@ -16,6 +16,24 @@ pub enum Bench {
     Parity(ParityArgs),
     /// What FilterExpression search costs (items and RCU read vs returned) over campaign sizes.
     SearchCost(SearchCostArgs),
+    /// Backfill throughput (entities/s, MiB/s) against each target engine written alone.
+    Backfill(BackfillArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BackfillArgs {
+    /// About this many entities are generated (users of 106 entities each).
+    #[arg(long, default_value_t = 100_000)]
+    entities: usize,
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    #[arg(long, default_value_t = 100)]
+    page_size: usize,
+    /// Where to write backfill-throughput.json and .md.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[command(flatten)]
+    backends: crate::backend_args::BackendArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +124,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         Bench::Replay(args) => replay_throughput(args).await,
         Bench::Parity(args) => parity_rate(args).await,
         Bench::SearchCost(args) => search_cost(args).await,
+        Bench::Backfill(args) => backfill_throughput(args).await,
     }
 }
 
@@ -422,4 +441,48 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
     println!("{markdown}");
     println!("wrote {}", written.join(" and "));
     Ok(ExitCode::SUCCESS)
+}
+
+async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
+    let (engines, sandbox) = args.backends.start().await?;
+    eprintln!(
+        "generating about {} entities into PostgreSQL, backfilling them, checking parity, then writing each engine alone...",
+        args.entities
+    );
+    let options = cutover_backfill::BackfillOptions {
+        workers: args.workers.max(1),
+        page_size: args.page_size.max(1),
+        progress: true,
+        ..cutover_backfill::BackfillOptions::new("bench")
+    };
+    let measured = cutover_backfill::bench::measure(&sandbox, args.entities, &options).await;
+    let engine_names = report::engines_line(&engines);
+    let cleanup = sandbox.close().await;
+    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    let bench = measured?;
+    cleanup?;
+    let header = format!(
+        "Generated {} on {}; engines: {engine_names}.\n\nReproduce: `cutover bench backfill --entities {} --workers {} --page-size {}`",
+        report::now_rfc3339(),
+        report::machine_line(),
+        args.entities,
+        args.workers,
+        args.page_size
+    );
+    let markdown = bench.to_markdown(&header);
+    let document = serde_json::json!({
+        "benchmark": "backfill-throughput",
+        "generated_at": report::now_rfc3339(),
+        "machine": report::machine(),
+        "engines": engine_names,
+        "report": bench,
+    });
+    let written = report::write_pair(&args.out, "backfill-throughput", &document, &markdown)?;
+    println!("{markdown}");
+    println!("wrote {}", written.join(" and "));
+    Ok(if bench.parity_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -1,3 +1,4 @@
+pub mod backfill;
 pub mod bench;
 pub mod check;
 pub mod doctor;

@@ -4,35 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use cutover_app::dynamo::DynamoStore;
-use cutover_app::pg::PgStore;
-use cutover_app::transcripts::TranscriptStore;
-use cutover_app::{App, Mode};
-use cutover_backends::aws::AwsEndpoint;
-use cutover_backends::postgres::redact_password;
 use cutover_parity::{ParityOptions, TranscriptCheck, validate};
 
 use crate::report;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// PostgreSQL URL of the app's database (the source of truth).
-    #[arg(long, env = "DATABASE_URL")]
-    database_url: String,
-    /// The app's DynamoDB table.
-    #[arg(long)]
-    table: String,
-    /// The S3 bucket holding the transcripts.
-    #[arg(long)]
-    bucket: String,
-    /// DynamoDB endpoint (omit for real AWS).
-    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
-    dynamodb_endpoint: Option<String>,
-    /// S3 endpoint (omit for real AWS).
-    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
-    s3_endpoint: Option<String>,
-    #[arg(long, env = "AWS_REGION")]
-    region: Option<String>,
+    #[command(flatten)]
+    stores: crate::store_args::StoreArgs,
     /// Fail when persistent mismatches exceed this share of what was compared (use 0 in CI).
     #[arg(long, default_value_t = 1.0)]
     max_mismatch_percent: f64,
@@ -63,19 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "--max-mismatch-percent {} is outside 0..=100",
         args.max_mismatch_percent
     );
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&args.database_url)
-        .await
-        .with_context(|| format!("connecting to {}", redact_password(&args.database_url)))?;
-    let dynamodb = AwsEndpoint::existing(args.dynamodb_endpoint.clone(), args.region.as_deref());
-    let s3 = AwsEndpoint::existing(args.s3_endpoint.clone(), args.region.as_deref());
-    let app = Arc::new(App::new(
-        PgStore::new(pool),
-        DynamoStore::new(dynamodb.dynamodb_client().await, args.table.clone()),
-        TranscriptStore::new(s3.s3_client().await, args.bucket.clone()),
-        Mode::Dual,
-    ));
+    let app = Arc::new(args.stores.connect(8).await?);
     let options = ParityOptions {
         segments: args.segments,
         grace: Duration::from_secs_f64(args.grace_seconds.max(0.0)),

@@ -1,0 +1,156 @@
+//! What a backfill run did, for `reports/` and the terminal.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use cutover_core::backfill::{Checkpoint, CopyTotals};
+use cutover_core::keys::EntityKind;
+use serde::Serialize;
+
+use crate::BackfillOptions;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillReport {
+    pub source: String,
+    pub workers: usize,
+    pub page_size: usize,
+    /// Rows PostgreSQL held when the run started.
+    pub rows_at_start: u64,
+    /// Where the run resumed: per kind, the last id already copied.
+    pub resumed_from: Option<BTreeMap<EntityKind, String>>,
+    /// Copied by earlier, interrupted runs (from the checkpoint).
+    pub copied_before: CopyTotals,
+    pub this_run: CopyTotals,
+    /// The checkpoint as the run left it (its totals cover every run).
+    pub checkpoint: Checkpoint,
+    pub pages_this_run: u64,
+    /// Stopped before the end (`stop_after_pages`).
+    pub interrupted: bool,
+    pub complete: bool,
+    pub duration_ms: f64,
+    pub entities_per_s: f64,
+    /// Item and transcript bytes written per second.
+    pub mib_per_s: f64,
+}
+
+impl BackfillReport {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        options: &BackfillOptions,
+        rows_at_start: u64,
+        resumed_from: Option<BTreeMap<EntityKind, String>>,
+        copied_before: CopyTotals,
+        this_run: CopyTotals,
+        checkpoint: Checkpoint,
+        pages_this_run: u64,
+        interrupted: bool,
+        elapsed: Duration,
+    ) -> BackfillReport {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        let bytes = (this_run.item_bytes + this_run.transcript_bytes) as f64;
+        BackfillReport {
+            source: options.source.clone(),
+            workers: options.workers,
+            page_size: options.page_size,
+            rows_at_start,
+            resumed_from,
+            copied_before,
+            this_run,
+            complete: checkpoint.finished(),
+            checkpoint,
+            pages_this_run,
+            interrupted,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            entities_per_s: this_run.entities as f64 / seconds,
+            mib_per_s: bytes / MIB / seconds,
+        }
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let run = &self.this_run;
+        let _ = writeln!(out, "# Backfill of {}\n", self.source);
+        let _ = writeln!(
+            out,
+            "**{}** — {} entities in {:.1} s ({:.0} entities/s, {:.2} MiB/s), {} pages of up to {} on {} workers.\n",
+            if self.complete {
+                "COMPLETE"
+            } else if self.interrupted {
+                "INTERRUPTED"
+            } else {
+                "INCOMPLETE"
+            },
+            run.entities,
+            self.duration_ms / 1000.0,
+            self.entities_per_s,
+            self.mib_per_s,
+            self.pages_this_run,
+            self.page_size,
+            self.workers
+        );
+        if let Some(from) = &self.resumed_from {
+            let at: Vec<String> = from
+                .iter()
+                .map(|(kind, id)| format!("{kind} after {id:?}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "Resumed from the checkpoint ({}): {} entities were copied before.\n",
+                at.join(", "),
+                self.copied_before.entities
+            );
+        }
+        let _ = writeln!(out, "| | this run | all runs |\n| --- | ---: | ---: |");
+        let all = &self.checkpoint.totals;
+        let rows: [(&str, u64, u64); 9] = [
+            ("users", run.users, all.users),
+            ("campaigns", run.campaigns, all.campaigns),
+            ("sessions", run.sessions, all.sessions),
+            ("summaries", run.summaries, all.summaries),
+            ("transcripts uploaded", run.transcripts, all.transcripts),
+            ("item bytes", run.item_bytes, all.item_bytes),
+            (
+                "transcript bytes",
+                run.transcript_bytes,
+                all.transcript_bytes,
+            ),
+            ("BatchWriteItem calls", run.batch_calls, all.batch_calls),
+            (
+                "unprocessed items sent again",
+                run.unprocessed_retries,
+                all.unprocessed_retries,
+            ),
+        ];
+        for (name, this, total) in rows {
+            let _ = writeln!(out, "| {name} | {this} | {total} |");
+        }
+        let reported = |totals: &CopyTotals| {
+            totals
+                .wcu_reported
+                .map_or("not reported".to_owned(), |wcu| format!("{wcu:.0}"))
+        };
+        let _ = writeln!(
+            out,
+            "| WCU reported by the engine | {} | {} |\n| WCU modeled (`capacity::batch_write_wcu_indexed`: table + index entries) | {:.0} | {:.0} |\n| entities reconciled after a live write moved them | {} | {} |",
+            reported(run),
+            reported(all),
+            run.wcu_modeled,
+            all.wcu_modeled,
+            run.redriven,
+            all.redriven
+        );
+        if let Some(wcu) = run.wcu_reported
+            && (wcu - run.wcu_modeled).abs() > 0.5
+        {
+            let _ = writeln!(
+                out,
+                "\nThe engine's WCU ({wcu:.0}) and the model's ({:.0}) differ; both are shown.",
+                run.wcu_modeled
+            );
+        }
+        out
+    }
+}

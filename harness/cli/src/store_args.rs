@@ -1,0 +1,61 @@
+//! The flags that point a command at an app's existing stores (its PostgreSQL
+//! database, DynamoDB table and S3 bucket), shared by `parity` and `backfill`.
+
+use anyhow::Context;
+use cutover_app::dynamo::DynamoStore;
+use cutover_app::pg::PgStore;
+use cutover_app::transcripts::TranscriptStore;
+use cutover_app::{App, Mode};
+use cutover_backends::aws::AwsEndpoint;
+use cutover_backends::postgres::redact_password;
+
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// PostgreSQL URL of the app's database (the source of truth).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// The app's DynamoDB table.
+    #[arg(long)]
+    pub table: String,
+    /// The S3 bucket holding the transcripts.
+    #[arg(long)]
+    pub bucket: String,
+    /// DynamoDB endpoint (omit for real AWS).
+    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
+    pub dynamodb_endpoint: Option<String>,
+    /// S3 endpoint (omit for real AWS).
+    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+}
+
+impl StoreArgs {
+    /// The app over these stores, writing through the dual-write path.
+    pub async fn connect(&self, pool_size: u32) -> anyhow::Result<App> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(pool_size)
+            .connect(&self.database_url)
+            .await
+            .with_context(|| format!("connecting to {}", redact_password(&self.database_url)))?;
+        let dynamodb =
+            AwsEndpoint::existing(self.dynamodb_endpoint.clone(), self.region.as_deref());
+        let s3 = AwsEndpoint::existing(self.s3_endpoint.clone(), self.region.as_deref());
+        Ok(App::new(
+            PgStore::new(pool),
+            DynamoStore::new(dynamodb.dynamodb_client().await, self.table.clone()),
+            TranscriptStore::new(s3.s3_client().await, self.bucket.clone()),
+            Mode::Dual,
+        ))
+    }
+
+    /// Names source and target (password redacted), e.g. for a checkpoint.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} -> DynamoDB table {} + S3 bucket {}",
+            redact_password(&self.database_url),
+            self.table,
+            self.bucket
+        )
+    }
+}
