@@ -1,24 +1,27 @@
-//! The backfill throughput benchmark: a generated database copied by the
-//! backfill, against each target engine written alone with the same data at
-//! the same concurrency. Measurement only; the CLI writes the report.
+//! The backfill throughput benchmark: a database filled by a generated
+//! workload, copied by the backfill, against each target engine written alone
+//! with the same data at the same concurrency. Measurement only; the CLI
+//! writes the report.
 
 use std::time::{Duration, Instant};
 
-use cutover_app::App;
 use cutover_app::dynamo::DynamoStore;
 use cutover_app::transcripts::TranscriptStore;
+use cutover_app::{App, Mode};
 use cutover_backends::Sandbox;
+use cutover_core::backfill::KIND_ORDER;
 use cutover_core::campaign_item::to_item;
 use cutover_core::domain::Entity;
-use cutover_parity::bench::{ENTITIES_PER_USER, dataset};
+use cutover_core::workload::Scenario;
 use cutover_parity::{ParityOptions, TranscriptCheck, validate};
+use cutover_replay::ReplayOptions;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
+use std::sync::Arc;
 
 use crate::{BackfillError, BackfillOptions, BackfillReport, backfill};
 
 const MIB: f64 = 1024.0 * 1024.0;
-const LOAD_CONCURRENCY: usize = 8;
 
 /// One engine written alone.
 #[derive(Debug, Clone, Serialize)]
@@ -36,7 +39,7 @@ pub struct RawWrite {
 #[derive(Debug, Clone, Serialize)]
 pub struct BackfillBench {
     pub entities: u64,
-    pub load_seconds: f64,
+    pub prefill: Prefill,
     pub backfill: BackfillReport,
     pub raw: Vec<RawWrite>,
     /// The engine whose raw write of its part takes longest.
@@ -59,28 +62,62 @@ fn raw(engine: &str, writes: u64, bytes: u64, entities: u64, elapsed: Duration) 
     }
 }
 
-/// Loads about `entities` generated entities into PostgreSQL alone, backfills
-/// them, checks parity (every transcript's content included), then writes the
-/// same items and objects to a fresh table and bucket, each engine alone.
+/// How the source database was made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prefill {
+    pub scenario: String,
+    pub seed: u64,
+    pub operations: u64,
+    pub seconds: f64,
+    /// The pre-fill's own checks (PostgreSQL equals the workload's model).
+    pub checks_passed: bool,
+}
+
+/// Every entity PostgreSQL holds, with transcripts, read by keyset pages.
+async fn read_all(app: &App) -> Result<Vec<(Entity, Option<String>)>, BackfillError> {
+    const PAGE: i64 = 1000;
+    let mut all = Vec::new();
+    for kind in KIND_ORDER {
+        let mut after: Option<String> = None;
+        loop {
+            let ids = app.pg.ids_after(kind, after.as_deref(), PAGE).await?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            all.extend(app.pg.entities_with_transcripts_by_ids(kind, &ids).await?);
+            after = Some(last);
+        }
+    }
+    Ok(all)
+}
+
+/// Replays `scenario` (a `postgres-only` workload) to fill PostgreSQL alone,
+/// backfills it, checks parity (every transcript's content included), then
+/// writes the same items and objects to a fresh table and bucket, each engine
+/// alone at the backfill's concurrency.
 pub async fn measure(
     sandbox: &Sandbox,
-    entities: usize,
+    scenario: &Scenario,
+    replay_options: &ReplayOptions,
     options: &BackfillOptions,
 ) -> Result<BackfillBench, BackfillError> {
-    let app = App::install(sandbox, cutover_app::Mode::Dual).await?;
-    let users = dataset(entities.div_ceil(ENTITIES_PER_USER).max(1));
-    let total: u64 = users.iter().map(|user| user.len() as u64).sum();
-    let began = Instant::now();
-    futures::stream::iter(&users)
-        .map(|entities| app.pg.load(entities))
-        .buffer_unordered(LOAD_CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await?;
-    let load_seconds = began.elapsed().as_secs_f64();
+    let app = Arc::new(App::install(sandbox, Mode::PostgresOnly).await?);
+    let record = cutover_replay::replay(app.clone(), scenario, replay_options)
+        .await
+        .map_err(|error| BackfillError::Source(error.to_string()))?;
+    let prefill = Prefill {
+        scenario: scenario.name.clone(),
+        seed: replay_options.seed,
+        operations: record.operations,
+        seconds: record.duration_ms / 1000.0,
+        checks_passed: record.passed(),
+    };
+    app.set_mode(Mode::Dual);
+    let total = app.pg.entity_count().await?;
 
     let report = backfill(&app, options).await?;
     let parity = validate(
-        std::sync::Arc::new(App::on(sandbox, cutover_app::Mode::Dual)),
+        Arc::new(App::on(sandbox, Mode::Dual)),
         &ParityOptions {
             transcripts: TranscriptCheck::Content,
             max_mismatch_percent: 0.0,
@@ -90,7 +127,7 @@ pub async fn measure(
     )
     .await?;
 
-    let entities: Vec<&(Entity, Option<String>)> = users.iter().flatten().collect();
+    let entities = read_all(&app).await?;
     let raw_dynamodb = {
         let table = DynamoStore::new(sandbox.dynamodb.clone(), sandbox.table_name("raw"));
         table.create_table().await?;
@@ -148,7 +185,7 @@ pub async fn measure(
         .clone();
     Ok(BackfillBench {
         entities: total,
-        load_seconds,
+        prefill,
         ratio_to_slowest: report.entities_per_s / slowest.entities_per_s,
         slowest: slowest.engine,
         raw: raw_writes,
@@ -162,9 +199,17 @@ impl BackfillBench {
     pub fn to_markdown(&self, header: &str) -> String {
         let b = &self.backfill;
         let mut out = format!(
-            "# Backfill throughput\n\n{header}\n\n{} entities generated into PostgreSQL alone (loaded in {:.0} s, not timed), then copied by `cutover backfill` ({} workers, pages of {}); parity afterwards, every transcript's content included: **{:.3}%** ({}).\n\n",
+            "# Backfill throughput\n\n{header}\n\nSource: the `{}` workload (seed {}), {} operations written to PostgreSQL alone in {:.0} s (not timed; its no-lost-writes check {}), leaving {} entities. Copied by `cutover backfill` ({} workers, pages of {}); parity afterwards, every transcript's content included: **{:.3}%** ({}).\n\n",
+            self.prefill.scenario,
+            self.prefill.seed,
+            self.prefill.operations,
+            self.prefill.seconds,
+            if self.prefill.checks_passed {
+                "passed"
+            } else {
+                "FAILED"
+            },
             self.entities,
-            self.load_seconds,
             b.workers,
             b.page_size,
             self.parity_percent,

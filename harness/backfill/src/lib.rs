@@ -69,6 +69,8 @@ impl BackfillOptions {
 pub enum BackfillError {
     #[error(transparent)]
     App(#[from] cutover_app::AppError),
+    #[error("filling the source database failed: {0}")]
+    Source(String),
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: String, reason: String },
 }

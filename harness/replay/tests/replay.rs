@@ -35,6 +35,7 @@ fn every_shipped_scenario_parses_and_generates_the_same_workload_twice() {
     assert_eq!(
         names,
         [
+            "backfill-source",
             "campaign-50",
             "churn",
             "faults",

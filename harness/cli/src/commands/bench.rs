@@ -22,9 +22,14 @@ pub enum Bench {
 
 #[derive(Debug, clap::Args)]
 pub struct BackfillArgs {
-    /// About this many entities are generated (users of 106 entities each).
-    #[arg(long, default_value_t = 100_000)]
-    entities: usize,
+    /// The workload that fills PostgreSQL alone before the copy (postgres-only).
+    #[arg(long, default_value = "scenarios/backfill-source.toml")]
+    scenario: PathBuf,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run this many operations instead of the scenario's run length.
+    #[arg(long)]
+    operations: Option<u64>,
     #[arg(long, default_value_t = 4)]
     workers: usize,
     #[arg(long, default_value_t = 100)]
@@ -444,10 +449,34 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
+    let text = crate::input::read_text(&args.scenario, "scenario")?;
+    let scenario =
+        cutover_core::workload::Scenario::parse(&text, &args.scenario.display().to_string())?;
+    anyhow::ensure!(
+        scenario.mode == cutover_core::workload::DualWriteMode::PostgresOnly,
+        "{}: the source workload must use mode = \"postgres-only\" (the database before the migration)",
+        args.scenario.display()
+    );
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let mut reproduce = format!(
+        "cutover bench backfill --scenario {} --seed {seed} --workers {} --page-size {}",
+        args.scenario.display(),
+        args.workers,
+        args.page_size
+    );
+    if let Some(operations) = args.operations {
+        reproduce.push_str(&format!(" --operations {operations}"));
+    }
+    let replay_options = cutover_replay::ReplayOptions {
+        seed,
+        operations: args.operations,
+        reproduce: reproduce.clone(),
+        progress: true,
+    };
     let (engines, sandbox) = args.backends.start().await?;
     eprintln!(
-        "generating about {} entities into PostgreSQL, backfilling them, checking parity, then writing each engine alone...",
-        args.entities
+        "filling PostgreSQL with the {} workload, backfilling it, checking parity, then writing each engine alone...",
+        scenario.name
     );
     let options = cutover_backfill::BackfillOptions {
         workers: args.workers.max(1),
@@ -455,19 +484,17 @@ async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         progress: true,
         ..cutover_backfill::BackfillOptions::new("bench")
     };
-    let measured = cutover_backfill::bench::measure(&sandbox, args.entities, &options).await;
+    let measured =
+        cutover_backfill::bench::measure(&sandbox, &scenario, &replay_options, &options).await;
     let engine_names = report::engines_line(&engines);
     let cleanup = sandbox.close().await;
     tokio::task::spawn_blocking(move || drop(engines)).await?;
     let bench = measured?;
     cleanup?;
     let header = format!(
-        "Generated {} on {}; engines: {engine_names}.\n\nReproduce: `cutover bench backfill --entities {} --workers {} --page-size {}`",
+        "Generated {} on {}; engines: {engine_names}.\n\nReproduce: `{reproduce}`",
         report::now_rfc3339(),
         report::machine_line(),
-        args.entities,
-        args.workers,
-        args.page_size
     );
     let markdown = bench.to_markdown(&header);
     let document = serde_json::json!({
