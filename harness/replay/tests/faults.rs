@@ -88,8 +88,13 @@ fn assert_survived_every_fault(record: &ReplayRecord) {
             );
         }
     }
-    // The PostgreSQL crash broke connections in use: the client retried.
-    assert!(record.client_retries > 0, "{report}");
+    // Work went on after every fault. (Whether the PostgreSQL crash breaks a
+    // query in flight, which the client then retries, depends on timing: a
+    // request that needs a connection while the server is down waits in the
+    // pool instead, so client retries are reported, not required.)
+    for fault in &record.faults {
+        assert!(fault.reaction.operations > 0, "{fault:?}");
+    }
     assert!(report.contains("## Faults"), "{report}");
 }
 
