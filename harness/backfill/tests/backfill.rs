@@ -194,11 +194,11 @@ async fn copy_racing_two_writes(reconcile: bool) -> (ParityReport, u64, u64) {
         page_size: 100,
         workers: 4,
         reconcile,
-        hold_before_write: Duration::from_secs(3),
+        hold_before_write: Duration::from_secs(5),
         ..BackfillOptions::new("test-race")
     };
     let live = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         app.execute(&Command::UpdateUser {
             user: id("u0000000"),
             email: None,
@@ -278,7 +278,7 @@ async fn race_with_workload(seed: u64) -> (ParityReport, Vec<String>, u64) {
     let options = BackfillOptions {
         page_size: 3,
         workers: 3,
-        hold_before_write: Duration::from_millis(15),
+        hold_before_write: Duration::from_millis(40),
         ..BackfillOptions::new(format!("race-{seed}"))
     };
     let live = async {
