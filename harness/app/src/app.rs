@@ -140,6 +140,27 @@ impl App {
         Ok(outcome)
     }
 
+    /// Serves `read` as `requester` asks it: only what the requester owns (or
+    /// a share link), from the store the mode reads; anything else gets the
+    /// answer a missing entity gets (`crate::access`).
+    pub async fn read_as(
+        &self,
+        requester: &cutover_core::keys::Id,
+        read: &Read,
+    ) -> Result<Answer, AppError> {
+        let allowed = match self.mode() {
+            Mode::Dual => crate::access::allowed(&self.dynamo_reads, requester, read).await?,
+            Mode::PostgresOnly | Mode::ShadowRead { .. } => {
+                crate::access::allowed(&self.pg_reads, requester, read).await?
+            }
+        };
+        if allowed {
+            self.read(read).await
+        } else {
+            Ok(read.empty_answer())
+        }
+    }
+
     /// Serves a read the way the mode says.
     pub async fn read(&self, read: &Read) -> Result<Answer, AppError> {
         match self.mode() {

@@ -6,6 +6,7 @@
 //! outbox, then DynamoDB and S3 (`app`, `relay`). Reads exist on both sides
 //! (`reads`) with the same answers, so they can be compared.
 
+pub mod access;
 pub mod app;
 mod convert;
 pub mod dynamo;

@@ -1,12 +1,12 @@
-//! Tenant isolation (seed 004: user A never sees user B's data), as far as
-//! the app's reads can express it today: every read built from a user's own
-//! ids — campaign list, session list, session details, transcript, summaries,
-//! search, share-token lookup — returns only that user's data, on both
-//! stores. Ids are chosen to collide by prefix (`u1`, `u10`, `u1-`, `U1`), so
-//! a key or filter that matched by prefix would leak. The app's reads carry
-//! no requester yet, so asking with another user's ids is not checked here.
+//! Tenant isolation (seed 004: user A never sees user B's data): every read
+//! built from a user's own ids — campaign list, session list, session details,
+//! transcript, summaries, search, share-token lookup — returns only that
+//! user's data, on both stores; and a user asking with another user's ids
+//! (`read_as`) gets exactly what a missing entity gets, on both stores. Ids
+//! are chosen to collide by prefix (`u1`, `u10`, `u1-`, `U1`), so a key or
+//! filter that matched by prefix would leak.
 //!
-//! Cases: `CUTOVER_ISOLATION_CASES` (default 10,000).
+//! Cases: `CUTOVER_ISOLATION_CASES` (default 10,000) for each property.
 
 mod support;
 
@@ -195,6 +195,37 @@ fn every_read_built_from_a_users_own_ids_returns_only_that_users_data() {
             }
         }
         prop_assert_eq!(&answers.0, &answers.1, "the stores disagree on {:?}", read);
+    });
+}
+
+#[test]
+fn a_user_asking_with_another_users_ids_gets_what_a_missing_entity_gets() {
+    use cutover_app::access::read_as;
+    use cutover_core::command::Subject;
+    let world = &*WORLD;
+    let config = ProptestConfig {
+        cases: cases(),
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(asker in 0usize..USERS.len(), owner in 0usize..USERS.len(), kind in 0usize..8, pick in 0usize..64)| {
+        let read = read_for(world, owner, kind, pick);
+        let requester = id(USERS[asker]);
+        let (postgres, dynamodb) = support::RUNTIME.block_on(async {
+            (
+                read_as(world.app.postgres_reads(), &requester, &read).await.unwrap(),
+                read_as(world.app.dynamodb_reads(), &requester, &read).await.unwrap(),
+            )
+        });
+        prop_assert_eq!(&postgres, &dynamodb, "the stores disagree on {:?} asked by {}", read, requester);
+        if asker == owner || read.subject() == Subject::ShareLink {
+            // One's own data, or a share link: served as the plain read.
+            let plain = support::RUNTIME
+                .block_on(world.app.postgres_reads().read(&read))
+                .unwrap();
+            prop_assert_eq!(&postgres, &plain, "{:?} asked by its owner {}", read, requester);
+        } else {
+            prop_assert_eq!(&postgres, &read.empty_answer(), "{:?} leaked to {}", read, requester);
+        }
     });
 }
 

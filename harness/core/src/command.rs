@@ -135,6 +135,50 @@ pub enum Read {
     },
 }
 
+/// What a read names, which decides who may ask it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// A user's own profile or campaign list.
+    User(&'a Id),
+    /// A campaign, its sessions, or a search in it.
+    Campaign(&'a Id),
+    /// A session, its summaries, or its transcript.
+    Session(&'a Id),
+    /// Whoever holds a share token may open the session it names.
+    ShareLink,
+}
+
+impl Read {
+    pub fn subject(&self) -> Subject<'_> {
+        match self {
+            Read::User(user) | Read::CampaignsOf(user) => Subject::User(user),
+            Read::Campaign(campaign)
+            | Read::SessionsOf(campaign)
+            | Read::SearchSessions { campaign, .. } => Subject::Campaign(campaign),
+            Read::Session(session) | Read::SummariesOf(session) | Read::Transcript(session) => {
+                Subject::Session(session)
+            }
+            Read::SessionByShareToken(_) => Subject::ShareLink,
+        }
+    }
+
+    /// The answer when there is nothing to return: what a missing entity
+    /// gets, and what a requester gets for someone else's (so a foreign id
+    /// reads exactly like one that does not exist).
+    pub fn empty_answer(&self) -> Answer {
+        match self {
+            Read::User(_) => Answer::User(None),
+            Read::CampaignsOf(_) => Answer::Campaigns(Vec::new()),
+            Read::Campaign(_) => Answer::Campaign(None),
+            Read::SessionsOf(_) => Answer::Sessions(Vec::new()),
+            Read::Session(_) | Read::SessionByShareToken(_) => Answer::Session(None),
+            Read::SummariesOf(_) => Answer::Summaries(Vec::new()),
+            Read::Transcript(_) => Answer::Transcript(None),
+            Read::SearchSessions { .. } => Answer::SessionIds(Vec::new()),
+        }
+    }
+}
+
 /// The answer to a [`Read`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
@@ -147,4 +191,28 @@ pub enum Answer {
     Transcript(Option<String>),
     /// Session ids, sorted.
     SessionIds(Vec<Id>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_read_names_what_decides_who_may_ask_it() {
+        let id = |text: &str| Id::parse(text).unwrap();
+        let (u, c, s) = (id("u1"), id("c1"), id("s1"));
+        let search = Read::SearchSessions {
+            campaign: c.clone(),
+            query: "dragon".into(),
+        };
+        assert_eq!(Read::CampaignsOf(u.clone()).subject(), Subject::User(&u));
+        assert_eq!(search.subject(), Subject::Campaign(&c));
+        assert_eq!(Read::Transcript(s.clone()).subject(), Subject::Session(&s));
+        assert_eq!(
+            Read::SessionByShareToken("t".into()).subject(),
+            Subject::ShareLink
+        );
+        assert_eq!(search.empty_answer(), Answer::SessionIds(Vec::new()));
+        assert_eq!(Read::Transcript(s).empty_answer(), Answer::Transcript(None));
+    }
 }
