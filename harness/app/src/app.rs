@@ -79,10 +79,21 @@ impl App {
 
     /// The app on a sandbox's stores (table `app`, bucket `transcripts`), not installed.
     pub fn on(sandbox: &Sandbox, mode: Mode) -> App {
+        App::on_clients(sandbox, mode, sandbox.dynamodb.clone(), sandbox.s3.clone())
+    }
+
+    /// `App::on` through other SDK clients of the same engines (instrumented
+    /// ones, for fault injection).
+    pub fn on_clients(
+        sandbox: &Sandbox,
+        mode: Mode,
+        dynamodb: aws_sdk_dynamodb::Client,
+        s3: aws_sdk_s3::Client,
+    ) -> App {
         App::new(
             PgStore::new(sandbox.pg.clone()),
-            DynamoStore::new(sandbox.dynamodb.clone(), sandbox.table_name(TABLE_PURPOSE)),
-            TranscriptStore::new(sandbox.s3.clone(), sandbox.bucket_name(BUCKET_PURPOSE)),
+            DynamoStore::new(dynamodb, sandbox.table_name(TABLE_PURPOSE)),
+            TranscriptStore::new(s3, sandbox.bucket_name(BUCKET_PURPOSE)),
             mode,
         )
     }

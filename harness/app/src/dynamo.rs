@@ -235,12 +235,16 @@ impl DynamoStore {
         let sizes = items
             .iter()
             .map(|item| {
-                item_bytes(item)
-                    .map(|bytes| bytes as u64)
-                    .map_err(|e| AppError::MalformedItem {
-                        key: "(batch item)".into(),
+                item_bytes(item).map(|bytes| bytes as u64).map_err(|e| {
+                    let key_part = |name: &str| match item.get(name) {
+                        Some(cutover_core::item_size::AttrValue::S(text)) => text.as_str(),
+                        _ => "?",
+                    };
+                    AppError::MalformedItem {
+                        key: format!("{}/{}", key_part(attr::PK), key_part(attr::SK)),
                         detail: e.to_string(),
-                    })
+                    }
+                })
             })
             .collect::<Result<Vec<u64>, AppError>>()?;
         let puts: Vec<(u64, u32)> = sizes

@@ -256,38 +256,54 @@ impl Relay {
         Ok(())
     }
 
-    /// Rewrites one entity's DynamoDB item and transcript object from its
-    /// current PostgreSQL row, even when the stored item claims the same version
-    /// (it may have been corrupted), never over a newer one. Returns `false` when
-    /// PostgreSQL has no such entity (nothing to repair from).
-    pub async fn repair_entity(&self, kind: EntityKind, id: &Id) -> Result<bool, AppError> {
-        let mut tx = self
-            .pg
-            .pool()
-            .begin()
-            .await
-            .map_err(AppError::pg("beginning a repair transaction"))?;
+    /// A transaction holding `kind`/`id`'s advisory lock — the lock
+    /// `apply_entity` takes in its first query — for a repair or a reconcile.
+    async fn lock_entity(
+        &self,
+        kind: EntityKind,
+        id: &Id,
+        purpose: &str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, AppError> {
+        let mut tx = self.pg.pool().begin().await.map_err(AppError::pg(format!(
+            "beginning a transaction to {purpose}"
+        )))?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
             .bind(kind.name())
             .bind(id.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(AppError::pg("locking an entity for repair"))?;
-        let Some((entity, transcript)) = PgReads::entity_with_transcript(&mut tx, kind, id).await?
-        else {
-            return Ok(false);
-        };
-        if let Entity::Session(session) = &entity {
+            .map_err(AppError::pg(format!("locking an entity to {purpose}")))?;
+        Ok(tx)
+    }
+
+    /// Writes `entity`'s transcript object and item as PostgreSQL holds them,
+    /// over an item of the same version too, never over a newer one.
+    async fn rewrite(&self, entity: &Entity, transcript: Option<&str>) -> Result<(), AppError> {
+        if let Entity::Session(session) = entity {
             self.transcripts
                 .put(
                     &session.transcript.storage_key,
-                    transcript.as_deref().unwrap_or_default(),
+                    transcript.unwrap_or_default(),
                 )
                 .await?;
         }
         self.dynamo
-            .put_unless_newer(&entity.key(), &to_item(&entity), entity.version())
+            .put_unless_newer(&entity.key(), &to_item(entity), entity.version())
             .await?;
+        Ok(())
+    }
+
+    /// Rewrites one entity's DynamoDB item and transcript object from its
+    /// current PostgreSQL row, even when the stored item claims the same version
+    /// (it may have been corrupted), never over a newer one. Returns `false` when
+    /// PostgreSQL has no such entity (nothing to repair from).
+    pub async fn repair_entity(&self, kind: EntityKind, id: &Id) -> Result<bool, AppError> {
+        let mut tx = self.lock_entity(kind, id, "repair").await?;
+        let Some((entity, transcript)) = PgReads::entity_with_transcript(&mut tx, kind, id).await?
+        else {
+            return Ok(false);
+        };
+        self.rewrite(&entity, transcript.as_deref()).await?;
         tx.commit()
             .await
             .map_err(AppError::pg("committing a repair"))?;
@@ -302,53 +318,28 @@ impl Relay {
     /// relay is safe in either order.
     pub async fn reconcile_copy(&self, copied: &Entity) -> Result<(), AppError> {
         let (kind, id) = (copied.kind(), copied.id());
-        let mut tx = self
-            .pg
-            .pool()
-            .begin()
-            .await
-            .map_err(AppError::pg("beginning a reconcile transaction"))?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
-            .bind(kind.name())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(AppError::pg("locking an entity to reconcile a copy"))?;
+        let mut tx = self.lock_entity(kind, id, "reconcile a copy").await?;
         let state = PgReads::entity_with_transcript(&mut tx, kind, id).await?;
         let copied_key = copied.key();
-        let current_key = state.as_ref().map(|(entity, _)| entity.key());
-        if current_key.as_ref() != Some(&copied_key) {
+        if state.as_ref().map(|(entity, _)| entity.key()) != Some(copied_key.clone()) {
             // Deleted (or moved) since it was read: take back what the copy wrote.
             self.dynamo
                 .delete_if_not_newer(&copied_key, copied.version())
                 .await?;
         }
         if let Some((entity, transcript)) = &state {
-            if let Entity::Session(session) = entity {
-                self.transcripts
-                    .put(
-                        &session.transcript.storage_key,
-                        transcript.as_deref().unwrap_or_default(),
-                    )
-                    .await?;
-            }
-            self.dynamo
-                .put_unless_newer(&entity.key(), &to_item(entity), entity.version())
-                .await?;
+            self.rewrite(entity, transcript.as_deref()).await?;
         }
         if let Entity::Session(session) = copied {
             // The copy's object, if the session now points elsewhere or is gone.
             let keep = match &state {
                 Some((Entity::Session(current), _)) if current.user_id == session.user_id => {
-                    Some(current.transcript.storage_key.clone())
+                    Some(current.transcript.storage_key.as_str())
                 }
                 _ => None,
             };
             self.transcripts
-                .delete_prefix_except(
-                    &transcript_prefix(&session.user_id, &session.id),
-                    keep.as_deref(),
-                )
+                .delete_prefix_except(&transcript_prefix(&session.user_id, &session.id), keep)
                 .await?;
         }
         tx.commit()

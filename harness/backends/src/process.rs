@@ -4,7 +4,12 @@
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use cutover_core::provision::Engine;
+
+use crate::error::BackendError;
 
 /// A loopback port that was free a moment ago. The caller binds it soon after;
 /// a lost race shows up as a start failure that the caller retries.
@@ -77,6 +82,78 @@ impl ManagedChild {
 impl Drop for ManagedChild {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A child that fault injection may crash and start again in place.
+pub(crate) struct RestartableChild {
+    engine: Engine,
+    /// What it is, for errors: "the ephemeral PostgreSQL server".
+    name: &'static str,
+    /// `None` only while a restart is between stopping and starting it.
+    child: Mutex<Option<ManagedChild>>,
+}
+
+/// How long a crashed child may take to exit before it is killed.
+const CRASH_GRACE: Duration = Duration::from_secs(10);
+
+impl RestartableChild {
+    pub(crate) fn new(engine: Engine, name: &'static str, child: ManagedChild) -> Self {
+        RestartableChild {
+            engine,
+            name,
+            child: Mutex::new(Some(child)),
+        }
+    }
+
+    /// The child's pid; `None` while a restart has it stopped.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child
+            .lock()
+            .expect("child lock")
+            .as_ref()
+            .map(ManagedChild::pid)
+    }
+
+    /// Sends `signal` (killing the child if it has not exited after a grace
+    /// period), waits `down`, then runs `start` on `engine_runtime` — a new
+    /// child must be spawned from that runtime's threads (`die_with_parent`) —
+    /// and keeps what it started. Returns the old child's pid.
+    pub(crate) async fn crash_and_restart(
+        &self,
+        signal: libc::c_int,
+        down: Duration,
+        engine_runtime: &tokio::runtime::Handle,
+        start: impl Future<Output = Result<ManagedChild, BackendError>> + Send + 'static,
+    ) -> Result<u32, BackendError> {
+        let failed = |detail: String| BackendError::Operation {
+            engine: self.engine,
+            action: format!("restarting {}", self.name),
+            detail,
+        };
+        let old = self.child.lock().expect("child lock").take();
+        let Some(mut old) = old else {
+            return Err(failed(
+                "it is already stopped (an earlier restart failed to start it)".into(),
+            ));
+        };
+        let pid = old.pid();
+        // SAFETY: plain syscall on a child we own and have not reaped yet.
+        unsafe {
+            libc::kill(pid as libc::pid_t, signal);
+        }
+        let deadline = Instant::now() + CRASH_GRACE;
+        while old.exited().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(old);
+        tokio::time::sleep(down).await;
+        let new = engine_runtime
+            .spawn(start)
+            .await
+            .map_err(|err| failed(format!("the start task failed: {err}")))??;
+        *self.child.lock().expect("child lock") = Some(new);
+        Ok(pid)
     }
 }
 

@@ -19,9 +19,9 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::sync::Arc;
 
+use crate::copy::{OBJECT_CONCURRENCY, transcript_objects};
+use crate::report::MIB;
 use crate::{BackfillError, BackfillOptions, BackfillReport, backfill};
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// One engine written alone.
 #[derive(Debug, Clone, Serialize)]
@@ -152,21 +152,13 @@ pub async fn measure(
     let raw_s3 = {
         let bucket = TranscriptStore::new(sandbox.s3.clone(), sandbox.bucket_name("raw"));
         bucket.create_bucket().await?;
-        let objects: Vec<(&str, &str)> = entities
-            .iter()
-            .filter_map(|(entity, text)| match (entity, text) {
-                (Entity::Session(s), Some(text)) => {
-                    Some((s.transcript.storage_key.as_str(), text.as_str()))
-                }
-                _ => None,
-            })
-            .collect();
+        let objects = transcript_objects(&entities);
         let bytes = objects.iter().map(|(_, text)| text.len() as u64).sum();
         let began = Instant::now();
         futures::stream::iter(&objects)
             .map(|(key, text)| bucket.put(key, text))
             // The backfill's own upload concurrency: workers x objects per page.
-            .buffer_unordered(options.workers.max(1) * 8)
+            .buffer_unordered(options.workers.max(1) * OBJECT_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
         raw(

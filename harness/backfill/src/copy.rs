@@ -13,7 +13,7 @@ use crate::report::BackfillReport;
 use crate::{BackfillError, BackfillOptions};
 
 /// Transcript uploads in flight per page.
-const OBJECT_CONCURRENCY: usize = 8;
+pub(crate) const OBJECT_CONCURRENCY: usize = 8;
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// A page of ids of one kind, as read.
@@ -89,6 +89,19 @@ impl Reader {
     }
 }
 
+/// The transcript objects of these entities' sessions: (storage key, text).
+pub(crate) fn transcript_objects(entities: &[(Entity, Option<String>)]) -> Vec<(&str, &str)> {
+    entities
+        .iter()
+        .filter_map(|(entity, text)| match (entity, text) {
+            (Entity::Session(session), Some(text)) => {
+                Some((session.transcript.storage_key.as_str(), text.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Copies one page: transcripts, then items, then the race check.
 async fn copy_page(
     app: &App,
@@ -105,15 +118,7 @@ async fn copy_page(
         .entities_with_transcripts_by_ids(kind, &page.ids)
         .await?;
     // Objects go up before any item points to them.
-    let uploads: Vec<(&str, &str)> = entities
-        .iter()
-        .filter_map(|(entity, text)| match (entity, text) {
-            (Entity::Session(session), Some(text)) => {
-                Some((session.transcript.storage_key.as_str(), text.as_str()))
-            }
-            _ => None,
-        })
-        .collect();
+    let uploads = transcript_objects(&entities);
     totals.transcripts = uploads.len() as u64;
     totals.transcript_bytes = uploads.iter().map(|(_, text)| text.len() as u64).sum();
     futures::stream::iter(uploads)
@@ -223,9 +228,7 @@ pub async fn backfill(
     while let Some((mark, totals)) = copies.try_next().await? {
         this_run.add(&totals);
         pages_done += 1;
-        let seq = mark.seq;
-        progress.issued(mark);
-        if progress.finished(seq, totals)
+        if progress.finished(mark, totals)
             && let Some(path) = &options.checkpoint
         {
             save_checkpoint(path, progress.checkpoint())?;

@@ -153,12 +153,11 @@ fn an_interrupted_backfill_resumes_from_its_checkpoint() {
         let third = backfill(&app, &options).await.unwrap();
         assert_eq!((third.this_run.entities, third.pages_this_run), (0, 0));
         // Another source is refused, naming the checkpoint.
-        let error = backfill(
-            &app,
-            &BackfillOptions::new("elsewhere").tap_checkpoint(&checkpoint),
-        )
-        .await
-        .unwrap_err();
+        let elsewhere = BackfillOptions {
+            checkpoint: Some(checkpoint.clone()),
+            ..BackfillOptions::new("elsewhere")
+        };
+        let error = backfill(&app, &elsewhere).await.unwrap_err();
         assert!(
             error.to_string().contains("belongs to test-resume"),
             "{error}"
@@ -166,17 +165,6 @@ fn an_interrupted_backfill_resumes_from_its_checkpoint() {
         assert_full_parity(&parity(App::on(&sandbox, Mode::Dual)).await, entities);
         sandbox.close().await.unwrap();
     });
-}
-
-trait TapCheckpoint {
-    fn tap_checkpoint(self, path: &std::path::Path) -> Self;
-}
-
-impl TapCheckpoint for BackfillOptions {
-    fn tap_checkpoint(mut self, path: &std::path::Path) -> Self {
-        self.checkpoint = Some(path.to_owned());
-        self
-    }
 }
 
 fn id(text: &str) -> Id {

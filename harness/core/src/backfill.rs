@@ -157,8 +157,8 @@ pub struct Progress {
     checkpoint: Checkpoint,
     /// The next page number the checkpoint waits for.
     next_seq: u64,
-    issued: BTreeMap<u64, PageMark>,
-    finished: BTreeMap<u64, CopyTotals>,
+    /// Pages finished past a gap, waiting for it to close.
+    waiting: BTreeMap<u64, (PageMark, CopyTotals)>,
 }
 
 impl Progress {
@@ -166,8 +166,7 @@ impl Progress {
         Progress {
             checkpoint,
             next_seq: 0,
-            issued: BTreeMap::new(),
-            finished: BTreeMap::new(),
+            waiting: BTreeMap::new(),
         }
     }
 
@@ -175,20 +174,12 @@ impl Progress {
         &self.checkpoint
     }
 
-    /// The reader handed out `mark`; pages are issued in `seq` order.
-    pub fn issued(&mut self, mark: PageMark) {
-        self.issued.insert(mark.seq, mark);
-    }
-
-    /// A page finished. Returns true when the checkpoint moved (persist it).
-    pub fn finished(&mut self, seq: u64, totals: CopyTotals) -> bool {
-        self.finished.insert(seq, totals);
+    /// A page finished (pages are numbered in the order they were read).
+    /// Returns true when the checkpoint moved (persist it).
+    pub fn finished(&mut self, mark: PageMark, totals: CopyTotals) -> bool {
+        self.waiting.insert(mark.seq, (mark, totals));
         let mut moved = false;
-        while let Some(totals) = self.finished.remove(&self.next_seq) {
-            let mark = self
-                .issued
-                .remove(&self.next_seq)
-                .expect("a page is issued before it finishes");
+        while let Some((mark, totals)) = self.waiting.remove(&self.next_seq) {
             self.checkpoint
                 .done_through
                 .insert(mark.kind, mark.last_id.clone());
@@ -247,17 +238,20 @@ mod tests {
     #[test]
     fn the_checkpoint_moves_only_over_contiguous_finished_pages() {
         let mut progress = Progress::new(Checkpoint::new("src"));
-        progress.issued(mark(0, EntityKind::User, "u1", false));
-        progress.issued(mark(1, EntityKind::User, "u2", true));
-        progress.issued(mark(2, EntityKind::Campaign, "c1", false));
         // Page 1 finishes first: nothing is contiguous yet.
-        assert!(!progress.finished(1, one(EntityKind::User)));
+        assert!(!progress.finished(mark(1, EntityKind::User, "u2", true), one(EntityKind::User)));
         assert!(progress.checkpoint().done_through.is_empty());
-        assert!(progress.finished(0, one(EntityKind::User)));
+        assert!(progress.finished(
+            mark(0, EntityKind::User, "u1", false),
+            one(EntityKind::User)
+        ));
         assert_eq!(progress.checkpoint().done_through[&EntityKind::User], "u2");
         assert_eq!(progress.checkpoint().kinds_finished, vec![EntityKind::User]);
         assert_eq!(progress.checkpoint().totals.users, 2);
-        assert!(progress.finished(2, one(EntityKind::Campaign)));
+        assert!(progress.finished(
+            mark(2, EntityKind::Campaign, "c1", false),
+            one(EntityKind::Campaign)
+        ));
         assert_eq!(
             progress.checkpoint().done_through[&EntityKind::Campaign],
             "c1"

@@ -14,7 +14,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::checks;
-use crate::faults::{self, FaultRig, PathCounters, Snapshot};
+use crate::faults::{self, FaultRig, PathCounters, PathReaction};
 use crate::record::{KindStats, ReplayRecord};
 
 const CHANNEL_DEPTH: usize = 32;
@@ -358,7 +358,7 @@ async fn run(
     let (dispatched, kinds, error_samples) = workload?;
     let elapsed = began.elapsed();
     let fault_records = match rig {
-        Some(rig) => faults::settle(fired, Snapshot::take(&app, &rig.injector, &path)),
+        Some(rig) => faults::settle(fired, PathReaction::now(&app, &rig.injector, &path)),
         None => Vec::new(),
     };
     if let Some(progress) = progress {

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cutover_core::provision::{Engine, Provisioner};
@@ -15,7 +14,7 @@ use cutover_core::provision::{Engine, Provisioner};
 use super::local_credentials;
 use crate::aws::AwsEndpoint;
 use crate::error::{BackendError, error_chain};
-use crate::process::{ManagedChild, die_with_parent, free_loopback_port, which};
+use crate::process::{ManagedChild, RestartableChild, die_with_parent, free_loopback_port, which};
 use crate::scratch::ScratchDir;
 
 const JAR: &str = "DynamoDBLocal.jar";
@@ -200,8 +199,7 @@ pub fn java() -> Result<PathBuf, BackendError> {
 
 pub(crate) struct DynamoDbLocalProcess {
     // Field order matters: the JVM stops before its data directory is removed.
-    /// `None` only while a restart is between killing the JVM and starting it.
-    process: Mutex<Option<ManagedChild>>,
+    process: RestartableChild,
     data: ScratchDir,
     install: Installation,
     port: u16,
@@ -219,7 +217,7 @@ impl DynamoDbLocalProcess {
         let data = ScratchDir::create("dynamodb-local")?;
         let process = spawn_jvm(install, data.path(), port).await?;
         Ok(DynamoDbLocalProcess {
-            process: Mutex::new(Some(process)),
+            process: RestartableChild::new(Engine::DynamoDb, "DynamoDB Local", process),
             data,
             install: install.clone(),
             port,
@@ -241,29 +239,12 @@ impl DynamoDbLocalProcess {
         down: Duration,
         engine_runtime: &tokio::runtime::Handle,
     ) -> Result<String, BackendError> {
-        let old = self.process.lock().expect("process lock").take();
-        let Some(mut old) = old else {
-            return Err(BackendError::Operation {
-                engine: Engine::DynamoDb,
-                action: "restarting DynamoDB Local".into(),
-                detail: "it is already stopped (an earlier restart failed to start it)".into(),
-            });
-        };
-        let pid = old.pid();
-        let _ = old.child.kill();
-        let _ = old.child.wait();
-        drop(old);
-        tokio::time::sleep(down).await;
         let (install, data, port) = (self.install.clone(), self.data.path().to_owned(), self.port);
-        let process = engine_runtime
-            .spawn(async move { spawn_jvm(&install, &data, port).await })
-            .await
-            .map_err(|err| BackendError::Operation {
-                engine: Engine::DynamoDb,
-                action: "restarting DynamoDB Local".into(),
-                detail: err.to_string(),
-            })??;
-        *self.process.lock().expect("process lock") = Some(process);
+        let start = async move { spawn_jvm(&install, &data, port).await };
+        let pid = self
+            .process
+            .crash_and_restart(libc::SIGKILL, down, engine_runtime, start)
+            .await?;
         Ok(format!(
             "SIGKILL to the DynamoDB Local JVM (pid {pid}); started again on port {port} over the same -dbPath files"
         ))

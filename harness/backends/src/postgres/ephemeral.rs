@@ -6,14 +6,13 @@ use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cutover_core::provision::{Engine, Provisioner};
 use sqlx::Connection;
 
 use crate::error::BackendError;
-use crate::process::{ManagedChild, die_with_parent, free_loopback_port, which};
+use crate::process::{ManagedChild, RestartableChild, die_with_parent, free_loopback_port, which};
 use crate::scratch::ScratchDir;
 
 const SUPERUSER: &str = "postgres";
@@ -152,8 +151,7 @@ fn lookup_user(name: &str) -> Option<ServerAccount> {
 
 pub(crate) struct EphemeralCluster {
     // Field order matters: the server stops before its directory is removed.
-    /// `None` only while a restart is between stopping and starting the server.
-    server: Mutex<Option<ManagedChild>>,
+    server: RestartableChild,
     scratch: ScratchDir,
     port: u16,
     binaries: ServerBinaries,
@@ -202,7 +200,11 @@ impl EphemeralCluster {
             match start_server(binaries, account, scratch.path(), &data_dir, port).await {
                 Ok(server) => {
                     return Ok(EphemeralCluster {
-                        server: Mutex::new(Some(server)),
+                        server: RestartableChild::new(
+                            Engine::Postgres,
+                            "the ephemeral PostgreSQL server",
+                            server,
+                        ),
                         scratch,
                         port,
                         binaries: binaries.clone(),
@@ -226,42 +228,18 @@ impl EphemeralCluster {
 
     /// The server's pid; `None` while a restart has it stopped.
     pub(crate) fn pid(&self) -> Option<u32> {
-        self.server
-            .lock()
-            .expect("server lock")
-            .as_ref()
-            .map(ManagedChild::pid)
+        self.server.pid()
     }
 
     /// Crashes the server (SIGQUIT: PostgreSQL's immediate shutdown, which skips
     /// the checkpoint like a crash) and, after `down`, starts it again on the same
     /// port over the same data directory, so it runs crash recovery. Connections
-    /// open at the time break; committed transactions must survive. The new
-    /// server is spawned on `engine_runtime`, whose threads it must not outlive.
+    /// open at the time break; committed transactions must survive.
     pub(crate) async fn restart_abruptly(
         &self,
         down: Duration,
         engine_runtime: &tokio::runtime::Handle,
     ) -> Result<String, BackendError> {
-        let old = self.server.lock().expect("server lock").take();
-        let Some(mut old) = old else {
-            return Err(BackendError::Operation {
-                engine: Engine::Postgres,
-                action: "restarting the ephemeral server".into(),
-                detail: "it is already stopped (an earlier restart failed to start it)".into(),
-            });
-        };
-        let pid = old.pid();
-        // SAFETY: plain syscall on a child we own and have not reaped yet.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGQUIT);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while old.exited().is_none() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        drop(old);
-        tokio::time::sleep(down).await;
         let (binaries, account, home, data_dir, port) = (
             self.binaries.clone(),
             self.account,
@@ -269,11 +247,11 @@ impl EphemeralCluster {
             self.data_dir(),
             self.port,
         );
-        let server = engine_runtime
-            .spawn(async move { start_server(&binaries, account, &home, &data_dir, port).await })
-            .await
-            .map_err(|err| startup_error(format!("restart task: {err}")))??;
-        *self.server.lock().expect("server lock") = Some(server);
+        let start = async move { start_server(&binaries, account, &home, &data_dir, port).await };
+        let pid = self
+            .server
+            .crash_and_restart(libc::SIGQUIT, down, engine_runtime, start)
+            .await?;
         Ok(format!(
             "SIGQUIT (immediate shutdown, as in a crash) to postgres pid {pid}; started again on port {port} over the same data directory (crash recovery)"
         ))

@@ -28,22 +28,16 @@ pub struct FaultRig<'a> {
 /// The app on a sandbox's stores (not installed), its SDK clients
 /// instrumented by `injector`.
 pub fn instrumented_app(sandbox: &Sandbox, mode: Mode, injector: &Injector) -> App {
-    use cutover_app::app::{BUCKET_PURPOSE, TABLE_PURPOSE};
-    App::new(
-        cutover_app::pg::PgStore::new(sandbox.pg.clone()),
-        cutover_app::dynamo::DynamoStore::new(
-            injector.instrument_dynamodb(&sandbox.dynamodb),
-            sandbox.table_name(TABLE_PURPOSE),
-        ),
-        cutover_app::transcripts::TranscriptStore::new(
-            injector.instrument_s3(&sandbox.s3),
-            sandbox.bucket_name(BUCKET_PURPOSE),
-        ),
+    App::on_clients(
+        sandbox,
         mode,
+        injector.instrument_dynamodb(&sandbox.dynamodb),
+        injector.instrument_s3(&sandbox.s3),
     )
 }
 
-/// Counters the replay keeps while faults happen.
+/// Counters the replay's workers keep (the progress line and the fault
+/// reports read them).
 #[derive(Debug, Default)]
 pub(crate) struct PathCounters {
     /// Operations tried again by the client after a transient failure.
@@ -57,32 +51,8 @@ pub(crate) struct PathCounters {
     pub writes_resolved_on_retry: AtomicU64,
 }
 
-/// Everything counted at one instant, to subtract.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Snapshot {
-    dynamodb: ServiceCounters,
-    s3: ServiceCounters,
-    inline_apply_failures: u64,
-    client_retries: u64,
-    operations_failed: u64,
-    operations_done: u64,
-}
-
-impl Snapshot {
-    pub(crate) fn take(app: &App, injector: &Injector, path: &PathCounters) -> Snapshot {
-        Snapshot {
-            dynamodb: injector.counters(FaultTarget::Dynamodb),
-            s3: injector.counters(FaultTarget::S3),
-            inline_apply_failures: app.stats.inline_apply_failures.load(Ordering::Relaxed),
-            client_retries: path.client_retries.load(Ordering::Relaxed),
-            operations_failed: path.operations_failed.load(Ordering::Relaxed),
-            operations_done: path.operations_done.load(Ordering::Relaxed),
-        }
-    }
-}
-
 /// What the dual-write path did between a fault and the next one (or the end
-/// of the workload).
+/// of the workload): the difference of the counters at those two instants.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PathReaction {
     pub operations: u64,
@@ -93,6 +63,31 @@ pub struct PathReaction {
     pub left_to_relay: u64,
     pub client_retries: u64,
     pub operations_failed: u64,
+}
+
+impl PathReaction {
+    /// The counters since the start of the run.
+    pub(crate) fn now(app: &App, injector: &Injector, path: &PathCounters) -> PathReaction {
+        PathReaction {
+            operations: path.operations_done.load(Ordering::Relaxed),
+            dynamodb: injector.counters(FaultTarget::Dynamodb),
+            s3: injector.counters(FaultTarget::S3),
+            left_to_relay: app.stats.inline_apply_failures.load(Ordering::Relaxed),
+            client_retries: path.client_retries.load(Ordering::Relaxed),
+            operations_failed: path.operations_failed.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn since(&self, earlier: &PathReaction) -> PathReaction {
+        PathReaction {
+            operations: self.operations - earlier.operations,
+            dynamodb: self.dynamodb.since(&earlier.dynamodb),
+            s3: self.s3.since(&earlier.s3),
+            left_to_relay: self.left_to_relay - earlier.left_to_relay,
+            client_retries: self.client_retries - earlier.client_retries,
+            operations_failed: self.operations_failed - earlier.operations_failed,
+        }
+    }
 }
 
 /// One fault as it happened.
@@ -162,7 +157,7 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// Fires `faults` in order as the run reaches them; stops early when
 /// `finished` is set. Returns each fault's record (reaction not yet filled)
-/// and the snapshot taken when it fired.
+/// and the counters when it fired.
 pub(crate) async fn drive(
     faults: &[Fault],
     length: RunLength,
@@ -170,7 +165,7 @@ pub(crate) async fn drive(
     app: &App,
     path: &PathCounters,
     finished: &AtomicBool,
-) -> Vec<(FaultRecord, Option<Snapshot>)> {
+) -> Vec<(FaultRecord, Option<PathReaction>)> {
     let began = Instant::now();
     let mut fired = Vec::with_capacity(faults.len());
     for fault in faults {
@@ -203,8 +198,8 @@ pub(crate) async fn drive(
             fired.push((record, None));
             continue;
         }
-        let snapshot = Snapshot::take(app, &rig.injector, path);
-        record.at_operation = Some(snapshot.operations_done);
+        let at_fire = PathReaction::now(app, &rig.injector, path);
+        record.at_operation = Some(at_fire.operations);
         record.at_ms = Some(began.elapsed().as_secs_f64() * 1000.0);
         match (fault.kind, fault.size) {
             (kind, FaultSize::Requests(requests)) => {
@@ -235,7 +230,7 @@ pub(crate) async fn drive(
                 }
             }
         }
-        fired.push((record, Some(snapshot)));
+        fired.push((record, Some(at_fire)));
     }
     fired
 }
@@ -243,10 +238,10 @@ pub(crate) async fn drive(
 /// Fills in each fired fault's reaction: the counters from its firing to the
 /// next fault's (or to `end`).
 pub(crate) fn settle(
-    fired: Vec<(FaultRecord, Option<Snapshot>)>,
-    end: Snapshot,
+    fired: Vec<(FaultRecord, Option<PathReaction>)>,
+    end: PathReaction,
 ) -> Vec<FaultRecord> {
-    let starts: Vec<Option<Snapshot>> = fired.iter().map(|(_, start)| *start).collect();
+    let starts: Vec<Option<PathReaction>> = fired.iter().map(|(_, start)| *start).collect();
     fired
         .into_iter()
         .enumerate()
@@ -260,14 +255,7 @@ pub(crate) fn settle(
                 .next()
                 .copied()
                 .unwrap_or(end);
-            record.reaction = PathReaction {
-                operations: next.operations_done - start.operations_done,
-                dynamodb: next.dynamodb.since(&start.dynamodb),
-                s3: next.s3.since(&start.s3),
-                left_to_relay: next.inline_apply_failures - start.inline_apply_failures,
-                client_retries: next.client_retries - start.client_retries,
-                operations_failed: next.operations_failed - start.operations_failed,
-            };
+            record.reaction = next.since(&start);
             if record.kind.is_injected() {
                 record.injected_requests = match record.kind.target() {
                     FaultTarget::S3 => record.reaction.s3.injected,
