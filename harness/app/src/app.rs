@@ -1,7 +1,7 @@
 //! The app's data layer as the migration runs it: writes through PostgreSQL and
 //! the outbox, then DynamoDB and S3; reads from the store the mode says.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cutover_backends::Sandbox;
@@ -14,6 +14,7 @@ use crate::relay::Relay;
 use crate::transcripts::TranscriptStore;
 use cutover_core::command::{Answer, Read};
 use cutover_core::command::{Command, Outcome};
+use cutover_core::profile::Profile;
 
 /// The table and bucket purposes inside a sandbox.
 pub const TABLE_PURPOSE: &str = "app";
@@ -90,9 +91,20 @@ impl App {
         dynamodb: aws_sdk_dynamodb::Client,
         s3: aws_sdk_s3::Client,
     ) -> App {
+        App::on_clients_with_profile(sandbox, mode, dynamodb, s3, Profile::reference())
+    }
+
+    /// `App::on_clients`, writing items as `profile` lays them out.
+    pub fn on_clients_with_profile(
+        sandbox: &Sandbox,
+        mode: Mode,
+        dynamodb: aws_sdk_dynamodb::Client,
+        s3: aws_sdk_s3::Client,
+        profile: Arc<Profile>,
+    ) -> App {
         App::new(
-            PgStore::new(sandbox.pg.clone()),
-            DynamoStore::new(dynamodb, sandbox.table_name(TABLE_PURPOSE)),
+            PgStore::with_profile(sandbox.pg.clone(), profile.clone()),
+            DynamoStore::with_profile(dynamodb, sandbox.table_name(TABLE_PURPOSE), profile),
             TranscriptStore::new(s3, sandbox.bucket_name(BUCKET_PURPOSE)),
             mode,
         )
@@ -100,11 +112,32 @@ impl App {
 
     /// Creates the schema, the table and the bucket, then returns the app.
     pub async fn install(sandbox: &Sandbox, mode: Mode) -> Result<App, AppError> {
-        let app = App::on(sandbox, mode);
+        App::install_with_profile(sandbox, mode, Profile::reference()).await
+    }
+
+    /// `App::install` with the DynamoDB table and its items laid out as
+    /// `profile` says (PostgreSQL stays the reference app's schema, with its outbox).
+    pub async fn install_with_profile(
+        sandbox: &Sandbox,
+        mode: Mode,
+        profile: Arc<Profile>,
+    ) -> Result<App, AppError> {
+        let app = App::on_clients_with_profile(
+            sandbox,
+            mode,
+            sandbox.dynamodb.clone(),
+            sandbox.s3.clone(),
+            profile,
+        );
         app.pg.migrate().await?;
         app.dynamo.create_table().await?;
         app.transcripts.create_bucket().await?;
         Ok(app)
+    }
+
+    /// How this app's items are laid out.
+    pub fn profile(&self) -> &Arc<Profile> {
+        self.dynamo.profile()
     }
 
     pub fn mode(&self) -> Mode {

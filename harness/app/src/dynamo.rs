@@ -1,17 +1,18 @@
 //! The single DynamoDB table of the campaign app: creation, version-conditional
-//! writes, and the Query access patterns. Key strings come from
-//! `cutover_core::keys` only.
+//! writes, and the Query access patterns. Key strings, attribute names and
+//! encodings come from the store's app profile (`cutover_core::profile`) only.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
-use cutover_core::campaign_item::{SHARE_TOKEN_INDEX, attr};
 use cutover_core::item_size::{Item, MAX_ITEM_BYTES, item_bytes};
-use cutover_core::keys::{ItemKey, PartitionQuery};
+use cutover_core::keys::{EntityKind, ItemKey, PartitionQuery};
+use cutover_core::profile::{Profile, StoredKey};
 use cutover_core::search::expression::{FilterExpression, SearchFilter, SearchRefusal};
 
 use crate::convert::{item_from_sdk, item_to_sdk};
@@ -121,10 +122,12 @@ pub async fn create_string_keyed_table(
     Ok(())
 }
 
+/// The campaign table of one app, read and written through its profile.
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    profile: Arc<Profile>,
 }
 
 /// Written only when the stored item is absent or older; a retried or late
@@ -133,11 +136,17 @@ const NEWER_ONLY: &str = "attribute_not_exists(#pk) OR #version < :version";
 /// For repairs: the same version may be rewritten (it may be corrupt), a newer one never.
 const UNLESS_NEWER: &str = "attribute_not_exists(#pk) OR #version <= :version";
 
-/// The `pk`/`sk` map DynamoDB wants for GetItem and DeleteItem.
-pub fn key_attributes(key: &ItemKey) -> HashMap<String, AttributeValue> {
+/// The key map DynamoDB wants for GetItem and DeleteItem.
+pub fn key_attributes(profile: &Profile, key: &StoredKey) -> HashMap<String, AttributeValue> {
     HashMap::from([
-        (attr::PK.to_owned(), AttributeValue::S(key.pk())),
-        (attr::SK.to_owned(), AttributeValue::S(key.sk())),
+        (
+            profile.table.partition_key.clone(),
+            AttributeValue::S(key.pk.clone()),
+        ),
+        (
+            profile.table.sort_key.clone(),
+            AttributeValue::S(key.sk.clone()),
+        ),
     ])
 }
 
@@ -180,8 +189,31 @@ pub struct BatchWriteStats {
 }
 
 impl DynamoStore {
+    /// The table as the reference app lays it out.
     pub fn new(client: Client, table: String) -> DynamoStore {
-        DynamoStore { client, table }
+        Self::with_profile(client, table, Profile::reference())
+    }
+
+    pub fn with_profile(client: Client, table: String, profile: Arc<Profile>) -> DynamoStore {
+        DynamoStore {
+            client,
+            table,
+            profile,
+        }
+    }
+
+    pub fn profile(&self) -> &Arc<Profile> {
+        &self.profile
+    }
+
+    /// The stored key of an entity.
+    pub fn stored_key(&self, key: &ItemKey) -> StoredKey {
+        self.profile.key(key)
+    }
+
+    /// An entity's key as DynamoDB's `Key` parameter wants it.
+    pub fn key_map(&self, key: &ItemKey) -> HashMap<String, AttributeValue> {
+        key_attributes(&self.profile, &self.profile.key(key))
     }
 
     pub fn table(&self) -> &str {
@@ -192,30 +224,26 @@ impl DynamoStore {
         &self.client
     }
 
-    /// Creates the table: `pk`/`sk`, GSI1 (`gsi1pk`/`gsi1sk`) for reverse lookups,
-    /// and the sparse `shareToken` index. On-demand capacity.
+    /// Creates the table as the profile lays it out: its key attributes and
+    /// every index (projecting all attributes). On-demand capacity.
     pub async fn create_table(&self) -> Result<(), AppError> {
-        let all = || {
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build()
-        };
+        let layout = &self.profile.table;
+        let indexes = layout
+            .indexes
+            .iter()
+            .map(|index| IndexSpec {
+                name: &index.name,
+                key: KeySpec::new(&index.partition_key, index.sort_key.as_deref()),
+                projection: Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            })
+            .collect();
         create_string_keyed_table(
             &self.client,
             &self.table,
-            KeySpec::new(attr::PK, Some(attr::SK)),
-            vec![
-                IndexSpec {
-                    name: cutover_core::keys::GSI1,
-                    key: KeySpec::new(attr::GSI1PK, Some(attr::GSI1SK)),
-                    projection: all(),
-                },
-                IndexSpec {
-                    name: SHARE_TOKEN_INDEX,
-                    key: KeySpec::new(attr::SHARE_TOKEN, None),
-                    projection: all(),
-                },
-            ],
+            KeySpec::new(&layout.partition_key, Some(&layout.sort_key)),
+            indexes,
         )
         .await
     }
@@ -236,12 +264,11 @@ impl DynamoStore {
             .iter()
             .map(|item| {
                 item_bytes(item).map(|bytes| bytes as u64).map_err(|e| {
-                    let key_part = |name: &str| match item.get(name) {
-                        Some(cutover_core::item_size::AttrValue::S(text)) => text.as_str(),
-                        _ => "?",
-                    };
                     AppError::MalformedItem {
-                        key: format!("{}/{}", key_part(attr::PK), key_part(attr::SK)),
+                        key: self
+                            .profile
+                            .stored_key(item)
+                            .map_or_else(|| "(no key)".to_owned(), |key| key.to_string()),
                         detail: e.to_string(),
                     }
                 })
@@ -250,7 +277,7 @@ impl DynamoStore {
         let puts: Vec<(u64, u32)> = sizes
             .iter()
             .zip(items)
-            .map(|(size, item)| (*size, cutover_core::campaign_item::indexes_holding(item)))
+            .map(|(size, item)| (*size, self.profile.indexes_holding(item)))
             .collect();
         let mut stats = BatchWriteStats {
             item_bytes: sizes.iter().sum(),
@@ -329,27 +356,32 @@ impl DynamoStore {
 
     /// Strongly consistent read of one item.
     pub async fn get(&self, key: &ItemKey) -> Result<Option<Item>, AppError> {
+        self.get_stored(&self.profile.key(key)).await
+    }
+
+    /// Strongly consistent read of the item at a stored key.
+    pub async fn get_stored(&self, key: &StoredKey) -> Result<Option<Item>, AppError> {
         let answer = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key_attributes(key)))
+            .set_key(Some(key_attributes(&self.profile, key)))
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| AppError::dynamodb(format!("GetItem {}/{}", key.pk(), key.sk()), &e))?;
+            .map_err(|e| AppError::dynamodb(format!("GetItem {key}"), &e))?;
         answer
             .item()
             .map(|item| {
                 item_from_sdk(item).map_err(|detail| AppError::MalformedItem {
-                    key: format!("{}/{}", key.pk(), key.sk()),
+                    key: key.to_string(),
                     detail,
                 })
             })
             .transpose()
     }
 
-    /// Puts `item` unless a stored item has the same or a newer version.
+    /// Writes `item` unless a stored item has the same or a newer version.
     /// Returns whether it was written. Refuses items over the 400 KB limit
     /// before sending.
     pub async fn put_if_newer(
@@ -358,10 +390,10 @@ impl DynamoStore {
         item: &Item,
         version: i64,
     ) -> Result<bool, AppError> {
-        self.put_conditionally(key, item, version, NEWER_ONLY).await
+        self.write_conditionally(key, item, version, NEWER_ONLY).await
     }
 
-    /// Puts `item` unless a stored item has a newer version: a repair rewrites
+    /// Writes `item` unless a stored item has a newer version: a repair rewrites
     /// an item of the same version that does not match PostgreSQL.
     pub async fn put_unless_newer(
         &self,
@@ -369,64 +401,103 @@ impl DynamoStore {
         item: &Item,
         version: i64,
     ) -> Result<bool, AppError> {
-        self.put_conditionally(key, item, version, UNLESS_NEWER)
+        self.write_conditionally(key, item, version, UNLESS_NEWER)
             .await
     }
 
-    async fn put_conditionally(
+    /// An UpdateItem that sets every attribute the profile owns to `item`'s
+    /// value and removes the owned ones `item` lacks, so attributes the app
+    /// keeps and cutover does not own (another tool's, a TTL) survive a
+    /// rewrite — a PutItem would drop them.
+    async fn write_conditionally(
         &self,
         key: &ItemKey,
         item: &Item,
         version: i64,
         condition: &'static str,
     ) -> Result<bool, AppError> {
+        let stored_key = self.profile.key(key);
         let bytes = item_bytes(item).map_err(|e| AppError::MalformedItem {
-            key: format!("{}/{}", key.pk(), key.sk()),
+            key: stored_key.to_string(),
             detail: e.to_string(),
         })?;
         if bytes > MAX_ITEM_BYTES {
             return Err(AppError::ItemTooLarge {
                 kind: key.entity(),
-                id: format!("{}/{}", key.pk(), key.sk()),
+                id: stored_key.to_string(),
                 bytes,
             });
         }
-        let result = self
+        let table_keys = [&self.profile.table.partition_key, &self.profile.table.sort_key];
+        let (version_attribute, version_value) =
+            self.profile.version_condition(key.entity(), version);
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut request = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item_to_sdk(item)))
+            .set_key(Some(key_attributes(&self.profile, &stored_key)))
             .condition_expression(condition)
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#version", attr::VERSION)
-            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
-            .send()
-            .await;
-        written_unless_condition_failed(result, || format!("PutItem {}/{}", key.pk(), key.sk()))
+            .expression_attribute_names("#pk", &self.profile.table.partition_key)
+            .expression_attribute_names("#version", &version_attribute)
+            .expression_attribute_values(":version", crate::convert::to_sdk(&version_value));
+        let sdk_item = item_to_sdk(item);
+        for (index, name) in self
+            .profile
+            .owned_attributes(key.entity())
+            .iter()
+            .filter(|name| !table_keys.contains(name))
+            .enumerate()
+        {
+            let placeholder = format!("#a{index}");
+            request = request.expression_attribute_names(&placeholder, name);
+            match sdk_item.get(name) {
+                Some(value) => {
+                    let value_placeholder = format!(":a{index}");
+                    sets.push(format!("{placeholder} = {value_placeholder}"));
+                    request = request.expression_attribute_values(value_placeholder, value.clone());
+                }
+                None => removes.push(placeholder),
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let result = request.update_expression(expression).send().await;
+        written_unless_condition_failed(result, || format!("UpdateItem {stored_key}"))
     }
 
     /// Deletes the item if its version is `version` or older: takes back an
     /// item a copy wrote, never a newer one written since. Returns whether an
     /// item was deleted.
     pub async fn delete_if_not_newer(&self, key: &ItemKey, version: i64) -> Result<bool, AppError> {
-        self.delete_if_older(key, version.saturating_add(1)).await
+        self.delete_if_older(key.entity(), &self.profile.key(key), version.saturating_add(1))
+            .await
     }
 
-    /// Deletes the item unless it has a version of `version` or newer (a
-    /// re-created entity). Returns whether an item was deleted.
-    pub async fn delete_if_older(&self, key: &ItemKey, version: i64) -> Result<bool, AppError> {
+    /// Deletes the `kind` item at `key` unless it has a version of `version`
+    /// or newer (a re-created entity). Returns whether an item was deleted.
+    pub async fn delete_if_older(
+        &self,
+        kind: EntityKind,
+        key: &StoredKey,
+        version: i64,
+    ) -> Result<bool, AppError> {
+        let (version_attribute, version_value) = self.profile.version_condition(kind, version);
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key_attributes(key)))
+            .set_key(Some(key_attributes(&self.profile, key)))
             .condition_expression("attribute_exists(#pk) AND #version < :version")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#version", attr::VERSION)
-            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+            .expression_attribute_names("#pk", &self.profile.table.partition_key)
+            .expression_attribute_names("#version", version_attribute)
+            .expression_attribute_values(":version", crate::convert::to_sdk(&version_value))
             .send()
             .await;
-        written_unless_condition_failed(result, || format!("DeleteItem {}/{}", key.pk(), key.sk()))
+        written_unless_condition_failed(result, || format!("DeleteItem {key}"))
     }
 
     /// Every item of a partition (optionally a sort-key prefix), following
@@ -456,7 +527,7 @@ impl DynamoStore {
             Ok(expression) => expression,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let query = PartitionQuery::sessions_of(campaign);
+        let query = self.profile.sessions_of(campaign);
         self.filtered_query(&query, expression.as_ref(), true)
             .await
             .map(Ok)
@@ -478,16 +549,16 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .set_index_name(query.index.map(str::to_owned))
+                .set_index_name(query.index.clone())
                 .consistent_read(consistent)
                 .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
-                .expression_attribute_names("#p", query.partition_attribute)
+                .expression_attribute_names("#p", &query.partition_attribute)
                 .expression_attribute_values(":p", AttributeValue::S(query.partition_key.clone()))
                 .set_exclusive_start_key(start);
             request = match &query.sort_key_prefix {
                 Some(prefix) => request
                     .key_condition_expression("#p = :p AND begins_with(#s, :prefix)")
-                    .expression_attribute_names("#s", query.sort_attribute)
+                    .expression_attribute_names("#s", &query.sort_attribute)
                     .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
                 None => request.key_condition_expression("#p = :p"),
             };
@@ -528,13 +599,19 @@ impl DynamoStore {
 
     /// The items (at most one, if the app is right) whose share token is `token`.
     pub async fn query_share_token(&self, token: &str) -> Result<Vec<Item>, AppError> {
+        let Some((index, attribute)) = self.profile.share_token_index() else {
+            return Err(AppError::Invalid {
+                field: "share token",
+                reason: format!("profile {:?} has no share-token index", self.profile.name),
+            });
+        };
         let answer = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(SHARE_TOKEN_INDEX)
+            .index_name(index)
             .key_condition_expression("#t = :t")
-            .expression_attribute_names("#t", attr::SHARE_TOKEN)
+            .expression_attribute_names("#t", attribute)
             .expression_attribute_values(":t", AttributeValue::S(token.to_owned()))
             .send()
             .await

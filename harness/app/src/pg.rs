@@ -2,7 +2,8 @@
 //! changes the rows and appends an outbox record for each entity it touches.
 
 use chrono::Utc;
-use cutover_core::campaign_item::to_item;
+use cutover_core::profile::Profile;
+use std::sync::Arc;
 use cutover_core::domain::{
     Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json,
     session_search_text, transcript_storage_key, truncate_to_millis,
@@ -29,6 +30,10 @@ pub fn new_share_token() -> String {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// How the app's items are written: the outbox keeps each record's
+    /// stored key, and a write is refused before commit when its item would
+    /// pass the 400 KB limit.
+    profile: Arc<Profile>,
 }
 
 const SESSION_COLUMNS: &str = "id, campaign_id, user_id, name, summary, metadata, share_token, transcript_bytes, transcript_sha256, search_text, created_at, updated_at, version";
@@ -156,8 +161,8 @@ fn holds_nul(value: &serde_json::Value) -> bool {
 }
 
 /// Refuses, before commit, an entity whose DynamoDB item would exceed the limit.
-fn check_item_size(entity: &Entity) -> Result<(), AppError> {
-    let bytes = item_bytes(&to_item(entity)).map_err(|e| AppError::Invalid {
+fn check_item_size(profile: &Profile, entity: &Entity) -> Result<(), AppError> {
+    let bytes = item_bytes(&profile.to_item(entity)).map_err(|e| AppError::Invalid {
         field: "item",
         reason: e.to_string(),
     })?;
@@ -196,11 +201,17 @@ fn entity_from_row(kind: EntityKind, row: &PgRow) -> Result<Entity, AppError> {
 struct Recorder {
     outcome: Outcome,
     outbox: bool,
+    profile: Arc<Profile>,
 }
 
 impl PgStore {
+    /// The reference app's database.
     pub fn new(pool: PgPool) -> PgStore {
-        PgStore { pool }
+        Self::with_profile(pool, Profile::reference())
+    }
+
+    pub fn with_profile(pool: PgPool, profile: Arc<Profile>) -> PgStore {
+        PgStore { pool, profile }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -392,8 +403,8 @@ impl PgStore {
         .bind(entity_key.entity().name())
         .bind(id.as_str())
         .bind(operation)
-        .bind(entity_key.pk())
-        .bind(entity_key.sk())
+        .bind(outcome.profile.key(entity_key).pk)
+        .bind(outcome.profile.key(entity_key).sk)
         .bind(owner.as_str())
         .bind(version)
         .execute(&mut **tx)
@@ -407,7 +418,7 @@ impl PgStore {
         outcome: &mut Recorder,
         entity: &Entity,
     ) -> Result<(), AppError> {
-        check_item_size(entity)?;
+        check_item_size(&outcome.profile, entity)?;
         Self::record(
             tx,
             outcome,
@@ -449,6 +460,7 @@ impl PgStore {
         let mut recorder = Recorder {
             outcome: Outcome::default(),
             outbox,
+            profile: self.profile.clone(),
         };
         self.apply(&mut tx, command, &mut recorder).await?;
         tx.commit().await.map_err(AppError::pg("committing"))?;

@@ -2,10 +2,10 @@
 //! same domain types, ordered by id, so they can be compared directly (shadow
 //! reads, tests, the parity validator).
 
-use cutover_core::campaign_item::from_item;
 use cutover_core::domain::{Entity, Session};
 use cutover_core::item_size::Item;
-use cutover_core::keys::{EntityKind, Id, ItemKey, PartitionQuery};
+use cutover_core::keys::{EntityKind, Id, ItemKey};
+use cutover_core::profile::Profile;
 use cutover_core::normalize::normalize;
 use cutover_core::search::expression::SearchFilter;
 use sqlx::{PgConnection, Row};
@@ -172,17 +172,25 @@ pub struct DynamoReads {
     transcripts: TranscriptStore,
 }
 
-fn entity_of(item: &Item) -> Result<Entity, AppError> {
-    from_item(item).map_err(|error| AppError::MalformedItem {
-        key: format!("{:?}/{:?}", item.get("pk"), item.get("sk")),
-        detail: error.to_string(),
-    })
+fn entity_of(profile: &Profile, item: &Item) -> Result<Entity, AppError> {
+    profile
+        .from_item(item)
+        .map_err(|error| AppError::MalformedItem {
+            key: profile
+                .stored_key(item)
+                .map_or_else(|| "(no key)".to_owned(), |key| key.to_string()),
+            detail: error.to_string(),
+        })
 }
 
-fn entities<T>(items: &[Item], pick: impl Fn(Entity) -> Option<T>) -> Result<Vec<T>, AppError> {
+fn entities<T>(
+    profile: &Profile,
+    items: &[Item],
+    pick: impl Fn(Entity) -> Option<T>,
+) -> Result<Vec<T>, AppError> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let entity = entity_of(item)?;
+        let entity = entity_of(profile, item)?;
         let described = format!("{:?} {}", entity.kind(), entity.id());
         out.push(pick(entity).ok_or_else(|| AppError::MalformedItem {
             key: described,
@@ -200,18 +208,22 @@ impl DynamoReads {
         }
     }
 
+    fn profile(&self) -> &Profile {
+        self.dynamo.profile()
+    }
+
     async fn session(&self, id: &Id) -> Result<Option<Session>, AppError> {
         // Reverse lookup on GSI1 finds the campaign; then a consistent GetItem.
         let found = self
             .dynamo
-            .query(&PartitionQuery::session_by_id(id))
+            .query(&self.dynamo.profile().session_by_id(id))
             .await?;
         let Some(first) = found.first() else {
             return Ok(None);
         };
-        let Entity::Session(indexed) = entity_of(first)? else {
+        let Entity::Session(indexed) = entity_of(self.profile(), first)? else {
             return Err(AppError::MalformedItem {
-                key: format!("GSI1 SESS#{id}"),
+                key: format!("the reverse lookup of session {id}"),
                 detail: "not a session".into(),
             });
         };
@@ -220,10 +232,10 @@ impl DynamoReads {
             session: id.clone(),
         };
         match self.dynamo.get(&key).await? {
-            Some(item) => match entity_of(&item)? {
+            Some(item) => match entity_of(self.profile(), &item)? {
                 Entity::Session(session) => Ok(Some(session)),
                 _ => Err(AppError::MalformedItem {
-                    key: format!("{}/{}", key.pk(), key.sk()),
+                    key: self.dynamo.stored_key(&key).to_string(),
                     detail: "not a session".into(),
                 }),
             },
@@ -235,7 +247,7 @@ impl DynamoReads {
         Ok(match read {
             Read::User(id) => Answer::User(
                 match self.dynamo.get(&ItemKey::User { user: id.clone() }).await? {
-                    Some(item) => match entity_of(&item)? {
+                    Some(item) => match entity_of(self.profile(), &item)? {
                         Entity::User(user) => Some(user),
                         _ => None,
                     },
@@ -243,9 +255,10 @@ impl DynamoReads {
                 },
             ),
             Read::CampaignsOf(user) => Answer::Campaigns(entities(
+                self.profile(),
                 &self
                     .dynamo
-                    .query(&PartitionQuery::campaigns_of(user))
+                    .query(&self.profile().campaigns_of(user))
                     .await?,
                 |e| match e {
                     Entity::Campaign(c) => Some(c),
@@ -255,17 +268,17 @@ impl DynamoReads {
             Read::Campaign(id) => {
                 let found = self
                     .dynamo
-                    .query(&PartitionQuery::campaign_by_id(id))
+                    .query(&self.profile().campaign_by_id(id))
                     .await?;
                 Answer::Campaign(match found.first() {
-                    Some(item) => match entity_of(item)? {
+                    Some(item) => match entity_of(self.profile(), item)? {
                         Entity::Campaign(c) => {
                             let key = ItemKey::Campaign {
                                 user: c.user_id,
                                 campaign: id.clone(),
                             };
                             match self.dynamo.get(&key).await? {
-                                Some(item) => match entity_of(&item)? {
+                                Some(item) => match entity_of(self.profile(), &item)? {
                                     Entity::Campaign(c) => Some(c),
                                     _ => None,
                                 },
@@ -278,9 +291,10 @@ impl DynamoReads {
                 })
             }
             Read::SessionsOf(campaign) => Answer::Sessions(entities(
+                self.profile(),
                 &self
                     .dynamo
-                    .query(&PartitionQuery::sessions_of(campaign))
+                    .query(&self.profile().sessions_of(campaign))
                     .await?,
                 |e| match e {
                     Entity::Session(s) => Some(s),
@@ -289,9 +303,10 @@ impl DynamoReads {
             )?),
             Read::Session(id) => Answer::Session(self.session(id).await?),
             Read::SummariesOf(session) => Answer::Summaries(entities(
+                self.profile(),
                 &self
                     .dynamo
-                    .query(&PartitionQuery::summaries_of(session))
+                    .query(&self.profile().summaries_of(session))
                     .await?,
                 |e| match e {
                     Entity::Summary(s) => Some(s),
@@ -300,7 +315,7 @@ impl DynamoReads {
             )?),
             Read::SessionByShareToken(token) => {
                 let found = self.dynamo.query_share_token(token).await?;
-                let sessions = entities(&found, |e| match e {
+                let sessions = entities(self.profile(), &found, |e| match e {
                     Entity::Session(s) => Some(s),
                     _ => None,
                 })?;
@@ -313,7 +328,7 @@ impl DynamoReads {
                     .search_sessions(campaign, &filter)
                     .await?
                     .expect("a substring filter is one short expression");
-                let mut ids = entities(&found.items, |e| match e {
+                let mut ids = entities(self.profile(), &found.items, |e| match e {
                     Entity::Session(s) => Some(s.id),
                     _ => None,
                 })?;

@@ -11,9 +11,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use cutover_core::campaign_item::{from_item, to_item};
 use cutover_core::domain::{Entity, transcript_prefix};
-use cutover_core::keys::{EntityKind, Id, ItemKey};
+use cutover_core::keys::{EntityKind, Id};
+use cutover_core::profile::StoredKey;
 use sqlx::Row;
 
 use crate::dynamo::DynamoStore;
@@ -33,9 +33,14 @@ pub struct Relay {
 #[derive(Debug, Clone)]
 struct PendingRecord {
     id: i64,
-    key: ItemKey,
+    /// The item's key as the write that made this record stored it.
+    key: StoredKey,
     owner: Id,
     version: i64,
+    /// PostgreSQL's clock when the relay read the record, in milliseconds:
+    /// what orders a delete at a stale key when the profile orders writes by
+    /// `updated_at` (every write the record stands for happened before it).
+    read_at_ms: i64,
     /// Failed applies so far: a record that failed may have left an object behind.
     attempts: i32,
 }
@@ -97,7 +102,9 @@ impl Relay {
         // lock may be missing here; their writers apply them after us.
         let rows = sqlx::query(
             "WITH entity_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0)))
-             SELECT id, item_pk, item_sk, owner_id, version, attempts FROM outbox, entity_lock
+             SELECT id, item_pk, item_sk, owner_id, version, attempts,
+                    (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+             FROM outbox, entity_lock
              WHERE entity_kind = $1 AND entity_id = $2 AND done_at IS NULL ORDER BY id",
         )
         .bind(kind.name())
@@ -113,10 +120,14 @@ impl Relay {
             .map(|row| {
                 Ok(PendingRecord {
                     id: row.get(0),
-                    key: ItemKey::parse(row.get(1), row.get(2))?,
+                    key: StoredKey {
+                        pk: row.get(1),
+                        sk: row.get(2),
+                    },
                     owner: Id::parse(row.get(3))?,
                     version: row.get(4),
                     attempts: row.get(5),
+                    read_at_ms: row.get(6),
                 })
             })
             .collect::<Result<Vec<_>, AppError>>()?;
@@ -124,7 +135,7 @@ impl Relay {
         // Read after taking the lock, in a fresh snapshot: it reflects every record above.
         let state = PgReads::entity_with_transcript(&mut tx, kind, id).await?;
 
-        match self.sync(state, &records).await {
+        match self.sync(kind, id, state, &records).await {
             Ok(()) => {
                 sqlx::query(
                     "UPDATE outbox SET done_at = now(), last_error = NULL WHERE id = ANY($1)",
@@ -157,27 +168,44 @@ impl Relay {
 
     async fn sync(
         &self,
+        kind: EntityKind,
+        id: &Id,
         state: Option<(Entity, Option<String>)>,
         records: &[PendingRecord],
     ) -> Result<(), AppError> {
-        let current_key = state.as_ref().map(|(entity, _)| entity.key());
+        let profile = self.dynamo.profile().clone();
+        let current_key = state
+            .as_ref()
+            .map(|(entity, _)| profile.key(&entity.key()));
         // Items left at keys the entity no longer has (deleted, or deleted and
         // re-created elsewhere) go first.
-        let stale: BTreeSet<(ItemKey, Id)> = records
+        let stale: BTreeSet<(StoredKey, Id)> = records
             .iter()
             .filter(|r| Some(&r.key) != current_key.as_ref())
             .map(|r| (r.key.clone(), r.owner.clone()))
             .collect();
-        let newest_version = records.iter().map(|r| r.version).max().unwrap_or(0);
+        // What a delete at a stale key compares: the newest record's version,
+        // or the time it was read when the profile orders writes by `updated_at`.
+        let newest_version = records
+            .iter()
+            .map(|r| {
+                if profile.orders_by_updated_at(kind) {
+                    r.read_at_ms
+                } else {
+                    r.version
+                }
+            })
+            .max()
+            .unwrap_or(0);
         let recovering = records.iter().any(|record| record.attempts > 0);
         for (key, owner) in stale {
-            let version = state
-                .as_ref()
-                .map_or(newest_version, |(e, _)| e.version().max(newest_version));
+            let version = state.as_ref().map_or(newest_version, |(e, _)| {
+                profile.order_of(e).max(newest_version)
+            });
             // Learn the transcript the item points to before the item goes.
-            let old_pointer = match &key {
-                ItemKey::Session { .. } => match self.dynamo.get(&key).await? {
-                    Some(item) => match from_item(&item) {
+            let old_pointer = match kind {
+                EntityKind::Session => match self.dynamo.get_stored(&key).await? {
+                    Some(item) => match profile.from_item(&item) {
                         Ok(Entity::Session(old)) => Some(old.transcript.storage_key),
                         _ => None,
                     },
@@ -186,9 +214,10 @@ impl Relay {
                 _ => None,
             };
             self.dynamo
-                .delete_if_older(&key, version.saturating_add(1))
+                .delete_if_older(kind, &key, version.saturating_add(1))
                 .await?;
-            if let ItemKey::Session { session, .. } = &key {
+            if kind == EntityKind::Session {
+                let session = id;
                 let keep = state.as_ref().and_then(|(e, _)| match e {
                     Entity::Session(s) if s.user_id == owner => {
                         Some(s.transcript.storage_key.clone())
@@ -210,17 +239,17 @@ impl Relay {
         };
         let key = entity.key();
         let stored = self.dynamo.get(&key).await?;
-        let stored = stored.as_ref().and_then(|item| from_item(item).ok());
+        let stored = stored.as_ref().and_then(|item| profile.from_item(item).ok());
         if stored
             .as_ref()
-            .is_some_and(|stored| stored.version() >= entity.version())
+            .is_some_and(|stored| profile.order_of(stored) >= profile.order_of(&entity))
         {
             // Already applied (by the writer, or by an earlier relay pass).
             return Ok(());
         }
         let Entity::Session(session) = &entity else {
             self.dynamo
-                .put_if_newer(&key, &to_item(&entity), entity.version())
+                .put_if_newer(&key, &profile.to_item(&entity), profile.order_of(&entity))
                 .await?;
             return Ok(());
         };
@@ -240,7 +269,7 @@ impl Relay {
                 .await?;
         }
         self.dynamo
-            .put_if_newer(&key, &to_item(&entity), entity.version())
+            .put_if_newer(&key, &profile.to_item(&entity), profile.order_of(&entity))
             .await?;
         if recovering {
             // A failed attempt may have uploaded objects nothing points to: sweep.
@@ -288,7 +317,11 @@ impl Relay {
                 .await?;
         }
         self.dynamo
-            .put_unless_newer(&entity.key(), &to_item(entity), entity.version())
+            .put_unless_newer(
+                &entity.key(),
+                &self.dynamo.profile().to_item(entity),
+                self.dynamo.profile().order_of(entity),
+            )
             .await?;
         Ok(())
     }
@@ -324,7 +357,7 @@ impl Relay {
         if state.as_ref().map(|(entity, _)| entity.key()) != Some(copied_key.clone()) {
             // Deleted (or moved) since it was read: take back what the copy wrote.
             self.dynamo
-                .delete_if_not_newer(&copied_key, copied.version())
+                .delete_if_not_newer(&copied_key, self.dynamo.profile().order_of(copied))
                 .await?;
         }
         if let Some((entity, transcript)) = &state {

@@ -10,7 +10,6 @@ use cutover_app::dynamo::DynamoStore;
 use cutover_app::reads::{Answer, Read};
 use cutover_app::transcripts::TranscriptStore;
 use cutover_app::{App, AppError, Command, Mode};
-use cutover_core::campaign_item::to_item;
 use cutover_core::domain::{Entity, transcript_prefix};
 use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
@@ -360,7 +359,7 @@ async fn check_versions_only_move_forward(engine: DynamoEngine) {
         campaign: id("c1"),
     };
     let stored = app.dynamo.get(&key).await.unwrap().expect("item");
-    let Entity::Campaign(current) = cutover_core::campaign_item::from_item(&stored).unwrap() else {
+    let Entity::Campaign(current) = app.profile().from_item(&stored).unwrap() else {
         panic!()
     };
 
@@ -371,7 +370,7 @@ async fn check_versions_only_move_forward(engine: DynamoEngine) {
     });
     assert!(
         !app.dynamo
-            .put_if_newer(&key, &to_item(&stale), current.version - 1)
+            .put_if_newer(&key, &app.profile().to_item(&stale), current.version - 1)
             .await
             .unwrap()
     );
@@ -381,13 +380,13 @@ async fn check_versions_only_move_forward(engine: DynamoEngine) {
     });
     assert!(
         !app.dynamo
-            .put_if_newer(&key, &to_item(&same), current.version)
+            .put_if_newer(&key, &app.profile().to_item(&same), current.version)
             .await
             .unwrap()
     );
     assert!(
         !app.dynamo
-            .delete_if_older(&key, current.version)
+            .delete_if_older(key.entity(), &app.dynamo.stored_key(&key), current.version)
             .await
             .unwrap()
     );
@@ -399,7 +398,7 @@ async fn check_versions_only_move_forward(engine: DynamoEngine) {
     });
     assert!(
         app.dynamo
-            .put_if_newer(&key, &to_item(&newer), newer.version())
+            .put_if_newer(&key, &app.profile().to_item(&newer), newer.version())
             .await
             .unwrap()
     );

@@ -15,7 +15,6 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::{App, AppError, Command, Mode, item_from_sdk};
 use cutover_backends::Sandbox;
-use cutover_core::campaign_item::from_item;
 use cutover_core::domain::Entity;
 use cutover_core::keys::Id;
 use cutover_core::model::{Model, ModelCampaign, ModelSession, ModelSummary, ModelUser, Refusal};
@@ -154,7 +153,7 @@ async fn dynamodb_as_model(app: &App) -> Model {
     loop {
         let page = app.dynamo.scan_page(None, start).await.unwrap();
         for raw in page.items() {
-            let entity = from_item(&item_from_sdk(raw).unwrap()).unwrap();
+            let entity = app.profile().from_item(&item_from_sdk(raw).unwrap()).unwrap();
             match entity {
                 Entity::User(u) => {
                     model.users.insert(

@@ -10,7 +10,6 @@ use cutover_app::transcripts::TranscriptStore;
 use cutover_app::{App, Mode};
 use cutover_backends::Sandbox;
 use cutover_core::backfill::KIND_ORDER;
-use cutover_core::campaign_item::to_item;
 use cutover_core::domain::Entity;
 use cutover_core::workload::Scenario;
 use cutover_parity::{ParityOptions, TranscriptCheck, validate};
@@ -131,7 +130,7 @@ pub async fn measure(
     let raw_dynamodb = {
         let table = DynamoStore::new(sandbox.dynamodb.clone(), sandbox.table_name("raw"));
         table.create_table().await?;
-        let items: Vec<_> = entities.iter().map(|(entity, _)| to_item(entity)).collect();
+        let items: Vec<_> = entities.iter().map(|(entity, _)| app.profile().to_item(entity)).collect();
         let page = options.page_size.max(1);
         let began = Instant::now();
         let written: Vec<cutover_app::dynamo::BatchWriteStats> =

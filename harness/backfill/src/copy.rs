@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use cutover_app::{App, AppError};
 use cutover_core::backfill::{Checkpoint, CopyTotals, KIND_ORDER, PageMark, Progress};
-use cutover_core::campaign_item::to_item;
 use cutover_core::domain::Entity;
 use futures::{StreamExt, TryStreamExt};
 
@@ -129,7 +128,7 @@ async fn copy_page(
     if !options.hold_before_write.is_zero() {
         tokio::time::sleep(options.hold_before_write).await;
     }
-    let items: Vec<_> = entities.iter().map(|(entity, _)| to_item(entity)).collect();
+    let items: Vec<_> = entities.iter().map(|(entity, _)| app.profile().to_item(entity)).collect();
     let written = app.dynamo.batch_write(&items).await?;
     totals.item_bytes = written.item_bytes;
     totals.batch_calls = written.calls;

@@ -176,6 +176,16 @@ impl Entity {
         }
     }
 
+    /// `(created_at, updated_at)`.
+    pub fn timestamps(&self) -> (Timestamp, Timestamp) {
+        match self {
+            Entity::User(e) => (e.created_at, e.updated_at),
+            Entity::Campaign(e) => (e.created_at, e.updated_at),
+            Entity::Session(e) => (e.created_at, e.updated_at),
+            Entity::Summary(e) => (e.created_at, e.updated_at),
+        }
+    }
+
     /// The user whose data this is.
     pub fn owner(&self) -> &Id {
         match self {

@@ -18,6 +18,7 @@ pub mod naming;
 pub mod normalize;
 pub mod parity;
 pub mod prices;
+pub mod profile;
 pub mod provision;
 pub mod search;
 pub mod workload;

@@ -211,15 +211,20 @@ pub fn orphan_object(key: &str) -> Finding {
 /// Findings for a DynamoDB item whose search copies (`searchText`,
 /// `searchLexemes`) are not what PostgreSQL's row gives: every field may
 /// compare equal while search answers differ.
-pub fn stale_derived_findings(item: &crate::item_size::Item, postgres: &Entity) -> Vec<Finding> {
+pub fn stale_derived_findings(
+    profile: &crate::profile::Profile,
+    item: &crate::item_size::Item,
+    postgres: &Entity,
+) -> Vec<Finding> {
     let entity = postgres;
-    crate::campaign_item::stale_derived_attributes(item, entity)
+    profile
+        .stale_derived_attributes(item, entity)
         .into_iter()
         .map(|(name, stored, expected)| Finding {
             category: Category::FieldMismatch,
             entity: Some(entity.kind()),
             id: entity.id().to_string(),
-            field: Some(name.to_owned()),
+            field: Some(name),
             postgres: Some(expected),
             dynamodb: Some(stored),
         })

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError};
-use cutover_core::campaign_item::{from_item, to_item};
 use cutover_core::domain::{
     Campaign, Entity, Session, Summary, TranscriptPointer, User, transcript_storage_key,
 };
@@ -142,7 +141,7 @@ async fn load(app: &App, users: Vec<Vec<(Entity, Option<String>)>>) -> Result<()
     futures::stream::iter(users)
         .map(|entities| async move {
             app.pg.load(&entities).await?;
-            let items: Vec<_> = entities.iter().map(|(e, _)| to_item(e)).collect();
+            let items: Vec<_> = entities.iter().map(|(e, _)| app.profile().to_item(e)).collect();
             app.dynamo.batch_put(&items).await?;
             for (entity, transcript) in &entities {
                 if let (Entity::Session(s), Some(text)) = (entity, transcript) {
@@ -244,7 +243,7 @@ async fn naive(app: &App) -> Result<u64, AppError> {
                     key: "?".into(),
                     detail,
                 })?;
-            if let Ok(entity) = from_item(&item) {
+            if let Ok(entity) = app.profile().from_item(&item) {
                 let postgres = app
                     .pg
                     .entities_by_ids(entity.kind(), &[entity.id().to_string()])

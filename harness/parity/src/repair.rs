@@ -76,7 +76,7 @@ pub async fn repair(
         leftovers
             .dynamodb_only
             .iter()
-            .map(|key| format!("item {}/{} (only in DynamoDB)", key.pk(), key.sk())),
+            .map(|key| format!("item {} (only in DynamoDB)", app.dynamo.stored_key(key))),
     );
     extra.extend(
         leftovers
@@ -104,11 +104,11 @@ pub async fn repair(
         async move {
             let key = std::collections::HashMap::from([
                 (
-                    "pk".to_owned(),
+                    app.profile().table.partition_key.clone(),
                     aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()),
                 ),
                 (
-                    "sk".to_owned(),
+                    app.profile().table.sort_key.clone(),
                     aws_sdk_dynamodb::types::AttributeValue::S(sk.clone()),
                 ),
             ]);
@@ -126,7 +126,8 @@ pub async fn repair(
         }
     };
     for key in &leftovers.dynamodb_only {
-        delete_item(key.pk(), key.sk()).await?;
+        let stored = app.dynamo.stored_key(key);
+        delete_item(stored.pk, stored.sk).await?;
     }
     for (pk, sk) in &leftovers.malformed_keys {
         delete_item(pk.clone(), sk.clone()).await?;

@@ -7,10 +7,10 @@ use futures::StreamExt;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError, item_from_sdk};
-use cutover_core::campaign_item::from_item;
 use cutover_core::domain::{Entity, TranscriptPointer};
 use cutover_core::item_size::{AttrValue, Item};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
+use cutover_core::profile::{Profile, fields};
 use cutover_core::parity::{
     Category, Finding, ObjectObservation, Tally, compare_entity, compare_transcript,
     malformed_item, orphan_object, stale_derived_findings,
@@ -110,6 +110,10 @@ async fn compare(
     dynamodb: Option<&Entity>,
     check: TranscriptCheck,
 ) -> Result<Vec<Finding>, AppError> {
+    // PostgreSQL's row as the profile stores it, so a declared loss (whole
+    // seconds, a version taken from updated_at) is not a mismatch.
+    let postgres = postgres.map(|entity| app.profile().as_stored(entity));
+    let postgres = postgres.as_ref();
     let mut findings = compare_entity(postgres, dynamodb);
     if check == TranscriptCheck::Skip {
         return Ok(findings);
@@ -139,13 +143,17 @@ async fn compare(
     Ok(findings)
 }
 
-fn describe_key(item: &HashMap<String, AttributeValue>) -> String {
+fn describe_key(profile: &Profile, item: &HashMap<String, AttributeValue>) -> String {
     let part = |name: &str| match item.get(name) {
         Some(AttributeValue::S(text)) => text.clone(),
         Some(other) => format!("{other:?}"),
         None => "?".to_owned(),
     };
-    format!("{}/{}", part("pk"), part("sk"))
+    format!(
+        "{}/{}",
+        part(&profile.table.partition_key),
+        part(&profile.table.sort_key)
+    )
 }
 
 async fn scan_segment(
@@ -162,7 +170,7 @@ async fn scan_segment(
         for raw in page.items() {
             let parsed: Result<(Entity, Item), String> =
                 item_from_sdk(raw).and_then(|item: Item| {
-                    let entity = from_item(&item).map_err(|e| e.to_string())?;
+                    let entity = app.profile().from_item(&item).map_err(|e| e.to_string())?;
                     Ok((entity, item))
                 });
             match parsed {
@@ -172,13 +180,16 @@ async fn scan_segment(
                     .push((entity, item)),
                 Err(problem) => {
                     if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
-                        (raw.get("pk"), raw.get("sk"))
+                        (
+                            raw.get(&app.profile().table.partition_key),
+                            raw.get(&app.profile().table.sort_key),
+                        )
                     {
                         result.malformed_keys.push((pk.clone(), sk.clone()));
                     }
                     result
                         .tally
-                        .record(None, vec![malformed_item(&describe_key(raw), &problem)]);
+                        .record(None, vec![malformed_item(&describe_key(app.profile(), raw), &problem)]);
                 }
             }
         }
@@ -201,7 +212,11 @@ async fn scan_segment(
                             let findings = compare(app, postgres, Some(&entity), check).await.map(
                                 |mut findings| {
                                     if let Some(postgres) = postgres {
-                                        findings.extend(stale_derived_findings(&item, postgres));
+                                        findings.extend(stale_derived_findings(
+                                            app.profile(),
+                                            &item,
+                                            postgres,
+                                        ));
                                     }
                                     findings
                                 },
@@ -254,10 +269,12 @@ async fn recheck(
         .map(Entity::key)
         .unwrap_or_else(|| suspect.key.clone());
     let item = app.dynamo.get(&key).await?;
-    let dynamodb = item.as_ref().and_then(|item| from_item(item).ok());
+    let dynamodb = item
+        .as_ref()
+        .and_then(|item| app.profile().from_item(item).ok());
     let mut findings = compare(app, postgres.as_ref(), dynamodb.as_ref(), check).await?;
     if let (Some(item), Some(_), Some(postgres)) = (&item, &dynamodb, &postgres) {
-        findings.extend(stale_derived_findings(item, postgres));
+        findings.extend(stale_derived_findings(app.profile(), item, postgres));
     }
     Ok(findings)
 }
@@ -284,7 +301,7 @@ async fn orphan_resolved(app: &App, key: &str) -> Result<bool, AppError> {
     };
     let item = app.dynamo.get(&Entity::Session(pg).key()).await?;
     Ok(
-        matches!(item.as_ref().and_then(|i| i.get("transcriptStorageKey")), Some(AttrValue::S(pointer)) if pointer == key),
+        matches!(item.as_ref().and_then(|i| i.get(app.profile().attribute(EntityKind::Session, fields::TRANSCRIPT_KEY))), Some(AttrValue::S(pointer)) if pointer == key),
     )
 }
 

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use cutover_app::dynamo::{DynamoStore, key_attributes};
+use cutover_app::dynamo::DynamoStore;
 use cutover_app::{App, Command, Mode, item_to_sdk};
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::campaign_item::to_item;
 use cutover_core::domain::{Entity, User};
 use cutover_core::item_size::AttrValue;
 use cutover_core::keys::{Id, ItemKey};
@@ -98,7 +97,7 @@ async fn set_attribute(app: &App, key: &ItemKey, name: &str, value: AttributeVal
         .client()
         .get_item()
         .table_name(app.dynamo.table())
-        .set_key(Some(key_attributes(key)))
+        .set_key(Some(app.dynamo.key_map(key)))
         .send()
         .await
         .unwrap()
@@ -160,7 +159,7 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
     client
         .delete_item()
         .table_name(&table)
-        .set_key(Some(key_attributes(&ItemKey::User { user: id("bob") })))
+        .set_key(Some(app.dynamo.key_map(&ItemKey::User { user: id("bob") })))
         .send()
         .await
         .unwrap();
@@ -239,12 +238,12 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
     client
         .put_item()
         .table_name(&table)
-        .set_item(Some(item_to_sdk(&to_item(&ghost))))
+        .set_item(Some(item_to_sdk(&app.profile().to_item(&ghost))))
         .send()
         .await
         .unwrap();
     // Malformed: a key that parses to nothing, and a wrong type.
-    let mut bad_key = to_item(&ghost);
+    let mut bad_key = app.profile().to_item(&ghost);
     bad_key.insert("pk".into(), AttrValue::S("USER#ghost#extra".into()));
     client
         .put_item()
@@ -253,7 +252,7 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
         .send()
         .await
         .unwrap();
-    let mut bad_type = to_item(&Entity::User(User {
+    let mut bad_type = app.profile().to_item(&Entity::User(User {
         id: id("typo"),
         ..match &ghost {
             Entity::User(u) => u.clone(),

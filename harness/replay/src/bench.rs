@@ -15,7 +15,7 @@ use chrono::Utc;
 use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError, Command, Mode};
 use cutover_backends::{Engines, Sandbox};
-use cutover_core::campaign_item::to_item;
+use cutover_core::profile::Profile;
 use cutover_core::domain::{
     Campaign, Entity, Session, Summary, TranscriptPointer, User, transcript_storage_key,
 };
@@ -198,6 +198,7 @@ fn touched_by(model: &Model, command: &Command) -> Vec<(char, Id)> {
 /// Derives each command's item and object writes from the model's state of the
 /// entities it touches, before and after.
 fn derive_store_writes(commands: &[(Id, Command)]) -> Vec<(Id, StoreWrites)> {
+    let profile = Profile::reference();
     let mut model = Model::default();
     let mut out = Vec::with_capacity(commands.len());
     for (version, (user, command)) in commands.iter().enumerate() {
@@ -213,6 +214,7 @@ fn derive_store_writes(commands: &[(Id, Command)]) -> Vec<(Id, StoreWrites)> {
         }
         for (entity, old) in touched.iter().zip(before) {
             let new = entity_of(&model, entity);
+            let to_item = |e: &Entity| profile.to_item(e);
             if old.as_ref().map(to_item) == new.as_ref().map(to_item) {
                 continue;
             }
@@ -220,7 +222,7 @@ fn derive_store_writes(commands: &[(Id, Command)]) -> Vec<(Id, StoreWrites)> {
                 (_, Some(entity)) => {
                     let mut versioned = entity.clone();
                     set_version(&mut versioned, version as i64 + 1);
-                    writes.items.push(ItemWrite::Put(to_item(&versioned)));
+                    writes.items.push(ItemWrite::Put(profile.to_item(&versioned)));
                 }
                 (Some(entity), None) => writes.items.push(ItemWrite::Delete(entity.key())),
                 (None, None) => {}
@@ -383,7 +385,10 @@ pub async fn measure(
                                 .client()
                                 .delete_item()
                                 .table_name(app.dynamo.table())
-                                .set_key(Some(key_attributes(&key)))
+                                .set_key(Some(key_attributes(
+                                    app.profile(),
+                                    &app.dynamo.stored_key(&key),
+                                )))
                                 .send()
                                 .await
                                 .map_err(|e| failed(&e))?;

@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::model_view::postgres_as_model;
 use cutover_app::{App, AppError, Mode, item_from_sdk};
-use cutover_core::campaign_item::from_item;
 use cutover_core::keys::EntityKind;
 use cutover_core::model::Model;
 use cutover_core::workload::{OpKind, Scenario, Workload};
@@ -209,15 +208,16 @@ pub async fn drill(
     loop {
         let page = app.dynamo.scan_page(None, start).await?;
         for raw in page.items() {
-            let key = ["pk", "sk"]
+            let profile = app.profile();
+            let key = [&profile.table.partition_key, &profile.table.sort_key]
                 .iter()
-                .map(|name| match raw.get(*name) {
+                .map(|name| match raw.get(name.as_str()) {
                     Some(AttributeValue::S(text)) => text.clone(),
                     _ => "?".into(),
                 })
                 .collect::<Vec<_>>()
                 .join("/");
-            match item_from_sdk(raw).and_then(|item| from_item(&item).map_err(|e| e.to_string())) {
+            match item_from_sdk(raw).and_then(|item| profile.from_item(&item).map_err(|e| e.to_string())) {
                 Ok(entity) => {
                     let id = entity.id().to_string();
                     if known

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::campaign_item::to_item;
 use cutover_core::domain::{Entity, User};
 use cutover_core::keys::{EntityKind, Id};
 use cutover_core::naming::RunId;
@@ -35,7 +34,7 @@ async fn the_drill_proves_postgres_alone_complete_and_lists_a_planted_dynamodb_o
         version: 1,
     });
     app.dynamo
-        .put_if_newer(&ghost.key(), &to_item(&ghost), 1)
+        .put_if_newer(&ghost.key(), &app.profile().to_item(&ghost), 1)
         .await
         .unwrap();
 

@@ -13,7 +13,8 @@ use cutover_app::dynamo::{
 };
 use cutover_app::pg::PgStore;
 use cutover_backends::Sandbox;
-use cutover_core::campaign_item::{attr, to_item};
+use cutover_core::campaign_item::attr;
+use cutover_core::profile::Profile;
 use cutover_core::capacity::{Consistency, query_rcu};
 use cutover_core::domain::{Campaign, Entity, Session, TranscriptPointer, User};
 use cutover_core::item_size::{AttrValue, Item, item_bytes};
@@ -104,12 +105,14 @@ fn bytes(item: &Item) -> u64 {
 
 /// The base item as the GSI design stores it: the app's item plus the index key.
 fn base_item(session: &Session) -> Item {
-    let mut item = to_item(&Entity::Session(session.clone()));
-    let pk = ItemKey::Session {
-        campaign: session.campaign_id.clone(),
-        session: session.id.clone(),
-    }
-    .pk();
+    let profile = Profile::reference();
+    let mut item = profile.to_item(&Entity::Session(session.clone()));
+    let pk = profile
+        .key(&ItemKey::Session {
+            campaign: session.campaign_id.clone(),
+            session: session.id.clone(),
+        })
+        .pk;
     item.insert(SEARCH_PARTITION.to_owned(), AttrValue::S(pk));
     item
 }
@@ -303,18 +306,20 @@ impl SearchBench {
 }
 
 fn query_of(design: Design, campaign: &Id) -> PartitionQuery {
-    let pk = PartitionQuery::sessions_of(campaign).partition_key;
+    // The sweep lays its table out as the reference app does.
+    let sessions_of = Profile::reference().sessions_of(campaign);
+    let pk = sessions_of.partition_key.clone();
     match design {
-        Design::BaseItems => PartitionQuery::sessions_of(campaign),
+        Design::BaseItems => sessions_of,
         Design::SlimItems => PartitionQuery {
             sort_key_prefix: Some(SLIM_PREFIX.to_owned()),
-            ..PartitionQuery::sessions_of(campaign)
+            ..sessions_of
         },
         Design::GsiInclude => PartitionQuery {
-            index: Some(SEARCH_INDEX),
-            partition_attribute: SEARCH_PARTITION,
+            index: Some(SEARCH_INDEX.to_owned()),
+            partition_attribute: SEARCH_PARTITION.to_owned(),
             partition_key: pk,
-            sort_attribute: attr::SK,
+            sort_attribute: attr::SK.to_owned(),
             sort_key_prefix: None,
         },
         Design::PostgresFullText => unreachable!("PostgreSQL is not queried by partition"),

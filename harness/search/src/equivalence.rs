@@ -11,7 +11,6 @@ use cutover_core::capacity::{Consistency, query_rcu};
 use cutover_core::domain::session_search_fields;
 use cutover_core::item_size::item_bytes;
 use cutover_core::keys::Id;
-use cutover_core::keys::PartitionQuery;
 use cutover_core::normalize::{normalize, search_text};
 use cutover_core::search::classify::{
     Explanation, GapClass, PgToken, explain_substring_gap, explain_token_gap, websearch_syntax,
@@ -134,7 +133,7 @@ pub async fn compare_corpus(
     };
     let session_item_sizes: Vec<u64> = app
         .dynamo
-        .query(&PartitionQuery::sessions_of(campaign))
+        .query(&app.profile().sessions_of(campaign))
         .await?
         .iter()
         .map(|item| item_bytes(item).map(|bytes| bytes as u64))

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::keys::PartitionQuery;
 use cutover_core::naming::RunId;
 use cutover_core::search::corpus::Corpus;
 use cutover_core::search::equivalence::EquivalenceReport;
@@ -198,7 +197,9 @@ async fn our_stop_list_and_stems_are_postgres_own() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_enforces_the_expression_limit_we_check_before_sending() {
     let (sandbox, app) = fresh_app().await;
-    let query = PartitionQuery::sessions_of(&cutover_core::keys::Id::parse("c1").unwrap());
+    let query = app
+        .profile()
+        .sessions_of(&cutover_core::keys::Id::parse("c1").unwrap());
     let most = max_lexemes();
     let lexemes = |n: usize| (0..n).map(|i| format!("w{i}")).collect();
     let fits = SearchFilter::AllLexemes(lexemes(most))
