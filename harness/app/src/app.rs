@@ -217,7 +217,8 @@ impl App {
                 if ordinal % 100 < u64::from(percent.min(100)) {
                     self.stats.shadow_compared.fetch_add(1, Ordering::Relaxed);
                     let shadow = self.dynamo_reads.read(read).await;
-                    let matches = matches!(&shadow, Ok(other) if *other == answer);
+                    let comparable = self.profile().answer_as_stored(&answer);
+                    let matches = matches!(&shadow, Ok(other) if *other == comparable);
                     if !matches {
                         self.stats.shadow_mismatched.fetch_add(1, Ordering::Relaxed);
                         let mut samples = self.stats.shadow_samples.lock().expect("samples lock");

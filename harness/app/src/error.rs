@@ -42,6 +42,8 @@ pub enum AppError {
         actual_bytes: u64,
         actual_sha256: String,
     },
+    #[error("postgres row does not hold what the profile says: {detail}")]
+    MalformedRow { detail: String },
     #[error("dynamodb item {key} is malformed: {detail}")]
     MalformedItem { key: String, detail: String },
 }

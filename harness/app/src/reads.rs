@@ -8,11 +8,11 @@ use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::profile::Profile;
 use cutover_core::normalize::normalize;
 use cutover_core::search::expression::SearchFilter;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::dynamo::DynamoStore;
 use crate::error::AppError;
-use crate::pg::{PgStore, campaign_from_row, session_from_row, summary_from_row, user_from_row};
+use crate::pg::PgStore;
 use crate::transcripts::TranscriptStore;
 pub use cutover_core::command::{Answer, Read};
 
@@ -22,86 +22,51 @@ pub struct PgReads {
     pg: PgStore,
 }
 
-const SESSION_SELECT: &str = "SELECT id, campaign_id, user_id, name, summary, metadata, share_token, transcript_bytes, transcript_sha256, created_at, updated_at, version FROM sessions";
-
 impl PgReads {
     pub fn new(pg: PgStore) -> PgReads {
         PgReads { pg }
     }
 
+    /// The entities of `kind` whose `field` is `value`, in id order.
+    async fn rows(&self, kind: EntityKind, field: &'static str, value: &str) -> Result<Vec<Entity>, AppError> {
+        crate::pg::rows_where(self.pg.pool(), self.pg.schema(), kind, field, value).await
+    }
+
     pub async fn read(&self, read: &Read) -> Result<Answer, AppError> {
         let pool = self.pg.pool();
         let fail = |what: &str| AppError::pg(format!("reading {what}"));
+        use cutover_core::profile::fields::{CAMPAIGN_ID, ID, SESSION_ID, SHARE_TOKEN, USER_ID};
         Ok(match read {
             Read::User(id) => Answer::User(
-                sqlx::query("SELECT id, email, display_name, created_at, updated_at, version FROM users WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(fail("a user"))?
-                    .as_ref()
-                    .map(user_from_row)
-                    .transpose()?,
+                self.rows(EntityKind::User, ID, id.as_str()).await?.into_iter().next().map(|e| match e {
+                    Entity::User(user) => user,
+                    _ => unreachable!("read as a user"),
+                }),
             ),
             Read::CampaignsOf(user) => Answer::Campaigns(
-                sqlx::query("SELECT id, user_id, name, description, created_at, updated_at, version FROM campaigns WHERE user_id = $1 ORDER BY id")
-                    .bind(user.as_str())
-                    .fetch_all(pool)
-                    .await
-                    .map_err(fail("campaigns"))?
-                    .iter()
-                    .map(campaign_from_row)
-                    .collect::<Result<_, _>>()?,
+                self.rows(EntityKind::Campaign, USER_ID, user.as_str()).await?.into_iter().map(campaign).collect(),
             ),
             Read::Campaign(id) => Answer::Campaign(
-                sqlx::query("SELECT id, user_id, name, description, created_at, updated_at, version FROM campaigns WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(fail("a campaign"))?
-                    .as_ref()
-                    .map(campaign_from_row)
-                    .transpose()?,
+                self.rows(EntityKind::Campaign, ID, id.as_str()).await?.into_iter().next().map(campaign),
             ),
             Read::SessionsOf(campaign) => Answer::Sessions(
-                sqlx::query(sqlx::AssertSqlSafe(format!("{SESSION_SELECT} WHERE campaign_id = $1 ORDER BY id")))
-                    .bind(campaign.as_str())
-                    .fetch_all(pool)
-                    .await
-                    .map_err(fail("sessions"))?
-                    .iter()
-                    .map(session_from_row)
-                    .collect::<Result<_, _>>()?,
+                self.rows(EntityKind::Session, CAMPAIGN_ID, campaign.as_str()).await?.into_iter().map(session).collect(),
             ),
             Read::Session(id) => Answer::Session(
-                sqlx::query(sqlx::AssertSqlSafe(format!("{SESSION_SELECT} WHERE id = $1")))
-                    .bind(id.as_str())
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(fail("a session"))?
-                    .as_ref()
-                    .map(session_from_row)
-                    .transpose()?,
+                self.rows(EntityKind::Session, ID, id.as_str()).await?.into_iter().next().map(session),
             ),
             Read::SummariesOf(session) => Answer::Summaries(
-                sqlx::query("SELECT id, session_id, user_id, kind, body, created_at, updated_at, version FROM session_summaries WHERE session_id = $1 ORDER BY id")
-                    .bind(session.as_str())
-                    .fetch_all(pool)
-                    .await
-                    .map_err(fail("summaries"))?
-                    .iter()
-                    .map(summary_from_row)
-                    .collect::<Result<_, _>>()?,
+                self.rows(EntityKind::Summary, SESSION_ID, session.as_str())
+                    .await?
+                    .into_iter()
+                    .map(|e| match e {
+                        Entity::Summary(summary) => summary,
+                        _ => unreachable!("read as a summary"),
+                    })
+                    .collect(),
             ),
             Read::SessionByShareToken(token) => Answer::Session(
-                sqlx::query(sqlx::AssertSqlSafe(format!("{SESSION_SELECT} WHERE share_token = $1")))
-                    .bind(token)
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(fail("a shared session"))?
-                    .as_ref()
-                    .map(session_from_row)
-                    .transpose()?,
+                self.rows(EntityKind::Session, SHARE_TOKEN, token).await?.into_iter().next().map(session),
             ),
             Read::SearchSessions { campaign, query } => {
                 let ids: Vec<String> = sqlx::query_scalar(
@@ -127,41 +92,25 @@ impl PgReads {
     /// The entity's current row (and a session's transcript text) on `connection`.
     pub(crate) async fn entity_with_transcript(
         connection: &mut PgConnection,
+        schema: &Profile,
         kind: EntityKind,
         id: &Id,
     ) -> Result<Option<(Entity, Option<String>)>, AppError> {
-        let fail = || AppError::pg(format!("reading {kind} {id}"));
-        let sql = match kind {
-            EntityKind::User => {
-                "SELECT id, email, display_name, created_at, updated_at, version FROM users WHERE id = $1"
-            }
-            EntityKind::Campaign => {
-                "SELECT id, user_id, name, description, created_at, updated_at, version FROM campaigns WHERE id = $1"
-            }
-            EntityKind::Session => {
-                "SELECT id, campaign_id, user_id, name, summary, metadata, share_token, transcript, transcript_bytes, transcript_sha256, created_at, updated_at, version FROM sessions WHERE id = $1"
-            }
-            EntityKind::Summary => {
-                "SELECT id, session_id, user_id, kind, body, created_at, updated_at, version FROM session_summaries WHERE id = $1"
-            }
-        };
-        let Some(row) = sqlx::query(sql)
-            .bind(id.as_str())
-            .fetch_optional(connection)
-            .await
-            .map_err(fail())?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(match kind {
-            EntityKind::User => (Entity::User(user_from_row(&row)?), None),
-            EntityKind::Campaign => (Entity::Campaign(campaign_from_row(&row)?), None),
-            EntityKind::Session => {
-                let transcript: String = row.try_get("transcript").map_err(fail())?;
-                (Entity::Session(session_from_row(&row)?), Some(transcript))
-            }
-            EntityKind::Summary => (Entity::Summary(summary_from_row(&row)?), None),
-        }))
+        crate::pg::entity_row(connection, schema, kind, id).await
+    }
+}
+
+fn campaign(entity: Entity) -> cutover_core::domain::Campaign {
+    match entity {
+        Entity::Campaign(campaign) => campaign,
+        _ => unreachable!("read as a campaign"),
+    }
+}
+
+fn session(entity: Entity) -> Session {
+    match entity {
+        Entity::Session(session) => session,
+        _ => unreachable!("read as a session"),
     }
 }
 

@@ -64,14 +64,21 @@ impl Relay {
 
     /// Outbox records not yet applied.
     pub async fn pending_records(&self) -> Result<i64, AppError> {
+        if !self.pg.has_outbox() {
+            return Ok(0);
+        }
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE done_at IS NULL")
             .fetch_one(self.pg.pool())
             .await
             .map_err(AppError::pg("counting pending outbox records"))
     }
 
-    /// Entities with pending records (the parity validator calls their mismatches in-flight).
+    /// Entities with pending records (the parity validator calls their
+    /// mismatches in-flight). None when the database keeps no outbox.
     pub async fn pending_entities(&self) -> Result<BTreeSet<(EntityKind, Id)>, AppError> {
+        if !self.pg.has_outbox() {
+            return Ok(BTreeSet::new());
+        }
         let rows =
             sqlx::query("SELECT DISTINCT entity_kind, entity_id FROM outbox WHERE done_at IS NULL")
                 .fetch_all(self.pg.pool())
@@ -133,7 +140,7 @@ impl Relay {
             .collect::<Result<Vec<_>, AppError>>()?;
         let record_ids: Vec<i64> = records.iter().map(|r| r.id).collect();
         // Read after taking the lock, in a fresh snapshot: it reflects every record above.
-        let state = PgReads::entity_with_transcript(&mut tx, kind, id).await?;
+        let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?;
 
         match self.sync(kind, id, state, &records).await {
             Ok(()) => {
@@ -332,7 +339,7 @@ impl Relay {
     /// PostgreSQL has no such entity (nothing to repair from).
     pub async fn repair_entity(&self, kind: EntityKind, id: &Id) -> Result<bool, AppError> {
         let mut tx = self.lock_entity(kind, id, "repair").await?;
-        let Some((entity, transcript)) = PgReads::entity_with_transcript(&mut tx, kind, id).await?
+        let Some((entity, transcript)) = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?
         else {
             return Ok(false);
         };
@@ -352,7 +359,7 @@ impl Relay {
     pub async fn reconcile_copy(&self, copied: &Entity) -> Result<(), AppError> {
         let (kind, id) = (copied.kind(), copied.id());
         let mut tx = self.lock_entity(kind, id, "reconcile a copy").await?;
-        let state = PgReads::entity_with_transcript(&mut tx, kind, id).await?;
+        let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?;
         let copied_key = copied.key();
         if state.as_ref().map(|(entity, _)| entity.key()) != Some(copied_key.clone()) {
             // Deleted (or moved) since it was read: take back what the copy wrote.

@@ -29,6 +29,9 @@ enum Command {
     Parity(commands::parity::Args),
     /// Copy what PostgreSQL holds into DynamoDB and S3 (resumable, safe against live dual writes).
     Backfill(commands::backfill::Args),
+    /// App profiles: check one against the live stores it describes.
+    #[command(subcommand)]
+    Profile(commands::profile::Profile),
     /// Ask a corpus of queries of DynamoDB and PostgreSQL search; classify every difference.
     SearchEquivalence(commands::search::Args),
     /// Show what this machine offers each provisioner, and the remedy for anything missing.
@@ -73,6 +76,7 @@ fn main() -> std::process::ExitCode {
             Command::Replay(args) => commands::replay::run(args).await,
             Command::Parity(args) => commands::parity::run(args).await,
             Command::Backfill(args) => commands::backfill::run(args).await,
+            Command::Profile(command) => commands::profile::run(command).await,
             Command::RollbackDrill(args) => commands::rollback::run(args).await,
             Command::SearchEquivalence(args) => commands::search::run(args).await,
             Command::Doctor(args) => commands::doctor::run(args),

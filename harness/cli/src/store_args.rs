@@ -1,7 +1,11 @@
 //! The flags that point a command at an app's existing stores (its PostgreSQL
 //! database, DynamoDB table and S3 bucket), shared by `parity` and `backfill`.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use anyhow::Context;
+use cutover_core::profile::Profile;
 use cutover_app::dynamo::DynamoStore;
 use cutover_app::pg::PgStore;
 use cutover_app::transcripts::TranscriptStore;
@@ -28,11 +32,25 @@ pub struct StoreArgs {
     pub s3_endpoint: Option<String>,
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
+    /// The app profile that describes these stores (profiles/README.md): its
+    /// tables and columns, its item layout. Default: cutover's reference app.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+/// The profile at `path`, checked (errors name file, line and field), or the reference app's.
+pub fn load_profile(path: Option<&Path>) -> anyhow::Result<Arc<Profile>> {
+    let Some(path) = path else {
+        return Ok(Profile::reference());
+    };
+    let text = crate::input::read_text(path, "profile")?;
+    Ok(Arc::new(Profile::parse(&text, &path.display().to_string())?))
 }
 
 impl StoreArgs {
-    /// The app over these stores, writing through the dual-write path.
+    /// The app over these stores, as the profile describes them.
     pub async fn connect(&self, pool_size: u32) -> anyhow::Result<App> {
+        let profile = load_profile(self.profile.as_deref())?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(pool_size)
             .connect(&self.database_url)
@@ -42,8 +60,8 @@ impl StoreArgs {
             AwsEndpoint::existing(self.dynamodb_endpoint.clone(), self.region.as_deref());
         let s3 = AwsEndpoint::existing(self.s3_endpoint.clone(), self.region.as_deref());
         Ok(App::new(
-            PgStore::new(pool),
-            DynamoStore::new(dynamodb.dynamodb_client().await, self.table.clone()),
+            PgStore::of_app(pool, profile.clone()),
+            DynamoStore::with_profile(dynamodb.dynamodb_client().await, self.table.clone(), profile),
             TranscriptStore::new(s3.s3_client().await, self.bucket.clone()),
             Mode::Dual,
         ))
@@ -51,8 +69,12 @@ impl StoreArgs {
 
     /// Names source and target (password redacted), e.g. for a checkpoint.
     pub fn describe(&self) -> String {
+        let profile = match &self.profile {
+            Some(path) => format!(" (profile {})", path.display()),
+            None => String::new(),
+        };
         format!(
-            "{} -> DynamoDB table {} + S3 bucket {}",
+            "{} -> DynamoDB table {} + S3 bucket {}{profile}",
             redact_password(&self.database_url),
             self.table,
             self.bucket

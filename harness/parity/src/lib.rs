@@ -9,10 +9,12 @@
 //! content: items and rows are compared a page at a time.
 
 pub mod bench;
+pub mod profile_check;
 mod repair;
 mod report;
 mod validate;
 
+pub use profile_check::{ProfileCheckOptions, ProfileCheckReport, check_profile};
 pub use repair::{RepairReport, repair};
 pub use report::{Leftovers, ParityReport};
 pub use validate::{ParityOptions, TranscriptCheck, validate};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cutover_app::App;
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::naming::RunId;
+use cutover_core::profile::{ELECTRODB_TOML, Profile};
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use cutover_replay::{ReplayOptions, app_mode, replay};
 
@@ -87,10 +88,25 @@ fn the_smoke_workload_is_stable() {
 
 #[tokio::test]
 async fn the_smoke_scenario_replays_with_every_check_passing() {
+    smoke_on(Profile::reference()).await;
+}
+
+/// The same replay writing the ElectroDB layout (keys lowercased, ElectroDB's
+/// identifiers, writes ordered by `updatedAt`): every check holds through it.
+#[tokio::test]
+async fn the_smoke_scenario_replays_on_the_electrodb_layout() {
+    smoke_on(Arc::new(Profile::parse(ELECTRODB_TOML, "profiles/electrodb.toml").unwrap())).await;
+}
+
+async fn smoke_on(profile: Arc<Profile>) {
     let engines = Engines::start(&Plan::embedded()).await.expect("engines");
     let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
     let scenario = load("smoke");
-    let app = Arc::new(App::install(&sandbox, app_mode(&scenario)).await.unwrap());
+    let app = Arc::new(
+        App::install_with_profile(&sandbox, app_mode(&scenario), profile)
+            .await
+            .unwrap(),
+    );
     let options = ReplayOptions {
         seed: scenario.seed,
         operations: None,

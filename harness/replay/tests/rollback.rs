@@ -3,17 +3,30 @@
 //! planted only in DynamoDB must be listed.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::domain::{Entity, User};
 use cutover_core::keys::{EntityKind, Id};
 use cutover_core::naming::RunId;
+use cutover_core::profile::{ELECTRODB_TOML, Profile};
 use cutover_core::workload::Scenario;
 use cutover_replay::rollback::drill;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drill_proves_postgres_alone_complete_and_lists_a_planted_dynamodb_only_item() {
+    drill_on(Profile::reference(), "USER#ghost/METADATA").await;
+}
+
+/// The same drill on the ElectroDB layout (writes ordered by `updatedAt`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drill_holds_on_the_electrodb_layout() {
+    let profile = Profile::parse(ELECTRODB_TOML, "profiles/electrodb.toml").unwrap();
+    drill_on(Arc::new(profile), "user#ghost/metadata").await;
+}
+
+async fn drill_on(profile: Arc<Profile>, ghost_key: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/churn.toml");
     let scenario = Scenario::parse(
         &std::fs::read_to_string(&path).unwrap(),
@@ -22,7 +35,9 @@ async fn the_drill_proves_postgres_alone_complete_and_lists_a_planted_dynamodb_o
     .unwrap();
     let engines = Engines::start(&Plan::embedded()).await.unwrap();
     let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
-    let app = App::install(&sandbox, Mode::Dual).await.unwrap();
+    let app = App::install_with_profile(&sandbox, Mode::Dual, profile)
+        .await
+        .unwrap();
 
     // Written to DynamoDB outside the dual-write path: PostgreSQL never had it.
     let ghost = Entity::User(User {
@@ -34,7 +49,11 @@ async fn the_drill_proves_postgres_alone_complete_and_lists_a_planted_dynamodb_o
         version: 1,
     });
     app.dynamo
-        .put_if_newer(&ghost.key(), &app.profile().to_item(&ghost), 1)
+        .put_if_newer(
+            &ghost.key(),
+            &app.profile().to_item(&ghost),
+            app.profile().order_of(&ghost),
+        )
         .await
         .unwrap();
 
@@ -66,7 +85,11 @@ async fn the_drill_proves_postgres_alone_complete_and_lists_a_planted_dynamodb_o
     assert!(report.stale_or_missing_in_dynamodb > 0);
     // Deleted in PostgreSQL after the switch: still in DynamoDB, counted apart, not "lost".
     assert!(report.deleted_since_switch > 0, "{}", report.to_markdown());
-    assert!(report.to_markdown().contains("USER#ghost/METADATA"));
+    assert!(
+        report.to_markdown().contains(ghost_key),
+        "{}",
+        report.to_markdown()
+    );
     sandbox.close().await.unwrap();
     tokio::task::spawn_blocking(move || drop(engines))
         .await

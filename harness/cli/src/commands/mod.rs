@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod fetch;
 pub mod media;
 pub mod parity;
+pub mod profile;
 pub mod replay;
 pub mod rollback;
 pub mod search;

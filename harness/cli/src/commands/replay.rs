@@ -23,6 +23,10 @@ pub struct Args {
     /// Where to write the run record.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Write DynamoDB items as this app profile lays them out (profiles/README.md),
+    /// e.g. profiles/electrodb.toml; PostgreSQL stays the reference app's schema.
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
     #[command(flatten)]
     backends: BackendArgs,
 }
@@ -35,6 +39,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(operations) = args.operations {
         reproduce.push_str(&format!(" --operations {operations}"));
     }
+    if let Some(profile) = &args.profile {
+        reproduce.push_str(&format!(" --profile {}", profile.display()));
+    }
+    let profile = crate::store_args::load_profile(args.profile.as_deref())?;
     eprintln!(
         "scenario {} with seed {seed} (reproduce: {reproduce})",
         scenario.name
@@ -42,7 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let (engines, sandbox) = args.backends.start().await?;
     let mode = cutover_replay::app_mode(&scenario);
-    let app = App::install(&sandbox, mode).await?;
+    let app = App::install_with_profile(&sandbox, mode, profile.clone()).await?;
     let options = ReplayOptions {
         seed,
         operations: args.operations,
@@ -54,7 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         // Faults are injected into the SDK clients of an app over the same stores.
         let injector = Injector::new();
-        let app = Arc::new(faults::instrumented_app(&sandbox, mode, &injector));
+        let app = Arc::new(faults::instrumented_app(&sandbox, mode, &injector, profile));
         let rig = FaultRig {
             engines: &engines,
             injector,

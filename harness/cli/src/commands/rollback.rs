@@ -26,6 +26,9 @@ pub struct Args {
     /// Where to write rollback-drill.json and .md.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Write DynamoDB items as this app profile lays them out, e.g. profiles/electrodb.toml.
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
     #[command(flatten)]
     backends: BackendArgs,
 }
@@ -40,9 +43,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.switch_after,
         args.writes
     );
+    let profile = crate::store_args::load_profile(args.profile.as_deref())?;
     let (engines, sandbox) = args.backends.start().await?;
     let outcome = async {
-        let app = App::install(&sandbox, Mode::Dual).await?;
+        let app = App::install_with_profile(&sandbox, Mode::Dual, profile).await?;
         eprintln!(
             "{} writes of {} (seed {seed}), switching to postgres-only after {}",
             args.writes, scenario.name, args.switch_after
@@ -54,11 +58,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     tokio::task::spawn_blocking(move || drop(engines)).await?;
     let drilled = outcome?;
     let markdown = format!(
-        "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}`\n",
+        "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}{}`\n",
         drilled.to_markdown(),
         args.scenario.display(),
         args.writes,
         args.switch_after,
+        args.profile.as_ref().map_or(String::new(), |p| format!(" --profile {}", p.display())),
         args.backends.as_flags()
     );
     let document = serde_json::json!({

@@ -14,6 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::fields::{self, FieldType};
 use super::{Casing, Encoding, EntityProfile, Profile, Template, VersionSource};
 use crate::campaign_item::{ItemError, attr_to_json, format_timestamp, json_to_attr, type_name};
+use crate::command::Answer;
 use crate::domain::{Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json};
 use crate::item_size::{AttrValue, Item};
 use crate::keys::{EntityKind, Id, ItemKey, PartitionQuery};
@@ -33,7 +34,7 @@ impl std::fmt::Display for StoredKey {
 
 /// A field's value in cutover's canonical form.
 #[derive(Debug, Clone, PartialEq)]
-enum Value {
+pub(super) enum Value {
     Text(String),
     Absent,
     Json(serde_json::Value),
@@ -504,6 +505,28 @@ impl Profile {
             .unwrap_or_else(|_| entity.clone())
     }
 
+    /// A read's answer from PostgreSQL as this profile's items would give it
+    /// (`as_stored` on every entity), so it compares with DynamoDB's answer.
+    pub fn answer_as_stored(&self, answer: &Answer) -> Answer {
+        macro_rules! stored {
+            ($variant:ident, $value:expr) => {
+                match self.as_stored(&Entity::$variant($value.clone())) {
+                    Entity::$variant(inner) => inner,
+                    _ => unreachable!("as_stored keeps the kind"),
+                }
+            };
+        }
+        match answer {
+            Answer::User(one) => Answer::User(one.as_ref().map(|u| stored!(User, u))),
+            Answer::Campaigns(list) => Answer::Campaigns(list.iter().map(|c| stored!(Campaign, c)).collect()),
+            Answer::Campaign(one) => Answer::Campaign(one.as_ref().map(|c| stored!(Campaign, c))),
+            Answer::Sessions(list) => Answer::Sessions(list.iter().map(|s| stored!(Session, s)).collect()),
+            Answer::Session(one) => Answer::Session(one.as_ref().map(|s| stored!(Session, s))),
+            Answer::Summaries(list) => Answer::Summaries(list.iter().map(|m| stored!(Summary, m)).collect()),
+            Answer::Transcript(_) | Answer::SessionIds(_) => answer.clone(),
+        }
+    }
+
     /// What orders `entity`'s writes under this profile: its version, or
     /// its `updated_at` in milliseconds when the app keeps no version. The
     /// value conditional writes compare (`version_condition`).
@@ -679,7 +702,7 @@ impl Profile {
     }
 }
 
-fn build(kind: EntityKind, versions: VersionSource, mut values: BTreeMap<&'static str, Value>) -> Entity {
+pub(super) fn build(kind: EntityKind, versions: VersionSource, mut values: BTreeMap<&'static str, Value>) -> Entity {
     use fields::*;
     let mut take = |name: &str| values.remove(name).unwrap_or(Value::Absent);
     let text = |value: Value| match value {

@@ -11,6 +11,7 @@
 
 mod codec;
 pub mod fields;
+pub mod rows;
 pub mod template;
 
 use std::collections::{BTreeMap, BTreeSet};

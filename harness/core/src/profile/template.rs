@@ -35,6 +35,15 @@ impl Casing {
         })
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Casing::Default => "default",
+            Casing::Lower => "lower",
+            Casing::Upper => "upper",
+            Casing::None => "none",
+        }
+    }
+
     pub fn apply(self, text: &str) -> String {
         match self {
             Casing::Default | Casing::Lower => text.to_lowercase(),

@@ -27,12 +27,18 @@ pub struct FaultRig<'a> {
 
 /// The app on a sandbox's stores (not installed), its SDK clients
 /// instrumented by `injector`.
-pub fn instrumented_app(sandbox: &Sandbox, mode: Mode, injector: &Injector) -> App {
-    App::on_clients(
+pub fn instrumented_app(
+    sandbox: &Sandbox,
+    mode: Mode,
+    injector: &Injector,
+    profile: std::sync::Arc<cutover_core::profile::Profile>,
+) -> App {
+    App::on_clients_with_profile(
         sandbox,
         mode,
         injector.instrument_dynamodb(&sandbox.dynamodb),
         injector.instrument_s3(&sandbox.s3),
+        profile,
     )
 }
 

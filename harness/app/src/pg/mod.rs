@@ -5,8 +5,8 @@ use chrono::Utc;
 use cutover_core::profile::Profile;
 use std::sync::Arc;
 use cutover_core::domain::{
-    Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json,
-    session_search_text, transcript_storage_key, truncate_to_millis,
+    Campaign, Entity, Session, Summary, canonical_json,
+    session_search_text, truncate_to_millis,
 };
 use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
@@ -17,6 +17,9 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use crate::error::AppError;
 use crate::transcripts::sha256_hex;
 use cutover_core::command::{Change, Command, Outcome};
+
+mod rows;
+pub(crate) use rows::{one as entity_row, where_field as rows_where};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -34,6 +37,10 @@ pub struct PgStore {
     /// stored key, and a write is refused before commit when its item would
     /// pass the 400 KB limit.
     profile: Arc<Profile>,
+    /// How the app's tables are laid out: every row read goes through it.
+    /// The writes (`execute`, `load`, `migrate`) are the reference app's and
+    /// need its schema.
+    schema: Arc<Profile>,
 }
 
 const SESSION_COLUMNS: &str = "id, campaign_id, user_id, name, summary, metadata, share_token, transcript_bytes, transcript_sha256, search_text, created_at, updated_at, version";
@@ -41,13 +48,6 @@ const USER_COLUMNS: &str = "id, email, display_name, created_at, updated_at, ver
 const CAMPAIGN_COLUMNS: &str = "id, user_id, name, description, created_at, updated_at, version";
 const SUMMARY_COLUMNS: &str =
     "id, session_id, user_id, kind, body, created_at, updated_at, version";
-
-fn id_column(row: &PgRow, column: &str) -> Result<Id, AppError> {
-    let text: String = row
-        .try_get(column)
-        .map_err(AppError::pg(format!("reading {column}")))?;
-    Ok(Id::parse(&text)?)
-}
 
 pub(crate) fn column<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
     row: &'r PgRow,
@@ -57,66 +57,30 @@ pub(crate) fn column<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
         .map_err(AppError::pg(format!("reading column {name}")))
 }
 
-pub(crate) fn user_from_row(row: &PgRow) -> Result<User, AppError> {
-    Ok(User {
-        id: id_column(row, "id")?,
-        email: column(row, "email")?,
-        display_name: column(row, "display_name")?,
-        created_at: column(row, "created_at")?,
-        updated_at: column(row, "updated_at")?,
-        version: column(row, "version")?,
-    })
+/// A row of the reference schema (the write path's `RETURNING` lists).
+fn reference_row(kind: EntityKind, row: &PgRow) -> Result<Entity, AppError> {
+    rows::entity_from_row(&Profile::reference(), kind, row, false).map(|(entity, _)| entity)
 }
 
-pub(crate) fn campaign_from_row(row: &PgRow) -> Result<Campaign, AppError> {
-    Ok(Campaign {
-        id: id_column(row, "id")?,
-        user_id: id_column(row, "user_id")?,
-        name: column(row, "name")?,
-        description: column(row, "description")?,
-        created_at: column(row, "created_at")?,
-        updated_at: column(row, "updated_at")?,
-        version: column(row, "version")?,
-    })
+fn session_row(row: &PgRow) -> Result<Session, AppError> {
+    match reference_row(EntityKind::Session, row)? {
+        Entity::Session(session) => Ok(session),
+        _ => unreachable!("read as a session"),
+    }
 }
 
-pub(crate) fn session_from_row(row: &PgRow) -> Result<Session, AppError> {
-    let id = id_column(row, "id")?;
-    let user_id = id_column(row, "user_id")?;
-    let sha256: String = column(row, "transcript_sha256")?;
-    let bytes: i64 = column(row, "transcript_bytes")?;
-    Ok(Session {
-        transcript: TranscriptPointer {
-            storage_key: transcript_storage_key(&user_id, &id, &sha256),
-            bytes: bytes as u64,
-            sha256,
-        },
-        id,
-        campaign_id: id_column(row, "campaign_id")?,
-        user_id,
-        name: column(row, "name")?,
-        summary: column(row, "summary")?,
-        metadata: canonical_json(
-            column::<sqlx::types::Json<serde_json::Value>>(row, "metadata")?.0,
-        ),
-        share_token: column(row, "share_token")?,
-        created_at: column(row, "created_at")?,
-        updated_at: column(row, "updated_at")?,
-        version: column(row, "version")?,
-    })
+fn summary_row(row: &PgRow) -> Result<Summary, AppError> {
+    match reference_row(EntityKind::Summary, row)? {
+        Entity::Summary(summary) => Ok(summary),
+        _ => unreachable!("read as a summary"),
+    }
 }
 
-pub(crate) fn summary_from_row(row: &PgRow) -> Result<Summary, AppError> {
-    Ok(Summary {
-        id: id_column(row, "id")?,
-        session_id: id_column(row, "session_id")?,
-        user_id: id_column(row, "user_id")?,
-        kind: column(row, "kind")?,
-        body: column(row, "body")?,
-        created_at: column(row, "created_at")?,
-        updated_at: column(row, "updated_at")?,
-        version: column(row, "version")?,
-    })
+fn campaign_row(row: &PgRow) -> Result<Campaign, AppError> {
+    match reference_row(EntityKind::Campaign, row)? {
+        Entity::Campaign(campaign) => Ok(campaign),
+        _ => unreachable!("read as a campaign"),
+    }
 }
 
 /// Text PostgreSQL can store: no NUL characters.
@@ -178,23 +142,14 @@ fn check_item_size(profile: &Profile, entity: &Entity) -> Result<(), AppError> {
 
 type Tx = Transaction<'static, Postgres>;
 
-/// The table and columns that hold one entity kind.
-fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
+/// The reference schema's table of one entity kind.
+fn table_of(kind: EntityKind) -> &'static str {
     match kind {
-        EntityKind::User => ("users", USER_COLUMNS),
-        EntityKind::Campaign => ("campaigns", CAMPAIGN_COLUMNS),
-        EntityKind::Session => ("sessions", SESSION_COLUMNS),
-        EntityKind::Summary => ("session_summaries", SUMMARY_COLUMNS),
+        EntityKind::User => "users",
+        EntityKind::Campaign => "campaigns",
+        EntityKind::Session => "sessions",
+        EntityKind::Summary => "session_summaries",
     }
-}
-
-fn entity_from_row(kind: EntityKind, row: &PgRow) -> Result<Entity, AppError> {
-    Ok(match kind {
-        EntityKind::User => Entity::User(user_from_row(row)?),
-        EntityKind::Campaign => Entity::Campaign(campaign_from_row(row)?),
-        EntityKind::Session => Entity::Session(session_from_row(row)?),
-        EntityKind::Summary => Entity::Summary(summary_from_row(row)?),
-    })
 }
 
 /// The outcome being built, and whether changes go to the outbox.
@@ -210,12 +165,43 @@ impl PgStore {
         Self::with_profile(pool, Profile::reference())
     }
 
+    /// The reference app's database, its items laid out as `profile` says.
     pub fn with_profile(pool: PgPool, profile: Arc<Profile>) -> PgStore {
-        PgStore { pool, profile }
+        PgStore {
+            pool,
+            profile,
+            schema: Profile::reference(),
+        }
+    }
+
+    /// An app's own database, read as `profile`'s PostgreSQL half describes it
+    /// (a Prisma-style schema, say); its items laid out as the same profile says.
+    pub fn of_app(pool: PgPool, profile: Arc<Profile>) -> PgStore {
+        PgStore {
+            pool,
+            profile: profile.clone(),
+            schema: profile,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// How the tables are laid out.
+    pub fn schema(&self) -> &Arc<Profile> {
+        &self.schema
+    }
+
+    /// Whether the database has the reference app's schema (and so its outbox
+    /// and the write path).
+    pub fn is_reference_schema(&self) -> bool {
+        self.schema.same_tables_as(&Profile::reference())
+    }
+
+    /// Whether pending writes are recorded in an outbox this store can read.
+    pub fn has_outbox(&self) -> bool {
+        self.schema.outbox
     }
 
     /// The entities of `kind` with these ids (those that exist), in id order.
@@ -224,15 +210,8 @@ impl PgStore {
         kind: EntityKind,
         ids: &[String],
     ) -> Result<Vec<Entity>, AppError> {
-        let (table, columns) = table_of(kind);
-        let rows = sqlx::query(
-            format!("SELECT {columns} FROM {table} WHERE id = ANY($1) ORDER BY id").into_sql(),
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(AppError::pg(format!("reading {table} by id")))?;
-        rows.iter().map(|row| entity_from_row(kind, row)).collect()
+        let rows = rows::by_ids(&self.pool, &self.schema, kind, ids, false).await?;
+        Ok(rows.into_iter().map(|(entity, _)| entity).collect())
     }
 
     /// The entities of `kind` with these ids, each with its transcript text if
@@ -243,54 +222,30 @@ impl PgStore {
         kind: EntityKind,
         ids: &[String],
     ) -> Result<Vec<(Entity, Option<String>)>, AppError> {
-        if kind != EntityKind::Session {
-            let entities = self.entities_by_ids(kind, ids).await?;
-            return Ok(entities.into_iter().map(|e| (e, None)).collect());
-        }
-        let rows = sqlx::query(
-            format!(
-                "SELECT {SESSION_COLUMNS}, transcript FROM sessions WHERE id = ANY($1) ORDER BY id"
-            )
-            .into_sql(),
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(AppError::pg("reading sessions with their transcripts"))?;
-        rows.iter()
-            .map(|row| {
-                let transcript: String = column(row, "transcript")?;
-                Ok((entity_from_row(kind, row)?, Some(transcript)))
-            })
-            .collect()
+        rows::by_ids(&self.pool, &self.schema, kind, ids, true).await
     }
 
     /// Rows of every entity table.
     pub async fn entity_count(&self) -> Result<u64, AppError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM campaigns)
-                  + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM session_summaries)",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(AppError::pg("counting entities"))?;
-        Ok(count.max(0) as u64)
+        let count: i64 = sqlx::query_scalar(self.schema.count_sql().into_sql())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(AppError::pg("counting entities"))?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    /// The current version of each of these entities that exists.
+    /// What orders each of these entities' writes now (its version, or its
+    /// `updated_at` in milliseconds without one), for those that exist.
     pub async fn versions_by_ids(
         &self,
         kind: EntityKind,
         ids: &[String],
     ) -> Result<std::collections::HashMap<String, i64>, AppError> {
-        let (table, _) = table_of(kind);
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            format!("SELECT id, version FROM {table} WHERE id = ANY($1)").into_sql(),
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(AppError::pg(format!("reading versions of {table}")))?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(self.schema.orders_sql(kind).into_sql())
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(AppError::pg(format!("reading versions of {kind}s")))?;
         Ok(rows.into_iter().collect())
     }
 
@@ -301,18 +256,26 @@ impl PgStore {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<String>, AppError> {
-        let (table, _) = table_of(kind);
-        sqlx::query_scalar(
-            format!(
-                "SELECT id FROM {table} WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2"
-            )
-            .into_sql(),
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(AppError::pg(format!("paging {table}")))
+        sqlx::query_scalar(self.schema.ids_after_sql(kind).into_sql())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(AppError::pg(format!("paging {kind} ids")))
+    }
+
+    /// Refuses the reference app's writes on a database of another schema.
+    fn require_reference_schema(&self, action: &'static str) -> Result<(), AppError> {
+        if self.is_reference_schema() {
+            return Ok(());
+        }
+        Err(AppError::Invalid {
+            field: "schema",
+            reason: format!(
+                "{action} needs the reference app's schema; this database is laid out as profile {:?} describes, which cutover reads but does not write",
+                self.schema.name
+            ),
+        })
     }
 
     /// Inserts entities as they are (versions and timestamps included), with no
@@ -320,6 +283,7 @@ impl PgStore {
     /// writes start. Parents must come before children. Sessions need their
     /// transcript text.
     pub async fn load(&self, entities: &[(Entity, Option<String>)]) -> Result<(), AppError> {
+        self.require_reference_schema("loading entities")?;
         let mut tx = self
             .pool
             .begin()
@@ -365,6 +329,7 @@ impl PgStore {
     }
 
     pub async fn migrate(&self) -> Result<(), AppError> {
+        self.require_reference_schema("creating the schema")?;
         MIGRATOR
             .run(&self.pool)
             .await
@@ -452,6 +417,7 @@ impl PgStore {
     /// Applies `command` in one transaction, with its outbox records when
     /// `outbox` is set (it is not in postgres-only mode, after a rollback).
     pub async fn execute(&self, command: &Command, outbox: bool) -> Result<Outcome, AppError> {
+        self.require_reference_schema("the dual-write path")?;
         let mut tx: Tx = self
             .pool
             .begin()
@@ -473,6 +439,9 @@ impl PgStore {
         command: &Command,
         outcome: &mut Recorder,
     ) -> Result<(), AppError> {
+        // Updates move `updated_at` at least a millisecond past the row's own:
+        // a profile that orders writes by `updated_at` (no version column, as
+        // the ElectroDB layout) can then tell two updates in one millisecond apart.
         let now = truncate_to_millis(Utc::now());
         let not_found = |kind: EntityKind, id: &Id| AppError::NotFound {
             kind,
@@ -493,7 +462,7 @@ impl PgStore {
                 .bind(user.as_str()).bind(email).bind(display_name).bind(now).bind(version)
                 .fetch_optional(&mut **tx).await.map_err(AppError::pg("inserting a user"))?
                 .ok_or_else(|| AppError::AlreadyExists { kind: EntityKind::User, id: user.to_string() })?;
-                Self::record_upsert(tx, outcome, &Entity::User(user_from_row(&row)?)).await
+                Self::record_upsert(tx, outcome, &reference_row(EntityKind::User, &row)?).await
             }
             Command::UpdateUser {
                 user,
@@ -507,12 +476,12 @@ impl PgStore {
                 }
                 let version = Self::next_version(tx).await?;
                 let row = sqlx::query(format!(
-                    "UPDATE users SET email = COALESCE($2, email), display_name = COALESCE($3, display_name), updated_at = $4, version = $5 WHERE id = $1 RETURNING {USER_COLUMNS}"
+                    "UPDATE users SET email = COALESCE($2, email), display_name = COALESCE($3, display_name), updated_at = GREATEST($4, updated_at + interval '1 millisecond'), version = $5 WHERE id = $1 RETURNING {USER_COLUMNS}"
                 ).into_sql())
                 .bind(user.as_str()).bind(email).bind(display_name).bind(now).bind(version)
                 .fetch_optional(&mut **tx).await.map_err(AppError::pg("updating a user"))?
                 .ok_or_else(|| not_found(EntityKind::User, user))?;
-                Self::record_upsert(tx, outcome, &Entity::User(user_from_row(&row)?)).await
+                Self::record_upsert(tx, outcome, &reference_row(EntityKind::User, &row)?).await
             }
             Command::DeleteUser { user } => {
                 let row = sqlx::query(
@@ -534,7 +503,7 @@ impl PgStore {
                 for campaign in self.campaigns_where(tx, "user_id", user).await? {
                     Self::record_delete(tx, outcome, &Entity::Campaign(campaign), version).await?;
                 }
-                Self::record_delete(tx, outcome, &Entity::User(user_from_row(&row)?), version)
+                Self::record_delete(tx, outcome, &reference_row(EntityKind::User, &row)?, version)
                     .await?;
                 sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(user.as_str())
@@ -567,7 +536,7 @@ impl PgStore {
                     )
                     .await);
                 };
-                Self::record_upsert(tx, outcome, &Entity::Campaign(campaign_from_row(&row)?)).await
+                Self::record_upsert(tx, outcome, &reference_row(EntityKind::Campaign, &row)?).await
             }
             Command::UpdateCampaign {
                 campaign,
@@ -581,12 +550,12 @@ impl PgStore {
                 }
                 let version = Self::next_version(tx).await?;
                 let row = sqlx::query(format!(
-                    "UPDATE campaigns SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = $4, version = $5 WHERE id = $1 RETURNING {CAMPAIGN_COLUMNS}"
+                    "UPDATE campaigns SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = GREATEST($4, updated_at + interval '1 millisecond'), version = $5 WHERE id = $1 RETURNING {CAMPAIGN_COLUMNS}"
                 ).into_sql())
                 .bind(campaign.as_str()).bind(name).bind(description).bind(now).bind(version)
                 .fetch_optional(&mut **tx).await.map_err(AppError::pg("updating a campaign"))?
                 .ok_or_else(|| not_found(EntityKind::Campaign, campaign))?;
-                Self::record_upsert(tx, outcome, &Entity::Campaign(campaign_from_row(&row)?)).await
+                Self::record_upsert(tx, outcome, &reference_row(EntityKind::Campaign, &row)?).await
             }
             Command::DeleteCampaign { campaign } => {
                 let row = sqlx::query(
@@ -612,7 +581,7 @@ impl PgStore {
                 Self::record_delete(
                     tx,
                     outcome,
-                    &Entity::Campaign(campaign_from_row(&row)?),
+                    &reference_row(EntityKind::Campaign, &row)?,
                     version,
                 )
                 .await?;
@@ -680,7 +649,7 @@ impl PgStore {
                 let row = sqlx::query(format!(
                     "UPDATE sessions SET name = COALESCE($2, name), summary = COALESCE($3, summary), metadata = COALESCE($4, metadata),
                          transcript = COALESCE($5, transcript), transcript_bytes = COALESCE($6, transcript_bytes), transcript_sha256 = COALESCE($7, transcript_sha256),
-                         updated_at = $8, version = $9
+                         updated_at = GREATEST($8, updated_at + interval '1 millisecond'), version = $9
                      WHERE id = $1 RETURNING {SESSION_COLUMNS}"
                 ).into_sql())
                 .bind(session.as_str()).bind(name).bind(summary).bind(metadata.as_ref().map(sqlx::types::Json))
@@ -694,7 +663,7 @@ impl PgStore {
                 let token = matches!(command, Command::ShareSession { .. }).then(new_share_token);
                 let version = Self::next_version(tx).await?;
                 let row = sqlx::query(format!(
-                    "UPDATE sessions SET share_token = $2, updated_at = $3, version = $4 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+                    "UPDATE sessions SET share_token = $2, updated_at = GREATEST($3, updated_at + interval '1 millisecond'), version = $4 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
                 ).into_sql())
                 .bind(session.as_str()).bind(&token).bind(now).bind(version)
                 .fetch_optional(&mut **tx).await.map_err(AppError::pg("setting a share token"))?
@@ -719,7 +688,7 @@ impl PgStore {
                 Self::record_delete(
                     tx,
                     outcome,
-                    &Entity::Session(session_from_row(&row)?),
+                    &reference_row(EntityKind::Session, &row)?,
                     version,
                 )
                 .await?;
@@ -754,18 +723,18 @@ impl PgStore {
                     )
                     .await);
                 };
-                Self::record_upsert(tx, outcome, &Entity::Summary(summary_from_row(&row)?)).await
+                Self::record_upsert(tx, outcome, &reference_row(EntityKind::Summary, &row)?).await
             }
             Command::UpdateSummary { summary, body } => {
                 check_text("body", body)?;
                 let version = Self::next_version(tx).await?;
                 let row = sqlx::query(format!(
-                    "UPDATE session_summaries SET body = $2, updated_at = $3, version = $4 WHERE id = $1 RETURNING {SUMMARY_COLUMNS}"
+                    "UPDATE session_summaries SET body = $2, updated_at = GREATEST($3, updated_at + interval '1 millisecond'), version = $4 WHERE id = $1 RETURNING {SUMMARY_COLUMNS}"
                 ).into_sql())
                 .bind(summary.as_str()).bind(body).bind(now).bind(version)
                 .fetch_optional(&mut **tx).await.map_err(AppError::pg("updating a summary"))?
                 .ok_or_else(|| not_found(EntityKind::Summary, summary))?;
-                Self::record_upsert(tx, outcome, &Entity::Summary(summary_from_row(&row)?)).await
+                Self::record_upsert(tx, outcome, &reference_row(EntityKind::Summary, &row)?).await
             }
             Command::DeleteSummary { summary } => {
                 let row = sqlx::query(
@@ -783,7 +752,7 @@ impl PgStore {
                 Self::record_delete(
                     tx,
                     outcome,
-                    &Entity::Summary(summary_from_row(&row)?),
+                    &reference_row(EntityKind::Summary, &row)?,
                     version,
                 )
                 .await
@@ -799,7 +768,7 @@ impl PgStore {
         outcome: &mut Recorder,
         row: &PgRow,
     ) -> Result<(), AppError> {
-        let session = session_from_row(row)?;
+        let session = session_row(row)?;
         let search_text = session.search_text();
         let stored: String = column(row, "search_text")?;
         if stored != search_text {
@@ -820,7 +789,7 @@ impl PgStore {
         child: (EntityKind, &Id),
     ) -> AppError {
         let (kind, id) = child;
-        let (table, _) = table_of(kind);
+        let table = table_of(kind);
         let exists = sqlx::query_scalar::<_, bool>(
             format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = $1)").into_sql(),
         )
@@ -857,7 +826,7 @@ impl PgStore {
         .fetch_all(&mut **tx)
         .await
         .map_err(AppError::pg("listing sessions"))?;
-        rows.iter().map(session_from_row).collect()
+        rows.iter().map(session_row).collect()
     }
 
     async fn summaries_where(
@@ -876,7 +845,7 @@ impl PgStore {
         .fetch_all(&mut **tx)
         .await
         .map_err(AppError::pg("listing summaries"))?;
-        rows.iter().map(summary_from_row).collect()
+        rows.iter().map(summary_row).collect()
     }
 
     async fn campaigns_where(
@@ -893,13 +862,14 @@ impl PgStore {
         .fetch_all(&mut **tx)
         .await
         .map_err(AppError::pg("listing campaigns"))?;
-        rows.iter().map(campaign_from_row).collect()
+        rows.iter().map(campaign_row).collect()
     }
 }
 
 /// Runtime-built SQL here only ever interpolates this module's own column lists
-/// and table names, never input.
-trait IntoSql {
+/// and the profile's table and column names, quoted (`profile::rows::quote`),
+/// never input.
+pub(crate) trait IntoSql {
     fn into_sql(self) -> sqlx::AssertSqlSafe<String>;
 }
 

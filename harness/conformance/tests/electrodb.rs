@@ -5,7 +5,10 @@
 //! are found by ElectroDB's get, by a query per access pattern and through
 //! gsi1, with its default ownership checks; and the parity validator, pointed
 //! at stores only ElectroDB wrote, passes them at 100% and names a changed
-//! field, a deleted item and a truncated transcript exactly once each. On
+//! field, a deleted item and a truncated transcript exactly once each, with
+//! the rows in a Prisma-style database read through the profile; cutover's
+//! backfill and repair of that database write items ElectroDB reads back; and
+//! `cutover profile check` names what does not fit the live stores. On
 //! Dynoxide and DynamoDB Local, for ElectroDB's default key casing,
 //! `casing: "none"`, and epoch-ms dates.
 
@@ -14,6 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cutover_app::dynamo::DynamoStore;
+use cutover_app::pg::PgStore;
+use cutover_app::transcripts::TranscriptStore;
+use cutover_backfill::{BackfillOptions, backfill};
+use cutover_parity::{ProfileCheckOptions, check_profile, repair};
 use cutover_app::item_from_sdk;
 use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
@@ -139,18 +146,46 @@ impl Variant {
     }
 }
 
-fn package_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/electrodb")
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+}
+
+/// Runs `script` of the npm package in `fixtures/<package>` under Node with
+/// one JSON request on stdin; its JSON answer. `needs` is a path the install
+/// leaves (the test fails, saying how to install, when it is missing).
+async fn node(package: &str, needs: &str, script: &str, node_flags: &[&str], request: &Value) -> Value {
+    let dir = fixture_dir(package);
+    assert!(
+        dir.join(needs).exists(),
+        "{} is not installed in {}: run .ci/run (it installs fixtures/{package} from its lock file)",
+        needs,
+        dir.display()
+    );
+    let mut child = tokio::process::Command::new("node")
+        .args(node_flags)
+        .arg(dir.join(script))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(request.to_string().as_bytes()).await.unwrap();
+    }
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "{package}/{script} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the driver answers JSON")
 }
 
 /// Runs the ElectroDB driver with one request; its JSON answer.
 async fn electrodb(sandbox: &Sandbox, table: &str, variant: Variant, request: Value) -> Value {
-    let dir = package_dir();
-    assert!(
-        dir.join("node_modules/electrodb").is_dir(),
-        "the electrodb npm package is not installed in {}: run `npm ci --prefix fixtures/electrodb` (.ci/run does)",
-        dir.display()
-    );
     let endpoint = &sandbox.dynamodb_endpoint;
     let credentials = endpoint.credentials.as_ref().expect("local engines have credentials");
     let mut request = request;
@@ -166,26 +201,20 @@ async fn electrodb(sandbox: &Sandbox, table: &str, variant: Variant, request: Va
     for (name, value) in fields.as_object().unwrap() {
         request[name] = value.clone();
     }
-    let mut child = tokio::process::Command::new("node")
-        .arg(dir.join("conformance.mjs"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(request.to_string().as_bytes()).await.unwrap();
-    }
-    let output = child.wait_with_output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "electrodb driver failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the driver answers JSON")
+    node("electrodb", "node_modules/electrodb", "conformance.mjs", &[], &request).await
+}
+
+/// Runs the Prisma driver (`fixtures/prisma/driver.mjs`) against the sandbox's database.
+async fn prisma(sandbox: &Sandbox, mut request: Value) -> Value {
+    request["databaseUrl"] = json!(sandbox.pg_url);
+    node(
+        "prisma",
+        "generated/client/index.js",
+        "driver.mjs",
+        &["--experimental-wasm-modules", "--no-warnings"],
+        &request,
+    )
+    .await
 }
 
 fn id(text: &str) -> Id {
@@ -434,8 +463,8 @@ async fn check(engine: DynamoEngine, variant: Variant) {
         .send()
         .await
         .unwrap();
-    // A later millisecond, so an updated_at-ordered write is newer.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // No pause: an update moves updatedAt past the row's own even within one
+    // millisecond, so the updatedAt-ordered write is newer.
     app.execute(&Command::UpdateCampaign {
         campaign: campaign.clone(),
         name: Some("Renamed".into()),
@@ -494,20 +523,115 @@ fn findings(report: &cutover_parity::ParityReport) -> Vec<(Category, u64)> {
         .collect()
 }
 
-/// Stores written only by ElectroDB (and the app's S3 helper), beside the
-/// PostgreSQL rows they came from: the validator, reading through the
-/// profile, passes them whole and names each planted difference once.
-async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant: Variant) {
+/// The Prisma-style database of the ElectroDB profile, created by the
+/// migration Prisma writes for `fixtures/prisma/schema.prisma`.
+const PRISMA_MIGRATION: &str = include_str!("../../../fixtures/prisma/migration.sql");
+
+/// Every entity the reference app holds, with its transcript, parents first.
+async fn rows_of(app: &App) -> Vec<(Entity, Option<String>)> {
+    let mut rows = Vec::new();
+    for kind in EntityKind::ALL {
+        let ids = app.pg.ids_after(kind, None, 1000).await.unwrap();
+        rows.extend(app.pg.entities_with_transcripts_by_ids(kind, &ids).await.unwrap());
+    }
+    rows
+}
+
+/// Creates the Prisma-style tables in the sandbox's database (`"User"`,
+/// `"Campaign"`, …: they do not meet the reference app's `users`, `campaigns`,
+/// …) with Prisma's migration, and has Prisma's client write `rows` into them.
+async fn prisma_database(sandbox: &Sandbox, rows: &[(Entity, Option<String>)]) {
+    sqlx::raw_sql(PRISMA_MIGRATION).execute(&sandbox.pg).await.expect("Prisma's migration");
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|(entity, transcript)| {
+            let (created_at, updated_at) = entity.timestamps();
+            let (model, mut data) = match entity {
+                Entity::User(u) => ("user", json!({"id": u.id, "email": u.email, "displayName": u.display_name})),
+                Entity::Campaign(c) => (
+                    "campaign",
+                    json!({"id": c.id, "userId": c.user_id, "name": c.name, "description": c.description}),
+                ),
+                Entity::Session(s) => (
+                    "session",
+                    json!({"id": s.id, "campaignId": s.campaign_id, "userId": s.user_id, "name": s.name,
+                           "summary": s.summary, "metadata": s.metadata, "shareToken": s.share_token,
+                           "transcript": transcript.as_deref().expect("a session's transcript")}),
+                ),
+                Entity::Summary(m) => (
+                    "summary",
+                    json!({"id": m.id, "sessionId": m.session_id, "userId": m.user_id, "kind": m.kind, "body": m.body}),
+                ),
+            };
+            data["createdAt"] = json!(format_timestamp(&created_at));
+            data["updatedAt"] = json!(format_timestamp(&updated_at));
+            json!({"model": model, "data": data})
+        })
+        .collect();
+    let count = rows.len();
+    let answer = prisma(sandbox, json!({"op": "write", "rows": rows})).await;
+    assert_eq!(answer["written"], json!(count));
+}
+
+/// The migration shipped in `fixtures/prisma` is what Prisma's own schema
+/// engine writes for `schema.prisma`, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prisma_migration_is_what_prisma_writes() {
+    let sandbox = Sandbox::open(engines(DynamoEngine::Dynoxide).await, RunId::generate())
+        .await
+        .expect("sandbox");
+    let answer = prisma(&sandbox, json!({"op": "migration"})).await;
+    assert_eq!(answer["sql"].as_str(), Some(PRISMA_MIGRATION));
+    sandbox.close().await.unwrap();
+}
+
+/// The app's own stores as a user points cutover at them: its Prisma-style
+/// database, a DynamoDB table and the transcript bucket, all read and written
+/// through the profile.
+fn app_over_prisma(sandbox: &Sandbox, profile: Arc<Profile>, table: &str) -> App {
+    App::new(
+        PgStore::of_app(sandbox.pg.clone(), profile.clone()),
+        DynamoStore::with_profile(sandbox.dynamodb.clone(), table.to_owned(), profile),
+        TranscriptStore::new(sandbox.s3.clone(), sandbox.bucket_name(cutover_app::app::BUCKET_PURPOSE)),
+        Mode::Dual,
+    )
+}
+
+/// A sandbox holding the seed entities in a Prisma-style database (and, as
+/// the reference app's own tables, where they came from), an app over it
+/// writing into `table`, and the entities as the profile reads them.
+async fn prisma_stores(engine: DynamoEngine, variant: Variant, table_purpose: &str) -> (Sandbox, Arc<App>, Vec<Entity>, Vec<(Entity, Option<String>)>) {
     let sandbox = Sandbox::open(engines(engine).await, RunId::generate())
         .await
         .expect("sandbox");
-    let app = Arc::new(
-        App::install_with_profile(&sandbox, Mode::PostgresOnly, variant.profile())
-            .await
-            .unwrap(),
-    );
-    seed(&app).await;
+    let profile = variant.profile();
+    let reference = App::install_with_profile(&sandbox, Mode::PostgresOnly, profile.clone())
+        .await
+        .unwrap();
+    seed(&reference).await;
+    let rows = rows_of(&reference).await;
+    prisma_database(&sandbox, &rows).await;
+    let table = sandbox.table_name(table_purpose);
+    let app = Arc::new(app_over_prisma(&sandbox, profile.clone(), &table));
+    if table != reference.dynamo.table() {
+        app.dynamo.create_table().await.unwrap();
+    }
     let entities = postgres_entities(&app).await;
+    // The Prisma rows read through the profile are the entities they were written from.
+    assert_eq!(
+        sorted(entities.clone()),
+        sorted(postgres_entities(&reference).await),
+        "{variant:?}: the Prisma-style rows through the profile"
+    );
+    let rows = rows_of(&app).await;
+    (sandbox, app, entities, rows)
+}
+
+/// Stores written only by ElectroDB (and the app's S3 helper), beside the
+/// Prisma-style rows they came from: the validator, reading both through the
+/// profile, passes them whole and names each planted difference once.
+async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant: Variant) {
+    let (sandbox, app, entities, rows) = prisma_stores(engine, variant, cutover_app::app::TABLE_PURPOSE).await;
     let writes: Vec<Value> = entities
         .iter()
         .map(|entity| {
@@ -516,13 +640,8 @@ async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant:
         })
         .collect();
     electrodb(&sandbox, app.dynamo.table(), variant, json!({"write": writes})).await;
-    let sessions = app.pg.ids_after(EntityKind::Session, None, 1000).await.unwrap();
-    let with_transcripts = app
-        .pg
-        .entities_with_transcripts_by_ids(EntityKind::Session, &sessions)
-        .await
-        .unwrap();
-    for (entity, transcript) in &with_transcripts {
+    let sessions: Vec<&(Entity, Option<String>)> = rows.iter().filter(|(e, _)| e.kind() == EntityKind::Session).collect();
+    for (entity, transcript) in &sessions {
         let Entity::Session(session) = entity else { unreachable!() };
         app.transcripts
             .put(&session.transcript.storage_key, transcript.as_deref().unwrap())
@@ -533,6 +652,8 @@ async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant:
     assert_eq!(findings(&report), vec![], "{variant:?}: {report:?}");
     assert_eq!(report.compared_entities, entities.len() as u64);
     assert!(report.passed && report.parity_percent == 100.0, "{report:?}");
+    let checked = check_profile(&app, &ProfileCheckOptions::default()).await.unwrap();
+    assert!(checked.passed, "{variant:?}: {:?}", checked.findings);
 
     // A changed field, a deleted item, a truncated transcript — each written
     // as the app would (ElectroDB, the S3 helper).
@@ -557,7 +678,7 @@ async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant:
         }),
     )
     .await;
-    let (Entity::Session(session), Some(transcript)) = &with_transcripts[0] else {
+    let (Entity::Session(session), Some(transcript)) = sessions[0] else {
         unreachable!()
     };
     app.transcripts
@@ -578,6 +699,81 @@ async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant:
         "{variant:?}: {report:?}"
     );
     assert_eq!(report.by_field.get("user.display_name"), Some(&1), "{:?}", report.by_field);
+    sandbox.close().await.unwrap();
+}
+
+/// cutover's backfill copies the Prisma-style database into an empty table
+/// and bucket; ElectroDB reads every item it wrote; a field ElectroDB changed
+/// is repaired from the row in one pass, and ElectroDB reads the result.
+async fn check_backfill_and_repair_from_prisma(engine: DynamoEngine, variant: Variant) {
+    let (sandbox, app, entities, _) = prisma_stores(engine, variant, "copy").await;
+    let copied = backfill(&app, &BackfillOptions::new("prisma-style database")).await.unwrap();
+    assert!(copied.complete, "{variant:?}: {copied:?}");
+    electrodb_reads_everything(&sandbox, app.dynamo.table(), variant, &entities).await;
+    let report = validate(app.clone(), &parity_options()).await.unwrap();
+    assert!(report.passed && report.parity_percent == 100.0, "{variant:?}: {report:?}");
+
+    let campaign = entities.iter().find(|e| e.kind() == EntityKind::Campaign).unwrap();
+    let (_, mut changed) = variant.electrodb_input(campaign);
+    changed["name"] = json!("renamed behind cutover's back");
+    electrodb(&sandbox, app.dynamo.table(), variant, json!({"write": [{"entity": "campaign", "item": changed}]})).await;
+    let report = validate(app.clone(), &parity_options()).await.unwrap();
+    assert_eq!(findings(&report), vec![(Category::FieldMismatch, 1)], "{variant:?}: {report:?}");
+    let repaired = repair(app.clone(), &report, &parity_options(), false).await.unwrap();
+    assert_eq!(repaired.rewritten.len(), 1, "{repaired:?}");
+    assert!(repaired.after.passed && repaired.after.parity_percent == 100.0, "{:?}", repaired.after);
+    electrodb_reads_everything(&sandbox, app.dynamo.table(), variant, &entities).await;
+    sandbox.close().await.unwrap();
+}
+
+/// `cutover profile check` names what does not fit: a renamed column, a
+/// column of another type, ids that collide under the key casing, an item
+/// whose attribute is encoded otherwise than declared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_check_names_every_mismatch_with_the_live_stores() {
+    let variant = VARIANTS[0];
+    let (sandbox, app, entities, _) = prisma_stores(DynamoEngine::Dynoxide, variant, cutover_app::app::TABLE_PURPOSE).await;
+    backfill(&app, &BackfillOptions::new("prisma-style database")).await.unwrap();
+    let checked = check_profile(&app, &ProfileCheckOptions::default()).await.unwrap();
+    assert!(checked.passed, "{:?}", checked.findings);
+    assert_eq!(checked.items_sampled, entities.len() as u64);
+
+    for statement in [
+        r#"ALTER TABLE "Campaign" RENAME COLUMN "description" TO "details""#,
+        r#"ALTER TABLE "User" ALTER COLUMN "email" TYPE jsonb USING to_jsonb("email")"#,
+        r#"INSERT INTO "User" ("id", "email", "displayName", "updatedAt") VALUES ('alice', '"a@example.com"', 'Another Alice', now())"#,
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&sandbox.pg).await.unwrap();
+    }
+    let user = entities.iter().find(|e| e.kind() == EntityKind::User).unwrap();
+    let mut item = app.profile().to_item(user);
+    item.insert("createdAt".into(), cutover_core::item_size::AttrValue::N("1700000000000".into()));
+    app.dynamo
+        .client()
+        .put_item()
+        .table_name(app.dynamo.table())
+        .set_item(Some(cutover_app::item_to_sdk(&item)))
+        .send()
+        .await
+        .unwrap();
+    let checked = check_profile(&app, &ProfileCheckOptions::default()).await.unwrap();
+    let found: Vec<(String, String)> = checked
+        .findings
+        .iter()
+        .map(|f| (f.location.clone(), f.problem.clone()))
+        .collect();
+    let expect = [
+        (r#""Campaign"."description""#, "no such column"),
+        (r#""User"."email""#, "declared text in the profile, but the column is jsonb"),
+        (r#""User" ids Alice, alice"#, "one DynamoDB key under key casing \"default\""),
+        ("item user#alice/metadata", r#"attribute "createdAt" should be S, found N"#),
+    ];
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    for ((location, problem), (want_location, want_problem)) in found.iter().zip(expect) {
+        assert_eq!(location, want_location, "{found:#?}");
+        assert!(problem.contains(want_problem), "{location}: {problem}");
+    }
+    assert!(!checked.passed);
     sandbox.close().await.unwrap();
 }
 
@@ -606,5 +802,19 @@ async fn parity_of_stores_only_electrodb_wrote_on_dynoxide() {
 async fn parity_of_stores_only_electrodb_wrote_on_dynamodb_local() {
     for variant in VARIANTS {
         check_parity_of_electrodb_written_stores(DynamoEngine::DynamoDbLocal, variant).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_and_repair_of_a_prisma_database_read_by_electrodb_on_dynoxide() {
+    for variant in VARIANTS {
+        check_backfill_and_repair_from_prisma(DynamoEngine::Dynoxide, variant).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_and_repair_of_a_prisma_database_read_by_electrodb_on_dynamodb_local() {
+    for variant in VARIANTS {
+        check_backfill_and_repair_from_prisma(DynamoEngine::DynamoDbLocal, variant).await;
     }
 }
