@@ -500,6 +500,37 @@ impl DynamoStore {
         written_unless_condition_failed(result, || format!("DeleteItem {key}"))
     }
 
+    /// Deletes the item at `key` only if the attributes that order writes
+    /// (every entity's version or `updatedAt` attribute) are as in `seen`:
+    /// a rewrite since it was read keeps the item. Returns whether it was deleted.
+    pub async fn delete_if_unchanged(&self, key: &StoredKey, seen: &Item) -> Result<bool, AppError> {
+        let mut ordering: Vec<String> = EntityKind::ALL
+            .iter()
+            .map(|kind| self.profile.version_condition(*kind, 0).0)
+            .collect();
+        ordering.sort();
+        ordering.dedup();
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(&self.profile, key)))
+            .expression_attribute_names("#pk", &self.profile.table.partition_key);
+        let mut conditions = vec!["attribute_exists(#pk)".to_owned()];
+        for (n, attribute) in ordering.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#o{n}"), attribute);
+            match seen.get(attribute) {
+                Some(value) => {
+                    conditions.push(format!("#o{n} = :o{n}"));
+                    request = request.expression_attribute_values(format!(":o{n}"), crate::convert::to_sdk(value));
+                }
+                None => conditions.push(format!("attribute_not_exists(#o{n})")),
+            }
+        }
+        let result = request.condition_expression(conditions.join(" AND ")).send().await;
+        written_unless_condition_failed(result, || format!("DeleteItem {key}"))
+    }
+
     /// Every item of a partition (optionally a sort-key prefix), following
     /// pagination to the end. Base-table reads are strongly consistent; index
     /// reads cannot be.

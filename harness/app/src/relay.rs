@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use cutover_core::domain::{Entity, transcript_prefix};
-use cutover_core::keys::{EntityKind, Id};
+use cutover_core::keys::{EntityKind, Id, ItemKey};
+use cutover_core::parity::PendingWrite;
 use cutover_core::profile::StoredKey;
 use sqlx::Row;
 
@@ -43,6 +44,15 @@ struct PendingRecord {
     read_at_ms: i64,
     /// Failed applies so far: a record that failed may have left an object behind.
     attempts: i32,
+}
+
+/// What a repair's removal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Deleted; with the transcript object that went with an item, if any.
+    Deleted { object: Option<String> },
+    /// Left in place, and why (PostgreSQL holds it now, it changed, ...).
+    Kept(&'static str),
 }
 
 /// What one relay pass did.
@@ -91,6 +101,44 @@ impl Relay {
                 Ok((
                     EntityKind::parse(&kind).expect("constrained by the schema"),
                     Id::parse(&id)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every entity with pending records: how old the oldest is, the most
+    /// attempts, the newest error (the parity validator tells in-flight
+    /// writes from stuck ones by these). None when the database keeps no outbox.
+    pub async fn pending_writes(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(EntityKind, Id), PendingWrite>, AppError> {
+        if !self.pg.has_outbox() {
+            return Ok(Default::default());
+        }
+        let rows = sqlx::query(
+            "SELECT entity_kind, entity_id,
+                    (extract(epoch FROM now() - min(created_at)) * 1000)::bigint,
+                    max(attempts),
+                    (array_agg(last_error ORDER BY id DESC) FILTER (WHERE last_error IS NOT NULL))[1]
+             FROM outbox WHERE done_at IS NULL GROUP BY entity_kind, entity_id",
+        )
+        .fetch_all(self.pg.pool())
+        .await
+        .map_err(AppError::pg("reading pending outbox records"))?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.get(0);
+                let id: String = row.get(1);
+                Ok((
+                    (
+                        EntityKind::parse(&kind).expect("constrained by the schema"),
+                        Id::parse(&id)?,
+                    ),
+                    PendingWrite {
+                        age_ms: row.get(2),
+                        attempts: row.get(3),
+                        last_error: row.get(4),
+                    },
                 ))
             })
             .collect()
@@ -386,6 +434,112 @@ impl Relay {
             .await
             .map_err(AppError::pg("committing a reconcile"))?;
         Ok(())
+    }
+
+    /// Removes an item PostgreSQL has no entity for at `key`: under the
+    /// entity's lock, only if PostgreSQL still does not hold the entity
+    /// there, conditional on the version read now (an entity re-created since
+    /// the scan keeps its fresh item); with the transcript object it pointed
+    /// to, unless the entity's current row points there too.
+    pub async fn remove_dynamodb_only(&self, key: &ItemKey) -> Result<Removal, AppError> {
+        let (kind, id) = (key.entity(), key.id());
+        let tx = self.lock_entity(kind, id, "remove a DynamoDB-only item").await?;
+        let mut tx = tx;
+        let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?;
+        if state.as_ref().is_some_and(|(entity, _)| entity.key() == *key) {
+            return Ok(Removal::Kept("PostgreSQL holds the entity at this key now"));
+        }
+        let profile = self.dynamo.profile().clone();
+        let Some(item) = self.dynamo.get(key).await? else {
+            return Ok(Removal::Kept("already gone"));
+        };
+        let Ok(found) = profile.from_item(&item) else {
+            return Ok(Removal::Kept("it no longer decodes: the malformed-item rule applies"));
+        };
+        if !self.dynamo.delete_if_not_newer(key, profile.order_of(&found)).await? {
+            return Ok(Removal::Kept("it changed since it was read"));
+        }
+        let mut object = None;
+        if let Entity::Session(session) = &found {
+            let current = match &state {
+                Some((Entity::Session(current), _)) => Some(current.transcript.storage_key.as_str()),
+                _ => None,
+            };
+            if current != Some(session.transcript.storage_key.as_str()) {
+                self.transcripts.delete(&session.transcript.storage_key).await?;
+                object = Some(session.transcript.storage_key.clone());
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(AppError::pg("committing a removal"))?;
+        Ok(Removal::Deleted { object })
+    }
+
+    /// Removes an item that does not decode, at `key`: only one whose key has
+    /// the shape of one of the app's entities (another app's items on a shared
+    /// table are never touched), under the lock of the entity it claims to be,
+    /// and only while it still does not decode and is unchanged.
+    pub async fn remove_malformed(&self, key: &StoredKey) -> Result<Removal, AppError> {
+        let profile = self.dynamo.profile().clone();
+        if !profile.owns_key(key) {
+            return Ok(Removal::Kept("its key is none of the app's entities'"));
+        }
+        let Some(item) = self.dynamo.get_stored(key).await? else {
+            return Ok(Removal::Kept("already gone"));
+        };
+        let claimed = profile.claimed_identity(&item);
+        let tx = match &claimed {
+            Some((kind, id)) => Some(self.lock_entity(*kind, &Id::parse(id)?, "remove a malformed item").await?),
+            None => None,
+        };
+        // Read again under the lock: a relay apply may have rewritten it whole.
+        let Some(item) = self.dynamo.get_stored(key).await? else {
+            return Ok(Removal::Kept("already gone"));
+        };
+        if profile.from_item(&item).is_ok() {
+            return Ok(Removal::Kept("it decodes now"));
+        }
+        if !self.dynamo.delete_if_unchanged(key, &item).await? {
+            return Ok(Removal::Kept("it changed since it was read"));
+        }
+        if let Some(tx) = tx {
+            tx.commit().await.map_err(AppError::pg("committing a removal"))?;
+        }
+        Ok(Removal::Deleted { object: None })
+    }
+
+    /// Deletes a transcript object no item points to — after reading, under
+    /// the session's lock, whether its session's item points to it now (the
+    /// relay uploads an object before the item that points to it, under the
+    /// same lock).
+    pub async fn remove_orphan(&self, object: &str) -> Result<Removal, AppError> {
+        let session = object.split('/').nth(2).and_then(|s| Id::parse(s).ok());
+        let tx = match &session {
+            Some(session) => Some(self.lock_entity(EntityKind::Session, session, "remove an orphan object").await?),
+            None => None,
+        };
+        if let (Some(session), Some(mut tx)) = (&session, tx) {
+            let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), EntityKind::Session, session).await?;
+            if let Some((entity, _)) = &state {
+                let item = self.dynamo.get(&entity.key()).await?;
+                let pointer = item
+                    .as_ref()
+                    .and_then(|item| self.dynamo.profile().from_item(item).ok())
+                    .and_then(|found| match found {
+                        Entity::Session(found) => Some(found.transcript.storage_key),
+                        _ => None,
+                    });
+                if pointer.as_deref() == Some(object) {
+                    return Ok(Removal::Kept("its session's item points to it now"));
+                }
+            }
+            self.transcripts.delete(object).await?;
+            tx.commit().await.map_err(AppError::pg("committing a removal"))?;
+            return Ok(Removal::Deleted { object: None });
+        }
+        self.transcripts.delete(object).await?;
+        Ok(Removal::Deleted { object: None })
     }
 
     /// One pass over entities with due records (all pending ones when

@@ -59,7 +59,11 @@ impl Reader {
         // One more than a page tells whether this page is the kind's last.
         let mut ids = app
             .pg
-            .ids_after(kind, self.after.as_deref(), page_size as i64 + 1)
+            .ids_after(
+                kind,
+                self.after.as_deref(),
+                i64::try_from(page_size).unwrap_or(i64::MAX - 1).saturating_add(1),
+            )
             .await?;
         let ends_kind = ids.len() <= page_size;
         ids.truncate(page_size);

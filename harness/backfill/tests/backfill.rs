@@ -217,7 +217,7 @@ fn without_the_version_check_the_copy_loses_to_live_writes() {
         let by = |category| parity.by_category.get(&category).copied().unwrap_or(0);
         use cutover_core::parity::Category;
         assert!(
-            by(Category::FieldMismatch) >= 1,
+            by(Category::Stale) >= 1,
             "the stale user: {}",
             parity.to_markdown()
         );

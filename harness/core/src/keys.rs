@@ -93,6 +93,16 @@ impl ItemKey {
             ItemKey::Summary { .. } => EntityKind::Summary,
         }
     }
+
+    /// The id of the entity the key is for.
+    pub fn id(&self) -> &Id {
+        match self {
+            ItemKey::User { user } => user,
+            ItemKey::Campaign { campaign, .. } => campaign,
+            ItemKey::Session { session, .. } => session,
+            ItemKey::Summary { summary, .. } => summary,
+        }
+    }
 }
 
 impl fmt::Display for ItemKey {

@@ -22,8 +22,14 @@ pub enum Category {
     MissingInDynamodb,
     /// In DynamoDB only: written outside the dual-write path.
     OnlyInDynamodb,
-    /// Both have it; a field differs.
+    /// Both have it at the same version; a field differs.
     FieldMismatch,
+    /// Both have it at different versions: one side holds an older copy (the
+    /// finding says which is newer, and which fields differ).
+    Stale,
+    /// A pending outbox record older than the threshold or past its attempts:
+    /// a write the relay keeps failing (with the record's last error).
+    StuckWrite,
     /// The item points to a transcript object that does not exist.
     TranscriptDangling,
     /// The transcript object exists, but its size or SHA-256 is not PostgreSQL's.
@@ -35,10 +41,12 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 9] = [
         Category::MissingInDynamodb,
         Category::OnlyInDynamodb,
         Category::FieldMismatch,
+        Category::Stale,
+        Category::StuckWrite,
         Category::TranscriptDangling,
         Category::TranscriptContentMismatch,
         Category::OrphanObject,
@@ -56,6 +64,69 @@ pub struct Finding {
     pub field: Option<String>,
     pub postgres: Option<String>,
     pub dynamodb: Option<String>,
+    /// What a person needs besides the values: which side is newer, the
+    /// key PostgreSQL holds the entity at, a stuck record's last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Finding {
+    fn about(category: Category, entity: &Entity) -> Finding {
+        Finding {
+            category,
+            entity: Some(entity.kind()),
+            id: entity.id().to_string(),
+            field: None,
+            postgres: None,
+            dynamodb: None,
+            note: None,
+        }
+    }
+
+    /// An item at a key PostgreSQL does not hold the entity at (deleted and
+    /// re-created elsewhere, or left behind): the item is DynamoDB's only.
+    pub fn at_stale_key(found: &Entity, postgres_key: &str) -> Finding {
+        Finding {
+            note: Some(format!("PostgreSQL holds this {} at {postgres_key}", found.kind())),
+            ..Finding::about(Category::OnlyInDynamodb, found)
+        }
+    }
+
+    /// A write the relay keeps failing.
+    pub fn stuck_write(kind: EntityKind, id: &str, pending: &PendingWrite) -> Finding {
+        Finding {
+            category: Category::StuckWrite,
+            entity: Some(kind),
+            id: id.to_owned(),
+            field: None,
+            postgres: None,
+            dynamodb: None,
+            note: Some(format!(
+                "pending for {:.1} s after {} attempt(s); last error: {}",
+                pending.age_ms as f64 / 1000.0,
+                pending.attempts,
+                pending.last_error.as_deref().unwrap_or("(none recorded)")
+            )),
+        }
+    }
+}
+
+/// What the outbox says of one entity's pending writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWrite {
+    /// Age of its oldest pending record, in milliseconds.
+    pub age_ms: i64,
+    /// The most attempts any of its pending records has had.
+    pub attempts: i32,
+    /// The newest error recorded on them.
+    pub last_error: Option<String>,
+}
+
+impl PendingWrite {
+    /// Whether this is a write in flight (expected to settle) or a stuck one.
+    pub fn is_stuck(&self, after_ms: i64, after_attempts: i32) -> bool {
+        self.age_ms > after_ms || self.attempts >= after_attempts
+    }
 }
 
 /// What was found at a transcript pointer's key.
@@ -135,27 +206,43 @@ pub fn xml_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Compares one entity as each store holds it.
+/// Compares one entity as each store holds it. Copies at different versions
+/// are one `Stale` finding (which side is newer, which fields differ); at the
+/// same version, each differing field is a `FieldMismatch`.
 pub fn compare_entity(postgres: Option<&Entity>, dynamodb: Option<&Entity>) -> Vec<Finding> {
-    let finding = |category, entity: &Entity| Finding {
-        category,
-        entity: Some(entity.kind()),
-        id: entity.id().to_string(),
-        field: None,
-        postgres: None,
-        dynamodb: None,
-    };
     match (postgres, dynamodb) {
         (None, None) => Vec::new(),
-        (Some(pg), None) => vec![finding(Category::MissingInDynamodb, pg)],
-        (None, Some(ddb)) => vec![finding(Category::OnlyInDynamodb, ddb)],
+        (Some(pg), None) => vec![Finding::about(Category::MissingInDynamodb, pg)],
+        (None, Some(ddb)) => vec![Finding::about(Category::OnlyInDynamodb, ddb)],
+        (Some(pg), Some(ddb)) if pg.version() != ddb.version() => {
+            let differing: Vec<&str> = field_differences(fields(pg), fields(ddb))
+                .into_iter()
+                .map(|(field, _, _)| field)
+                .filter(|field| *field != "version")
+                .collect();
+            let newer = if pg.version() > ddb.version() { "PostgreSQL" } else { "DynamoDB" };
+            vec![Finding {
+                field: Some("version".to_owned()),
+                postgres: Some(pg.version().to_string()),
+                dynamodb: Some(ddb.version().to_string()),
+                note: Some(format!(
+                    "{newer} is newer; {}",
+                    if differing.is_empty() {
+                        "no other field differs".to_owned()
+                    } else {
+                        format!("differing: {}", differing.join(", "))
+                    }
+                )),
+                ..Finding::about(Category::Stale, pg)
+            }]
+        }
         (Some(pg), Some(ddb)) => field_differences(fields(pg), fields(ddb))
             .into_iter()
             .map(|(field, a, b)| Finding {
                 field: Some(field.to_owned()),
                 postgres: Some(a),
                 dynamodb: Some(b),
-                ..finding(Category::FieldMismatch, pg)
+                ..Finding::about(Category::FieldMismatch, pg)
             })
             .collect(),
     }
@@ -176,6 +263,7 @@ pub fn compare_transcript(
         field: Some("transcript".to_owned()),
         postgres: Some(postgres),
         dynamodb: Some(dynamodb),
+        note: None,
     };
     let describe = |bytes: u64, sha: &str| format!("{bytes} bytes sha256 {sha}");
     match observed {
@@ -205,6 +293,7 @@ pub fn orphan_object(key: &str) -> Finding {
         field: None,
         postgres: None,
         dynamodb: Some(key.to_owned()),
+        note: None,
     }
 }
 
@@ -227,18 +316,22 @@ pub fn stale_derived_findings(
             field: Some(name),
             postgres: Some(expected),
             dynamodb: Some(stored),
+            note: None,
         })
         .collect()
 }
 
-pub fn malformed_item(key: &str, problem: &str) -> Finding {
+/// An item that does not decode, at `key`; `claimed` is the entity it claims
+/// to be (kind and id), when its markers and id attribute say so.
+pub fn malformed_item(key: &str, problem: &str, claimed: Option<(EntityKind, &str)>) -> Finding {
     Finding {
         category: Category::MalformedItem,
-        entity: None,
+        entity: claimed.map(|(kind, _)| kind),
         id: key.to_owned(),
         field: None,
         postgres: None,
         dynamodb: Some(problem.to_owned()),
+        note: claimed.map(|(kind, id)| format!("the item claims to be {kind} {id:?}")),
     }
 }
 
@@ -249,6 +342,11 @@ pub struct Tally {
     pub compared: BTreeMap<EntityKind, u64>,
     /// Entities with at least one finding, per type.
     pub mismatched: BTreeMap<EntityKind, u64>,
+    /// Objects and items compared that belong to no entity (orphan objects,
+    /// items that claim no entity): each is one more thing compared, and mismatched.
+    pub unowned: u64,
+    /// Entities (or unowned things) with a finding of each category: an
+    /// entity with three differing fields counts once here.
     pub by_category: BTreeMap<Category, u64>,
     /// Field mismatches per `entity.field`.
     pub by_field: BTreeMap<String, u64>,
@@ -258,14 +356,21 @@ pub struct Tally {
 impl Tally {
     /// Records the comparison of one entity (or one object/item without an entity).
     pub fn record(&mut self, kind: Option<EntityKind>, findings: Vec<Finding>) {
-        if let Some(kind) = kind {
-            *self.compared.entry(kind).or_default() += 1;
-            if !findings.is_empty() {
-                *self.mismatched.entry(kind).or_default() += 1;
+        match kind {
+            Some(kind) => {
+                *self.compared.entry(kind).or_default() += 1;
+                if !findings.is_empty() {
+                    *self.mismatched.entry(kind).or_default() += 1;
+                }
             }
+            None if !findings.is_empty() => self.unowned += 1,
+            None => {}
+        }
+        let categories: std::collections::BTreeSet<Category> = findings.iter().map(|f| f.category).collect();
+        for category in categories {
+            *self.by_category.entry(category).or_default() += 1;
         }
         for finding in findings {
-            *self.by_category.entry(finding.category).or_default() += 1;
             if let (Some(kind), Some(field)) = (finding.entity, &finding.field) {
                 *self.by_field.entry(format!("{kind}.{field}")).or_default() += 1;
             }
@@ -283,6 +388,7 @@ impl Tally {
         for (kind, n) in other.mismatched {
             *self.mismatched.entry(kind).or_default() += n;
         }
+        self.unowned += other.unowned;
         for (category, n) in other.by_category {
             *self.by_category.entry(category).or_default() += n;
         }
@@ -299,10 +405,21 @@ impl Tally {
         }
     }
 
-    /// Share of compared entities without any finding, in percent (100 when nothing was compared).
+    /// Everything compared: entities, and unowned objects and items.
+    pub fn compared_total(&self) -> u64 {
+        self.compared.values().sum::<u64>() + self.unowned
+    }
+
+    /// Everything compared that has a finding.
+    pub fn mismatched_total(&self) -> u64 {
+        self.mismatched.values().sum::<u64>() + self.unowned
+    }
+
+    /// Share of everything compared without any finding, in percent (100 when
+    /// nothing was compared): one denominator, `compared_total`.
     pub fn parity_percent(&self) -> f64 {
-        let compared: u64 = self.compared.values().sum();
-        let mismatched: u64 = self.mismatched.values().sum();
+        let compared = self.compared_total();
+        let mismatched = self.mismatched_total();
         if compared == 0 {
             100.0
         } else {
@@ -365,7 +482,6 @@ mod tests {
         };
         other.name = "renamed".into();
         other.metadata = serde_json::json!({"a": [true], "b": 2});
-        other.version = 6;
         let findings = compare_entity(Some(&session()), Some(&Entity::Session(other)));
         let fields: Vec<(&str, &str, &str)> = findings
             .iter()
@@ -382,7 +498,6 @@ mod tests {
             [
                 ("name", "n", "renamed"),
                 ("metadata", r#"{"a":[true],"b":1}"#, r#"{"a":[true],"b":2}"#),
-                ("version", "5", "6")
             ]
         );
         assert!(
@@ -390,6 +505,54 @@ mod tests {
                 .iter()
                 .all(|f| f.category == Category::FieldMismatch && f.id == "s1")
         );
+    }
+
+    #[test]
+    fn an_older_copy_is_one_stale_finding_that_says_which_side_is_newer() {
+        let Entity::Session(mut older) = session() else {
+            unreachable!()
+        };
+        older.name = "before the rename".into();
+        older.summary = "before".into();
+        older.version = 4;
+        let findings = compare_entity(Some(&session()), Some(&Entity::Session(older.clone())));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let stale = &findings[0];
+        assert_eq!(stale.category, Category::Stale);
+        assert_eq!((stale.postgres.as_deref(), stale.dynamodb.as_deref()), (Some("5"), Some("4")));
+        assert_eq!(stale.note.as_deref(), Some("PostgreSQL is newer; differing: name, summary"));
+        older.version = 9;
+        let findings = compare_entity(Some(&session()), Some(&Entity::Session(older)));
+        assert!(findings[0].note.as_deref().unwrap().starts_with("DynamoDB is newer"));
+    }
+
+    #[test]
+    fn categories_count_entities_not_fields() {
+        let Entity::Session(mut other) = session() else {
+            unreachable!()
+        };
+        other.name = "x".into();
+        other.summary = "y".into();
+        let mut tally = Tally::default();
+        tally.record(
+            Some(EntityKind::Session),
+            compare_entity(Some(&session()), Some(&Entity::Session(other))),
+        );
+        assert_eq!(tally.by_category[&Category::FieldMismatch], 1);
+        assert_eq!(tally.by_field.len(), 2);
+        assert_eq!(tally.samples[&Category::FieldMismatch].len(), 2);
+    }
+
+    #[test]
+    fn a_pending_write_is_stuck_past_its_age_or_attempts() {
+        let pending = |age_ms, attempts| PendingWrite {
+            age_ms,
+            attempts,
+            last_error: None,
+        };
+        assert!(!pending(1_000, 2).is_stuck(60_000, 5));
+        assert!(pending(60_001, 0).is_stuck(60_000, 5));
+        assert!(pending(10, 5).is_stuck(60_000, 5));
     }
 
     #[test]
@@ -471,7 +634,9 @@ mod tests {
         assert_eq!(first.compared[&EntityKind::User], 2);
         assert_eq!(first.parity_percent_of(EntityKind::User), 50.0);
         assert_eq!(first.parity_percent_of(EntityKind::Session), 0.0);
-        assert!((first.parity_percent() - 100.0 / 3.0).abs() < 1e-9);
+        // One denominator: three entities and one orphan, three of them with findings.
+        assert_eq!((first.compared_total(), first.mismatched_total()), (4, 3));
+        assert!((first.parity_percent() - 25.0).abs() < 1e-9);
         assert_eq!(first.by_field["user.email"], 1);
         assert_eq!(first.by_category[&Category::OrphanObject], 1);
         assert_eq!(first.by_category[&Category::MissingInDynamodb], 1);

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use cutover_app::relay::Removal;
 use cutover_app::{App, AppError};
+use cutover_core::profile::StoredKey;
 use serde::Serialize;
 
 use crate::report::ParityReport;
@@ -16,7 +18,8 @@ pub struct RepairReport {
     pub rewritten: Vec<String>,
     /// DynamoDB-only items, malformed items and orphan objects that were deleted.
     pub deleted: Vec<String>,
-    /// The same, when deleting was not asked for: listed for a person to decide.
+    /// The same, when deleting was not asked for, or when a re-read under the
+    /// entity's lock kept it (with why): listed for a person to decide.
     pub listed_not_deleted: Vec<String>,
     /// The validation run after the repair.
     pub after: ParityReport,
@@ -34,7 +37,7 @@ impl RepairReport {
             ("Rewritten", &self.rewritten),
             ("Deleted", &self.deleted),
             (
-                "Listed, not deleted (rerun with --delete-dynamodb-only to remove)",
+                "Listed, not deleted (without --delete-dynamodb-only, or kept for the reason given)",
                 &self.listed_not_deleted,
             ),
         ] {
@@ -99,47 +102,32 @@ pub async fn repair(
             after,
         });
     }
-    let delete_item = |pk: String, sk: String| {
-        let app = app.clone();
-        async move {
-            let key = std::collections::HashMap::from([
-                (
-                    app.profile().table.partition_key.clone(),
-                    aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()),
-                ),
-                (
-                    app.profile().table.sort_key.clone(),
-                    aws_sdk_dynamodb::types::AttributeValue::S(sk.clone()),
-                ),
-            ]);
-            app.dynamo
-                .client()
-                .delete_item()
-                .table_name(app.dynamo.table())
-                .set_key(Some(key))
-                .send()
-                .await
-                .map_err(|e| AppError::DynamoDb {
-                    action: format!("deleting {pk}/{sk}"),
-                    detail: cutover_backends::error::error_chain(&e),
-                })
-        }
+    // Each removal re-reads what it removes under its entity's lock and is
+    // conditional on what it read, so a write that landed since the scan wins.
+    let relay = app.relay();
+    let mut deleted = Vec::new();
+    let mut kept = Vec::new();
+    let mut note = |what: String, removal: Removal| match removal {
+        Removal::Deleted { object: Some(object) } => deleted.push(format!("{what}, with its object {object}")),
+        Removal::Deleted { .. } => deleted.push(what),
+        Removal::Kept(reason) => kept.push(format!("{what}: kept, {reason}")),
     };
     for key in &leftovers.dynamodb_only {
-        let stored = app.dynamo.stored_key(key);
-        delete_item(stored.pk, stored.sk).await?;
+        let what = format!("item {} (only in DynamoDB)", app.dynamo.stored_key(key));
+        note(what, relay.remove_dynamodb_only(key).await?);
     }
     for (pk, sk) in &leftovers.malformed_keys {
-        delete_item(pk.clone(), sk.clone()).await?;
+        let key = StoredKey { pk: pk.clone(), sk: sk.clone() };
+        note(format!("item {key} (malformed)"), relay.remove_malformed(&key).await?);
     }
-    for key in &leftovers.orphan_objects {
-        app.transcripts.delete(key).await?;
+    for object in &leftovers.orphan_objects {
+        note(format!("object {object} (orphan)"), relay.remove_orphan(object).await?);
     }
     let after = validate(app, options).await?;
     Ok(RepairReport {
         rewritten,
-        deleted: extra,
-        listed_not_deleted: Vec::new(),
+        deleted,
+        listed_not_deleted: kept,
         after,
     })
 }

@@ -11,6 +11,15 @@ use serde::Serialize;
 
 const IN_FLIGHT_SAMPLES: usize = 20;
 
+/// How a report passes, as its Markdown states it.
+pub const PASS_RULE: &str = "passes when nothing mismatches persistently, or when the mismatched share is strictly under the threshold (the plan's \"< 1%\")";
+
+/// The gate: a threshold of 0 passes only a perfect run; any other threshold
+/// is strict (`<`), as the plan's "< 1% mismatch" says.
+pub(crate) fn passes(mismatched: u64, mismatch_percent: f64, max_mismatch_percent: f64) -> bool {
+    mismatched == 0 || mismatch_percent < max_mismatch_percent
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct KindParity {
     pub compared: u64,
@@ -33,11 +42,17 @@ pub struct Leftovers {
 #[derive(Debug, Clone, Serialize)]
 pub struct ParityReport {
     pub parity_percent: f64,
+    /// Entities compared (each id seen on either side once).
     pub compared_entities: u64,
-    /// Entities with persistent findings.
+    /// Everything compared: the entities, and the objects and items that
+    /// belong to none (orphan objects, items that claim no entity). The one
+    /// denominator of `parity_percent` and `mismatch_percent`.
+    pub compared_total: u64,
+    /// Of `compared_total`, those with persistent findings.
     pub mismatched_entities: u64,
     pub mismatch_percent: f64,
     pub max_mismatch_percent: f64,
+    /// `PASS_RULE`: nothing mismatched, or strictly under the threshold.
     pub passed: bool,
     pub per_entity: BTreeMap<String, KindParity>,
     /// Persistent findings per category (every category listed, zeros included).
@@ -65,24 +80,14 @@ impl ParityReport {
         duration: Duration,
         scanned_s: f64,
     ) -> ParityReport {
-        let compared: u64 = tally.compared.values().sum();
-        let mismatched: u64 = tally.mismatched.values().sum();
-        let orphans = tally
-            .by_category
-            .get(&Category::OrphanObject)
-            .copied()
-            .unwrap_or(0);
-        let malformed = tally
-            .by_category
-            .get(&Category::MalformedItem)
-            .copied()
-            .unwrap_or(0);
-        // Orphans and malformed items have no entity; they count as mismatches of their own.
-        let mismatched_entities = mismatched + orphans + malformed;
-        let mismatch_percent = if compared + orphans + malformed == 0 {
+        let compared_entities: u64 = tally.compared.values().sum();
+        // One denominator: entities, and the objects and items that belong to none.
+        let compared_total = tally.compared_total();
+        let mismatched_entities = tally.mismatched_total();
+        let mismatch_percent = if compared_total == 0 {
             0.0
         } else {
-            100.0 * mismatched_entities as f64 / (compared + orphans + malformed) as f64
+            100.0 * mismatched_entities as f64 / compared_total as f64
         };
         let per_entity = EntityKind::ALL
             .into_iter()
@@ -105,11 +110,12 @@ impl ParityReport {
             .collect();
         ParityReport {
             parity_percent: 100.0 - mismatch_percent,
-            compared_entities: compared,
+            compared_entities,
+            compared_total,
             mismatched_entities,
             mismatch_percent,
             max_mismatch_percent,
-            passed: mismatch_percent <= max_mismatch_percent,
+            passed: passes(mismatched_entities, mismatch_percent, max_mismatch_percent),
             per_entity,
             by_category,
             by_field: tally.by_field,
@@ -121,7 +127,7 @@ impl ParityReport {
                 .len() as u64,
             in_flight_samples: in_flight.into_iter().take(IN_FLIGHT_SAMPLES).collect(),
             duration_ms: duration.as_secs_f64() * 1000.0,
-            entities_per_s: compared as f64 / scanned_s.max(1e-9),
+            entities_per_s: compared_entities as f64 / scanned_s.max(1e-9),
             leftovers,
         }
     }
@@ -133,12 +139,15 @@ impl ParityReport {
 
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
-            "# Parity\n\n**{}** — parity {:.3}% ({} of {} compared entities, objects and items mismatched persistently; threshold {}%). In-flight: {}.\n\n",
+            "# Parity\n\n**{}** — parity {:.3}%: {} of {} compared mismatched persistently ({} entities, {} objects and items of no entity); threshold {}% (the report {}). In-flight: {}.\n\n",
             if self.passed { "PASSED" } else { "FAILED" },
             self.parity_percent,
             self.mismatched_entities,
+            self.compared_total,
             self.compared_entities,
+            self.compared_total - self.compared_entities,
             self.max_mismatch_percent,
+            PASS_RULE,
             self.in_flight
         );
         out.push_str("| entity | compared | mismatched | parity |\n| --- | ---: | ---: | ---: |\n");
@@ -148,7 +157,7 @@ impl ParityReport {
                 parity.compared, parity.mismatched, parity.parity_percent
             ));
         }
-        out.push_str("\n| category | findings |\n| --- | ---: |\n");
+        out.push_str("\n| category | with findings |\n| --- | ---: |\n");
         for (category, count) in &self.by_category {
             out.push_str(&format!(
                 "| {} | {count} |\n",
@@ -169,7 +178,7 @@ impl ParityReport {
             out.push_str("\n## Samples\n\n");
             for finding in samples {
                 out.push_str(&format!(
-                    "- {:?} {} {}{}{}\n",
+                    "- {:?} {} {}{}{}{}\n",
                     finding.category,
                     finding.entity.map(|k| k.name()).unwrap_or("-"),
                     finding.id,
@@ -182,7 +191,8 @@ impl ParityReport {
                         (Some(pg), Some(ddb)) => format!(": postgres {pg:?}, dynamodb {ddb:?}"),
                         (None, Some(ddb)) => format!(": {ddb}"),
                         _ => String::new(),
-                    }
+                    },
+                    finding.note.as_deref().map(|note| format!(" ({note})")).unwrap_or_default()
                 ));
             }
         }
@@ -206,8 +216,7 @@ impl ParityReport {
             cases.push((kind.clone(), parity.mismatched, failures));
         }
         let other: Vec<&Finding> = self.findings().filter(|f| f.entity.is_none()).collect();
-        let other_count =
-            self.by_category[&Category::OrphanObject] + self.by_category[&Category::MalformedItem];
+        let other_count = self.compared_total - self.compared_entities;
         cases.push(("objects-and-items".to_owned(), other_count, other));
         let failures = cases.iter().filter(|(_, n, _)| *n > 0).count();
         let mut xml = format!(
@@ -234,5 +243,20 @@ impl ParityReport {
         }
         xml.push_str("</testsuite>\n");
         xml
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passes;
+
+    #[test]
+    fn the_gate_is_strict_and_zero_means_perfect() {
+        assert!(passes(0, 0.0, 0.0));
+        assert!(!passes(1, 0.001, 0.0));
+        // The plan's "< 1%": exactly 1% fails, just under passes.
+        assert!(!passes(1, 1.0, 1.0));
+        assert!(passes(99, 0.99, 1.0));
+        assert!(passes(0, 0.0, 1.0));
     }
 }

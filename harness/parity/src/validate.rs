@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError, item_from_sdk};
 use cutover_core::domain::{Entity, TranscriptPointer};
-use cutover_core::item_size::{AttrValue, Item};
+use cutover_core::item_size::Item;
 use cutover_core::keys::{EntityKind, Id, ItemKey};
-use cutover_core::profile::{Profile, fields};
+use cutover_core::profile::Profile;
 use cutover_core::parity::{
     Category, Finding, ObjectObservation, Tally, compare_entity, compare_transcript,
     malformed_item, orphan_object, stale_derived_findings,
@@ -41,8 +41,13 @@ pub struct ParityOptions {
     /// How long to wait before re-checking mismatches (in-flight writes settle).
     pub grace: Duration,
     pub transcripts: TranscriptCheck,
-    /// Persistent mismatches above this share of compared entities fail the run (percent).
+    /// Persistent mismatches at or above this share of what was compared fail
+    /// the run (percent; 0 passes only a perfect run): `report::PASS_RULE`.
     pub max_mismatch_percent: f64,
+    /// A pending outbox record older than this is a stuck write, not one in flight.
+    pub stuck_after: Duration,
+    /// ...and so is one that has failed this many times.
+    pub stuck_attempts: i32,
 }
 
 impl Default for ParityOptions {
@@ -54,6 +59,10 @@ impl Default for ParityOptions {
             transcripts: TranscriptCheck::Content,
             // The seeds' success criterion: under 1% mismatch.
             max_mismatch_percent: 1.0,
+            // The relay retries with backoff capped at 30 s: minutes of failures
+            // are not a write in flight.
+            stuck_after: Duration::from_secs(300),
+            stuck_attempts: 10,
         }
     }
 }
@@ -65,6 +74,16 @@ struct Suspect {
     id: Id,
     key: ItemKey,
     findings: Vec<Finding>,
+    /// False for an item at a key PostgreSQL does not hold the entity at: it
+    /// is counted as an item of no entity, the entity itself at its own key.
+    stands_for_entity: bool,
+}
+
+impl Suspect {
+    /// The tally entry: the entity's kind, or none for a stale-key item.
+    fn counted_as(&self) -> Option<EntityKind> {
+        self.stands_for_entity.then_some(self.kind)
+    }
 }
 
 /// What one Scan segment found.
@@ -187,9 +206,23 @@ async fn scan_segment(
                     {
                         result.malformed_keys.push((pk.clone(), sk.clone()));
                     }
-                    result
-                        .tally
-                        .record(None, vec![malformed_item(&describe_key(app.profile(), raw), &problem)]);
+                    // An item that claims an entity is that entity's one finding:
+                    // not also "missing" when PostgreSQL's pass reaches its id.
+                    let claimed = item_from_sdk(raw)
+                        .ok()
+                        .and_then(|item| app.profile().claimed_identity(&item));
+                    let finding = malformed_item(
+                        &describe_key(app.profile(), raw),
+                        &problem,
+                        claimed.as_ref().map(|(kind, id)| (*kind, id.as_str())),
+                    );
+                    match claimed {
+                        Some((kind, id)) => {
+                            result.seen.push((kind, id));
+                            result.tally.record(Some(kind), vec![finding]);
+                        }
+                        None => result.tally.record(None, vec![finding]),
+                    }
                 }
             }
         }
@@ -203,12 +236,18 @@ async fn scan_segment(
                 .map(|e| (e.id().to_string(), e))
                 .collect();
             // Object reads dominate: compare a page's entities concurrently.
-            let compared: Vec<(Entity, Result<Vec<Finding>, AppError>)> =
+            let compared: Vec<(Entity, Result<Vec<Finding>, AppError>, bool)> =
                 futures::stream::iter(entities)
                     .map(|(entity, item)| {
                         let app = &app;
                         let postgres = rows.get(entity.id().as_str());
                         async move {
+                            // An item at a key PostgreSQL does not hold the entity at
+                            // is DynamoDB's only, whatever its fields say.
+                            if let Some(postgres) = postgres.filter(|pg| pg.key() != entity.key()) {
+                                let at = app.profile().key(&postgres.key()).to_string();
+                                return (entity.clone(), Ok(vec![Finding::at_stale_key(&entity, &at)]), false);
+                            }
                             let findings = compare(app, postgres, Some(&entity), check).await.map(
                                 |mut findings| {
                                     if let Some(postgres) = postgres {
@@ -221,19 +260,23 @@ async fn scan_segment(
                                     findings
                                 },
                             );
-                            (entity, findings)
+                            (entity, findings, true)
                         }
                     })
                     .buffer_unordered(OBJECT_CONCURRENCY)
                     .collect()
                     .await;
-            for (entity, findings) in compared {
+            for (entity, findings, at_current_key) in compared {
                 let findings = findings?;
                 if let Entity::Session(session) = &entity {
                     result.pointers.push(session.transcript.storage_key.clone());
                 }
-                result.seen.push((kind, entity.id().to_string()));
-                if findings.is_empty() {
+                if at_current_key {
+                    // Seen where PostgreSQL holds it; a stale-key item does not
+                    // stand for the entity, so its current key is checked too.
+                    result.seen.push((kind, entity.id().to_string()));
+                }
+                if findings.is_empty() && at_current_key {
                     result.tally.record(Some(kind), findings);
                 } else {
                     result.suspects.push(Suspect {
@@ -241,6 +284,7 @@ async fn scan_segment(
                         id: entity.id().clone(),
                         key: entity.key(),
                         findings,
+                        stands_for_entity: at_current_key,
                     });
                 }
             }
@@ -252,7 +296,8 @@ async fn scan_segment(
     }
 }
 
-/// Re-reads one suspect on both sides: its findings now.
+/// Re-reads one suspect on both sides, at the key it was found at (or, for
+/// one DynamoDB lacked, PostgreSQL's): its findings now.
 async fn recheck(
     app: &App,
     suspect: &Suspect,
@@ -264,14 +309,19 @@ async fn recheck(
         .await?
         .into_iter()
         .next();
-    let key = postgres
-        .as_ref()
-        .map(Entity::key)
-        .unwrap_or_else(|| suspect.key.clone());
-    let item = app.dynamo.get(&key).await?;
+    let item = app.dynamo.get(&suspect.key).await?;
     let dynamodb = item
         .as_ref()
         .and_then(|item| app.profile().from_item(item).ok());
+    if let Some(postgres) = postgres.as_ref().filter(|pg| pg.key() != suspect.key) {
+        // PostgreSQL holds the entity elsewhere now: whatever is still at the
+        // suspect's key is DynamoDB's only; its current key is the scan's concern.
+        let at = app.profile().key(&postgres.key()).to_string();
+        return Ok(dynamodb
+            .iter()
+            .map(|found| Finding::at_stale_key(found, &at))
+            .collect());
+    }
     let mut findings = compare(app, postgres.as_ref(), dynamodb.as_ref(), check).await?;
     if let (Some(item), Some(_), Some(postgres)) = (&item, &dynamodb, &postgres) {
         findings.extend(stale_derived_findings(app.profile(), item, postgres));
@@ -300,9 +350,9 @@ async fn orphan_resolved(app: &App, key: &str) -> Result<bool, AppError> {
         return Ok(false);
     };
     let item = app.dynamo.get(&Entity::Session(pg).key()).await?;
-    Ok(
-        matches!(item.as_ref().and_then(|i| i.get(app.profile().attribute(EntityKind::Session, fields::TRANSCRIPT_KEY))), Some(AttrValue::S(pointer)) if pointer == key),
-    )
+    // Only an item the app can read points anywhere: a malformed one's pointer is not followed.
+    let decoded = item.as_ref().and_then(|item| app.profile().from_item(item).ok());
+    Ok(matches!(decoded, Some(Entity::Session(session)) if session.transcript.storage_key == key))
 }
 
 /// Compares everything PostgreSQL, DynamoDB and S3 hold for the app.
@@ -356,6 +406,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
                         id: entity.id().clone(),
                         key: entity.key(),
                         findings,
+                        stands_for_entity: true,
                     });
                 }
             }
@@ -379,15 +430,43 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     };
     let scanned_s = began.elapsed().as_secs_f64();
 
-    // In-flight: a pending outbox record, or resolved on a re-check after the grace period.
-    let pending = app.relay().pending_entities().await?;
+    // In-flight: a pending outbox record that is not stuck, or resolved on a
+    // re-check after the grace period. A stuck record is a persistent finding.
+    let pending = app.relay().pending_writes().await?;
+    let stuck_after_ms = i64::try_from(options.stuck_after.as_millis()).unwrap_or(i64::MAX);
+    let stuck = |kind: EntityKind, id: &Id| {
+        pending
+            .get(&(kind, id.clone()))
+            .filter(|write| write.is_stuck(stuck_after_ms, options.stuck_attempts))
+    };
     let mut in_flight: Vec<Finding> = Vec::new();
-    let (flagged, mut unresolved): (Vec<Suspect>, Vec<Suspect>) = suspects
-        .into_iter()
-        .partition(|s| pending.contains(&(s.kind, s.id.clone())));
+    let mut stuck_suspects = Vec::new();
+    let mut flagged = Vec::new();
+    let mut unresolved = Vec::new();
+    for mut suspect in suspects {
+        if let Some(write) = stuck(suspect.kind, &suspect.id) {
+            suspect.findings.push(Finding::stuck_write(suspect.kind, suspect.id.as_str(), write));
+            stuck_suspects.push(suspect);
+        } else if pending.contains_key(&(suspect.kind, suspect.id.clone())) {
+            flagged.push(suspect);
+        } else {
+            unresolved.push(suspect);
+        }
+    }
     for suspect in flagged {
-        tally.record(Some(suspect.kind), Vec::new());
+        tally.record(suspect.counted_as(), Vec::new());
         in_flight.extend(suspect.findings);
+    }
+    // Stuck writes whose stores agree all the same: the relay is failing on them.
+    let suspected: HashSet<(EntityKind, Id)> = stuck_suspects
+        .iter()
+        .chain(&unresolved)
+        .map(|s| (s.kind, s.id.clone()))
+        .collect();
+    for ((kind, id), write) in &pending {
+        if write.is_stuck(stuck_after_ms, options.stuck_attempts) && !suspected.contains(&(*kind, id.clone())) {
+            tally.record(None, vec![Finding::stuck_write(*kind, id.as_str(), write)]);
+        }
     }
     if !unresolved.is_empty() || !orphans.is_empty() {
         tokio::time::sleep(options.grace).await;
@@ -395,7 +474,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         for mut suspect in unresolved {
             let now = recheck(&app, &suspect, options.transcripts).await?;
             if now.is_empty() {
-                tally.record(Some(suspect.kind), Vec::new());
+                tally.record(suspect.counted_as(), Vec::new());
                 in_flight.extend(suspect.findings);
             } else {
                 suspect.findings = now;
@@ -418,7 +497,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         orphan_objects: orphans.clone(),
         ..Leftovers::default()
     };
-    for suspect in unresolved {
+    for suspect in unresolved.into_iter().chain(stuck_suspects) {
         if suspect
             .findings
             .iter()
@@ -430,7 +509,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
                 .repairable
                 .push((suspect.kind, suspect.id.clone()));
         }
-        tally.record(Some(suspect.kind), suspect.findings);
+        tally.record(suspect.counted_as(), suspect.findings);
     }
     for key in orphans {
         tally.record(None, vec![orphan_object(&key)]);

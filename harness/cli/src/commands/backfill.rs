@@ -11,11 +11,11 @@ pub struct Args {
     #[command(flatten)]
     stores: StoreArgs,
     /// Pages copied at once.
-    #[arg(long, default_value_t = 4)]
-    workers: usize,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
     /// Entities per keyset page (and per version check).
-    #[arg(long, default_value_t = 100)]
-    page_size: usize,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    page_size: u16,
     /// The checkpoint file: an interrupted run resumes from it; a finished one
     /// makes the next run a no-op (remove it to copy again).
     #[arg(long, default_value = "backfill.checkpoint.json")]
@@ -28,11 +28,11 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let app = args
         .stores
-        .connect((args.workers as u32 * 2).max(4))
+        .connect((u32::from(args.workers) * 2).max(4))
         .await?;
     let options = BackfillOptions {
-        workers: args.workers.max(1),
-        page_size: args.page_size.max(1),
+        workers: usize::from(args.workers),
+        page_size: usize::from(args.page_size),
         checkpoint: Some(args.checkpoint.clone()),
         progress: true,
         ..BackfillOptions::new(args.stores.describe())

@@ -376,6 +376,27 @@ impl Profile {
         self.identify(item).ok()
     }
 
+    /// Whether a stored key has the shape of one of the app's entities' keys
+    /// (what cutover may delete; another app's items on a shared table never are).
+    pub fn owns_key(&self, key: &StoredKey) -> bool {
+        self.entities
+            .iter()
+            .any(|e| e.pk.matches(e.casing, &key.pk) && e.sk.matches(e.casing, &key.sk))
+    }
+
+    /// The entity an item claims to be — its kind by markers or key shape,
+    /// its id attribute — even when it does not decode. `None`: it claims none.
+    pub fn claimed_identity(&self, item: &Item) -> Option<(EntityKind, String)> {
+        let kind = match self.identify(item) {
+            Ok(kind) | Err(ItemError::Marker { entity: kind, .. }) => kind,
+            Err(_) => return None,
+        };
+        match item.get(self.entity(kind).attribute(fields::ID)) {
+            Some(AttrValue::S(id)) if Id::parse(id).is_ok() => Some((kind, id.clone())),
+            _ => None,
+        }
+    }
+
     fn identify(&self, item: &Item) -> Result<EntityKind, ItemError> {
         let key = self.stored_key(item).ok_or_else(|| ItemError::Missing(
             if item.contains_key(&self.table.partition_key) {
