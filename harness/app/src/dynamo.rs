@@ -76,7 +76,7 @@ pub async fn create_string_keyed_table(
     key: KeySpec<'_>,
     indexes: Vec<IndexSpec<'_>>,
 ) -> Result<(), AppError> {
-    let fail = |e: &dyn std::error::Error| AppError::dynamodb(format!("creating table {table}"), e);
+    let action = || format!("creating table {table}");
     let schema = |key: KeySpec<'_>| -> Result<Vec<KeySchemaElement>, AppError> {
         std::iter::once((key.hash, KeyType::Hash))
             .chain(key.range.map(|range| (range, KeyType::Range)))
@@ -85,7 +85,7 @@ pub async fn create_string_keyed_table(
                     .attribute_name(name)
                     .key_type(kind)
                     .build()
-                    .map_err(|e| fail(&e))
+                    .map_err(|e| AppError::dynamodb(action(), e))
             })
             .collect()
     };
@@ -104,7 +104,7 @@ pub async fn create_string_keyed_table(
                 .set_key_schema(Some(schema(index.key)?))
                 .projection(index.projection)
                 .build()
-                .map_err(|e| fail(&e))?,
+                .map_err(|e| AppError::dynamodb(action(), e))?,
         );
     }
     attributes.sort_unstable();
@@ -115,10 +115,10 @@ pub async fn create_string_keyed_table(
                 .attribute_name(name)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
-                .map_err(|e| fail(&e))?,
+                .map_err(|e| AppError::dynamodb(action(), e))?,
         );
     }
-    request.send().await.map_err(|e| fail(&e))?;
+    request.send().await.map_err(|e| AppError::dynamodb(action(), e))?;
     Ok(())
 }
 
@@ -160,7 +160,7 @@ fn written_unless_condition_failed<T, E>(
     action: impl FnOnce() -> String,
 ) -> Result<bool, AppError>
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match result {
         Ok(_) => Ok(true),
@@ -170,9 +170,13 @@ where
         {
             Ok(false)
         }
-        Err(error) => Err(AppError::dynamodb(action(), &error)),
+        Err(error) => Err(AppError::dynamodb(action(), error)),
     }
 }
+
+/// How often `batch_write` sends unprocessed items again before it gives up
+/// (full-jitter backoff, `backfill::retry_delay`: at most about a minute in all).
+const UNPROCESSED_ATTEMPTS: u32 = 12;
 
 /// What `DynamoStore::batch_write` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -291,7 +295,7 @@ impl DynamoStore {
                     let put = PutRequest::builder()
                         .set_item(Some(item_to_sdk(item)))
                         .build()
-                        .map_err(|e| AppError::dynamodb("building a PutRequest", &e))?;
+                        .map_err(|e| AppError::dynamodb("building a PutRequest", e))?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<_, AppError>>()?;
@@ -304,7 +308,7 @@ impl DynamoStore {
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await
-                    .map_err(|e| AppError::dynamodb("BatchWriteItem", &e))?;
+                    .map_err(|e| AppError::dynamodb("BatchWriteItem", e))?;
                 stats.calls += 1;
                 let reported: Option<f64> = answer
                     .consumed_capacity()
@@ -320,6 +324,17 @@ impl DynamoStore {
                     .cloned()
                     .unwrap_or_default();
                 if !requests.is_empty() {
+                    if attempt >= UNPROCESSED_ATTEMPTS {
+                        return Err(AppError::DynamoDb {
+                            action: "BatchWriteItem".into(),
+                            detail: format!(
+                                "{} items still unprocessed after {UNPROCESSED_ATTEMPTS} retries (throughput exhausted?)",
+                                requests.len()
+                            ),
+                            retryable: true,
+                            source: None,
+                        });
+                    }
                     stats.unprocessed_retries += requests.len() as u64;
                     let delay = cutover_core::backfill::retry_delay(attempt, rand::random::<f64>());
                     attempt += 1;
@@ -350,7 +365,7 @@ impl DynamoStore {
                 let which = segment.map_or(String::new(), |(segment, total)| {
                     format!(" segment {segment}/{total}")
                 });
-                AppError::dynamodb(format!("Scan of {}{which}", self.table), &e)
+                AppError::dynamodb(format!("Scan of {}{which}", self.table), e)
             })
     }
 
@@ -369,7 +384,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| AppError::dynamodb(format!("GetItem {key}"), &e))?;
+            .map_err(|e| AppError::dynamodb(format!("GetItem {key}"), e))?;
         answer
             .item()
             .map(|item| {
@@ -606,7 +621,7 @@ impl DynamoStore {
             let page = request
                 .send()
                 .await
-                .map_err(|e| AppError::dynamodb(format!("Query {}", query.partition_key), &e))?;
+                .map_err(|e| AppError::dynamodb(format!("Query {}", query.partition_key), e))?;
             let page_rcu = page.consumed_capacity().and_then(|c| c.capacity_units());
             result.pages.push(PageStats {
                 scanned: page.scanned_count().max(0) as u64,
@@ -646,7 +661,7 @@ impl DynamoStore {
             .expression_attribute_values(":t", AttributeValue::S(token.to_owned()))
             .send()
             .await
-            .map_err(|e| AppError::dynamodb("Query by share token", &e))?;
+            .map_err(|e| AppError::dynamodb("Query by share token", e))?;
         answer
             .items()
             .iter()

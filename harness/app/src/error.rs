@@ -29,9 +29,22 @@ pub enum AppError {
         source: sqlx::Error,
     },
     #[error("dynamodb: {action}: {detail}")]
-    DynamoDb { action: String, detail: String },
+    DynamoDb {
+        action: String,
+        detail: String,
+        /// Whether the same request may pass if tried again (`StoreFailure::retryable`).
+        retryable: bool,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("s3: {action}: {detail}")]
-    S3 { action: String, detail: String },
+    S3 {
+        action: String,
+        detail: String,
+        retryable: bool,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error(
         "transcript of session {session:?} is corrupt: expected {expected_bytes} bytes sha256 {expected_sha256}, read {actual_bytes} bytes sha256 {actual_sha256}"
     )]
@@ -54,26 +67,41 @@ impl AppError {
         move |source| AppError::Postgres { action, source }
     }
 
-    pub fn dynamodb(action: impl Into<String>, error: &dyn std::error::Error) -> AppError {
+    /// A DynamoDB request that failed, classified and with its cause kept.
+    pub fn dynamodb(action: impl Into<String>, error: impl StoreFailure) -> AppError {
         AppError::DynamoDb {
             action: action.into(),
-            detail: cutover_backends::error::error_chain(error),
+            detail: cutover_backends::error::error_chain(&error),
+            retryable: error.retryable(),
+            source: Some(Box::new(error)),
         }
     }
 
-    pub(crate) fn s3(action: impl Into<String>, error: &dyn std::error::Error) -> AppError {
+    /// An S3 request that failed, classified and with its cause kept.
+    pub fn s3(action: impl Into<String>, error: impl StoreFailure) -> AppError {
         AppError::S3 {
             action: action.into(),
-            detail: cutover_backends::error::error_chain(error),
+            detail: cutover_backends::error::error_chain(&error),
+            retryable: error.retryable(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// A harness task that died (a panic or cancellation): not worth retrying.
+    pub fn task(action: impl Into<String>, error: tokio::task::JoinError) -> AppError {
+        AppError::DynamoDb {
+            action: action.into(),
+            detail: error.to_string(),
+            retryable: false,
+            source: Some(Box::new(error)),
         }
     }
 
     /// A store failure that may pass if the same request is tried again: the
     /// engine was unreachable, restarting, overloaded, or the transaction lost
-    /// a race. DynamoDB and S3 failures count as transient because the SDK
-    /// has already retried what it classifies as retryable; what reaches here
-    /// after its retries is an engine that may still be coming back.
-    /// Refusals, oversize items and corrupt data are not.
+    /// a race. For DynamoDB and S3: throttling, 5xx answers, timeouts and
+    /// connection failures (`StoreFailure::retryable`); a `ValidationException`
+    /// or a missing table is not. Refusals, oversize items and corrupt data are not.
     pub fn is_transient(&self) -> bool {
         match self {
             AppError::Postgres { source, .. } => match source {
@@ -85,16 +113,17 @@ impl AppError {
                 sqlx::Error::Database(error) => error.code().is_some_and(|code| {
                     // Class 08: connection exception; 57P01-57P03: the server is
                     // shutting down, crashed or starting; 53300: too many
-                    // connections; 40001/40P01: serialization failure, deadlock.
+                    // connections; 40001/40P01: serialization failure, deadlock;
+                    // 55P03/57014: a lock or statement timeout (the relay's bounds).
                     code.starts_with("08")
                         || matches!(
                             &*code,
-                            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "55P03" | "57014"
                         )
                 }),
                 _ => false,
             },
-            AppError::DynamoDb { .. } | AppError::S3 { .. } => true,
+            AppError::DynamoDb { retryable, .. } | AppError::S3 { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -109,5 +138,96 @@ impl AppError {
                 | AppError::AlreadyExists { .. }
                 | AppError::ItemTooLarge { .. }
         )
+    }
+}
+
+/// Error codes that mean "try again later" whatever the HTTP status says.
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "InternalServerError",
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// A failed DynamoDB or S3 call: which ones may pass when tried again.
+pub trait StoreFailure: std::error::Error + Send + Sync + 'static {
+    /// Throttling, 5xx answers, timeouts and connection failures.
+    fn retryable(&self) -> bool;
+}
+
+type HttpResponse = aws_sdk_dynamodb::config::http::HttpResponse;
+
+impl<E> StoreFailure for aws_sdk_dynamodb::error::SdkError<E, HttpResponse>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn retryable(&self) -> bool {
+        use aws_sdk_dynamodb::error::SdkError;
+        match self {
+            SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+            SdkError::DispatchFailure(failure) => !failure.is_user(),
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                status >= 500
+                    || status == 429
+                    || service.err().code().is_some_and(|code| RETRYABLE_CODES.contains(&code))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A request that could not even be built.
+impl StoreFailure for aws_sdk_dynamodb::error::BuildError {
+    fn retryable(&self) -> bool {
+        false
+    }
+}
+
+/// An object body cut off while it was read: the connection, not the request.
+impl StoreFailure for aws_sdk_s3::primitives::ByteStreamError {
+    fn retryable(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::error::{ErrorMetadata, SdkError};
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_smithy_types::body::SdkBody;
+
+    fn answered(status: u16, code: &str) -> AppError {
+        let error = GetItemError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        AppError::dynamodb("GetItem", SdkError::service_error(error, raw))
+    }
+
+    #[test]
+    fn only_throttling_5xx_timeouts_and_connections_are_retried() {
+        assert!(answered(400, "ThrottlingException").is_transient());
+        assert!(answered(400, "ProvisionedThroughputExceededException").is_transient());
+        assert!(answered(500, "InternalServerError").is_transient());
+        assert!(answered(503, "SlowDown").is_transient());
+        assert!(!answered(400, "ValidationException").is_transient());
+        assert!(!answered(400, "ResourceNotFoundException").is_transient());
+        assert!(!answered(400, "ConditionalCheckFailedException").is_transient());
+        let timeout: SdkError<GetItemError, HttpResponse> = SdkError::timeout_error("took too long");
+        assert!(AppError::dynamodb("GetItem", timeout).is_transient());
+    }
+
+    #[test]
+    fn the_cause_is_kept() {
+        let error = answered(400, "ValidationException");
+        let source = std::error::Error::source(&error).expect("a source");
+        assert!(source.to_string().contains("service error"), "{source}");
     }
 }

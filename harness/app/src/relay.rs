@@ -23,6 +23,25 @@ use crate::pg::PgStore;
 use crate::reads::PgReads;
 use crate::transcripts::TranscriptStore;
 
+/// Bounds on a transaction that holds an entity's lock across DynamoDB and
+/// S3 calls (each bounded by `cutover_backends::aws::sdk_timeouts`): waiting
+/// for the lock, any one statement, and the transaction sitting idle while the
+/// calls run. The lock is held across them on purpose — it is what keeps two
+/// applies of one entity from interleaving their item writes — so it is
+/// bounded instead of released; a writer that cannot get it in time fails
+/// transiently and its records stay pending for the relay.
+const TRANSACTION_BOUNDS: &str = "SELECT set_config('lock_timeout', '60s', true),
+        set_config('statement_timeout', '60s', true),
+        set_config('idle_in_transaction_session_timeout', '900s', true)";
+
+async fn bound(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> Result<(), AppError> {
+    sqlx::query(TRANSACTION_BOUNDS)
+        .execute(&mut **tx)
+        .await
+        .map_err(AppError::pg("bounding a relay transaction"))?;
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct Relay {
     pg: PgStore,
@@ -153,6 +172,7 @@ impl Relay {
             .begin()
             .await
             .map_err(AppError::pg("beginning a relay transaction"))?;
+        bound(&mut tx).await?;
         // Lock and read in one round trip. Records committed while we waited for the
         // lock may be missing here; their writers apply them after us.
         let rows = sqlx::query(
@@ -351,6 +371,7 @@ impl Relay {
         let mut tx = self.pg.pool().begin().await.map_err(AppError::pg(format!(
             "beginning a transaction to {purpose}"
         )))?;
+        bound(&mut tx).await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
             .bind(kind.name())
             .bind(id.as_str())

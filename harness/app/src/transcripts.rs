@@ -43,7 +43,7 @@ impl TranscriptStore {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(|e| AppError::s3(format!("creating bucket {}", self.bucket), &e))?;
+            .map_err(|e| AppError::s3(format!("creating bucket {}", self.bucket), e))?;
         Ok(())
     }
 
@@ -59,7 +59,7 @@ impl TranscriptStore {
         {
             Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(error) => Err(AppError::s3(format!("HeadObject {key}"), &error)),
+            Err(error) => Err(AppError::s3(format!("HeadObject {key}"), error)),
         }
     }
 
@@ -74,7 +74,7 @@ impl TranscriptStore {
                 .body(ByteStream::from(text.as_bytes().to_vec()))
                 .send()
                 .await
-                .map_err(|e| AppError::s3(format!("PutObject {key}"), &e))?;
+                .map_err(|e| AppError::s3(format!("PutObject {key}"), e))?;
             return Ok(());
         }
         let upload = self
@@ -85,7 +85,7 @@ impl TranscriptStore {
             .content_type("text/plain; charset=utf-8")
             .send()
             .await
-            .map_err(|e| AppError::s3(format!("CreateMultipartUpload {key}"), &e))?;
+            .map_err(|e| AppError::s3(format!("CreateMultipartUpload {key}"), e))?;
         let upload_id = upload.upload_id().unwrap_or_default().to_owned();
         match self.upload_parts(key, &upload_id, text.as_bytes()).await {
             Ok(()) => Ok(()),
@@ -117,7 +117,7 @@ impl TranscriptStore {
                 .body(ByteStream::from(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| AppError::s3(format!("UploadPart {number} of {key}"), &e))?;
+                .map_err(|e| AppError::s3(format!("UploadPart {number} of {key}"), e))?;
             parts.push(
                 CompletedPart::builder()
                     .part_number(number)
@@ -137,7 +137,7 @@ impl TranscriptStore {
             )
             .send()
             .await
-            .map_err(|e| AppError::s3(format!("CompleteMultipartUpload {key}"), &e))?;
+            .map_err(|e| AppError::s3(format!("CompleteMultipartUpload {key}"), e))?;
         Ok(())
     }
 
@@ -156,12 +156,12 @@ impl TranscriptStore {
                     .body
                     .collect()
                     .await
-                    .map_err(|e| AppError::s3(format!("reading {key}"), &e))?
+                    .map_err(|e| AppError::s3(format!("reading {key}"), e))?
                     .into_bytes();
                 Ok(Some(bytes.to_vec()))
             }
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(error) => Err(AppError::s3(format!("GetObject {key}"), &error)),
+            Err(error) => Err(AppError::s3(format!("GetObject {key}"), error)),
         }
     }
 
@@ -189,6 +189,8 @@ impl TranscriptStore {
             .map_err(|e| AppError::S3 {
                 action: format!("decoding {}", pointer.storage_key),
                 detail: e.to_string(),
+                retryable: false,
+                source: Some(Box::new(e)),
             })
     }
 
@@ -200,7 +202,7 @@ impl TranscriptStore {
             .key(key)
             .send()
             .await
-            .map_err(|e| AppError::s3(format!("DeleteObject {key}"), &e))?;
+            .map_err(|e| AppError::s3(format!("DeleteObject {key}"), e))?;
         Ok(())
     }
 
@@ -215,7 +217,7 @@ impl TranscriptStore {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AppError::s3(format!("listing {prefix}"), &e))?;
+            let page = page.map_err(|e| AppError::s3(format!("listing {prefix}"), e))?;
             keys.extend(
                 page.contents()
                     .iter()
@@ -244,14 +246,14 @@ impl TranscriptStore {
                 .set_objects(Some(batch.to_vec()))
                 .quiet(true)
                 .build()
-                .map_err(|e| AppError::s3("building DeleteObjects", &e))?;
+                .map_err(|e| AppError::s3("building DeleteObjects", e))?;
             self.client
                 .delete_objects()
                 .bucket(&self.bucket)
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| AppError::s3(format!("DeleteObjects under {prefix}"), &e))?;
+                .map_err(|e| AppError::s3(format!("DeleteObjects under {prefix}"), e))?;
         }
         Ok(count)
     }

@@ -40,6 +40,17 @@ impl StaticCredentials {
     }
 }
 
+/// Bounds on every SDK call, so one stalled connection cannot hang a writer:
+/// an attempt (one HTTP exchange, up to an 8 MiB multipart part) gets 60 s,
+/// a whole operation with the SDK's retries 180 s, a connection 5 s.
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .operation_attempt_timeout(std::time::Duration::from_secs(60))
+        .operation_timeout(std::time::Duration::from_secs(180))
+        .build()
+}
+
 impl AwsEndpoint {
     /// An engine on this machine that accepts any well-formed signature.
     pub fn local(url: String, credentials: StaticCredentials) -> Self {
@@ -77,7 +88,7 @@ impl AwsEndpoint {
         }
     }
 
-    /// Builds the SDK configuration. Uses rustls with ring, which builds much
+    /// Builds the SDK configuration (with `sdk_timeouts`). Uses rustls with ring, which builds much
     /// faster than the SDK's default aws-lc and is all the harness needs.
     pub async fn sdk_config(&self) -> SdkConfig {
         let http_client = aws_smithy_http_client::Builder::new()
@@ -87,6 +98,7 @@ impl AwsEndpoint {
             .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client)
+            .timeout_config(sdk_timeouts())
             .region(Region::new(self.region.clone()));
         if let Some(url) = &self.url {
             loader = loader.endpoint_url(url);

@@ -184,7 +184,7 @@ async fn dynamodb_page(
         .set_exclusive_start_key(start)
         .send()
         .await
-        .map_err(|e| AppError::dynamodb(format!("Scan of {}", store.table()), &e))?;
+        .map_err(|e| AppError::dynamodb(format!("Scan of {}", store.table()), e))?;
     let items = page.items().iter().map(read_raw).collect();
     let next = page
         .last_evaluated_key()

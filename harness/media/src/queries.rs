@@ -51,7 +51,7 @@ async fn index_pages(
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| AppError::dynamodb(format!("Query {} = {hash_value}", index.name), &e))?;
+            .map_err(|e| AppError::dynamodb(format!("Query {} = {hash_value}", index.name), e))?;
         let ids = ids_of(page.items());
         if !ids.is_empty() || out.is_empty() {
             out.push(ids);
@@ -84,7 +84,7 @@ pub async fn old_app(
                 .consistent_read(true)
                 .send()
                 .await
-                .map_err(|e| AppError::dynamodb("GetItem", &e))?;
+                .map_err(|e| AppError::dynamodb("GetItem", e))?;
             vec![
                 found
                     .item()

@@ -210,10 +210,7 @@ async fn raw_read(app: &Arc<App>, segments: i32, page_size: i64) -> Result<u64, 
     }
     let mut items = 0;
     for task in tasks {
-        items += task.await.map_err(|e| AppError::DynamoDb {
-            action: "Scan task".into(),
-            detail: e.to_string(),
-        })??;
+        items += task.await.map_err(|e| AppError::task("a Scan segment", e))??;
     }
     // The validator lists the bucket to find orphans; so does the raw read.
     app.transcripts.list("transcripts/").await?;

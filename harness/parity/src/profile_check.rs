@@ -234,7 +234,7 @@ async fn check_dynamodb(
                 report.findings.push(finding(format!("table {table}"), "no such table".into()));
                 return Ok(());
             }
-            return Err(AppError::dynamodb(format!("describing table {table}"), &error));
+            return Err(AppError::dynamodb(format!("describing table {table}"), error));
         }
     };
     let Some(description) = described.table() else {
@@ -335,10 +335,7 @@ async fn check_s3(app: &App, report: &mut ProfileCheckReport) -> Result<(), AppE
     if let Err(error) = app.transcripts.client().head_bucket().bucket(&bucket).send().await {
         let missing = error.as_service_error().is_some_and(|e| e.is_not_found());
         if !missing {
-            return Err(AppError::S3 {
-                action: format!("looking up bucket {bucket}"),
-                detail: cutover_backends::error::error_chain(&error),
-            });
+            return Err(AppError::s3(format!("looking up bucket {bucket}"), error));
         }
         report.findings.push(ProfileFinding {
             store: Store::S3,

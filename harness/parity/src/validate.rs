@@ -374,10 +374,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     let mut pointers: HashSet<String> = HashSet::new();
     let mut malformed_keys = Vec::new();
     for task in tasks {
-        let part = task.await.map_err(|e| AppError::DynamoDb {
-            action: "Scan task".into(),
-            detail: e.to_string(),
-        })??;
+        let part = task.await.map_err(|e| AppError::task("a Scan segment", e))??;
         tally.merge(part.tally);
         suspects.extend(part.suspects);
         seen.extend(part.seen);

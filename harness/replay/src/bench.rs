@@ -365,10 +365,6 @@ pub async fn measure(
             let app = app.clone();
             async move {
                 for write in writes {
-                    let failed = |e: &dyn std::error::Error| AppError::DynamoDb {
-                        action: "bench write".into(),
-                        detail: cutover_backends::error::error_chain(e),
-                    };
                     match write {
                         ItemWrite::Put(item) => {
                             app.dynamo
@@ -378,7 +374,7 @@ pub async fn measure(
                                 .set_item(Some(cutover_app::item_to_sdk(&item)))
                                 .send()
                                 .await
-                                .map_err(|e| failed(&e))?;
+                                .map_err(|e| AppError::dynamodb("bench write", e))?;
                         }
                         ItemWrite::Delete(key) => {
                             app.dynamo
@@ -391,7 +387,7 @@ pub async fn measure(
                                 )))
                                 .send()
                                 .await
-                                .map_err(|e| failed(&e))?;
+                                .map_err(|e| AppError::dynamodb("bench write", e))?;
                         }
                     }
                 }

@@ -183,6 +183,13 @@ impl MediaItem {
                 "DECIMAL(2,1) holds -9.9 to 9.9",
             ));
         }
+        if let Some(image) = &self.image {
+            for (name, pixels) in [("image.width", image.width), ("image.height", image.height)] {
+                if i32::try_from(pixels).is_err() {
+                    return Err(invalid(self, name, pixels, "above the INT column's 2147483647"));
+                }
+            }
+        }
         match (&self.series_id, self.media_type) {
             (Some(series), MediaType::TvSeason) if !is_uuid(series) => {
                 Err(invalid(self, "seriesId", series, "not a UUID"))
@@ -257,6 +264,18 @@ mod tests {
         let mut not_uuid = book();
         not_uuid.id = "Book:1".into();
         assert!(not_uuid.validate().is_err());
+        // A width the INT column cannot hold is refused, not wrapped.
+        let mut huge = book();
+        huge.image = Some(Image {
+            url: "https://example.com/a.jpg".into(),
+            width: 3_000_000_000,
+            height: 10,
+        });
+        assert!(
+            huge.validate().unwrap_err().to_string().contains("image.width = \"3000000000\": above the INT column"),
+            "{:?}",
+            huge.validate()
+        );
     }
 
     #[test]

@@ -8,6 +8,14 @@ use toml::Spanned;
 /// "< 50 sessions" assumption), and the most with it.
 pub const DEFAULT_MAX_SESSIONS_PER_CAMPAIGN: u32 = 50;
 pub const STRESS_MAX_SESSIONS_PER_CAMPAIGN: u32 = 500;
+/// The most users a population may have: the generator keeps the population in memory.
+pub const MAX_USERS: u32 = 1_000_000;
+/// The most campaigns per user and summaries per session.
+pub const MAX_CHILDREN: u32 = 1_000;
+/// A weight's ceiling: sums of weights then fit in 32 bits whatever the mix.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+/// The largest transcript a scenario may ask for (beyond the 8-12 MiB multipart cases).
+pub const MAX_TRANSCRIPT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Scenario errors are input-file errors: file, line, column, field.
 pub type ScenarioError = crate::input::FileError;
@@ -205,12 +213,24 @@ impl Scenario {
 
         let population = &raw.population;
         let users = *population.users.get_ref();
-        if users == 0 {
+        if !(1..=MAX_USERS).contains(&users) {
             return Err(error_at(
                 population.users.span(),
                 "population.users",
-                "must be at least 1".into(),
+                format!("{users} is outside 1..={MAX_USERS}"),
             ));
+        }
+        for (field, range) in [
+            ("population.campaigns_per_user", &population.campaigns_per_user),
+            ("population.summaries_per_session", &population.summaries_per_session),
+        ] {
+            if range.get_ref().max > MAX_CHILDREN {
+                return Err(error_at(
+                    range.span(),
+                    field,
+                    format!("max {} is above {MAX_CHILDREN}", range.get_ref().max),
+                ));
+            }
         }
         for (field, range) in [
             (
@@ -257,7 +277,16 @@ impl Scenario {
         }
 
         let length = match (&raw.run.operations, &raw.run.duration_seconds) {
-            (Some(operations), None) => RunLength::Operations(*operations.get_ref()),
+            (Some(operations), None) if *operations.get_ref() > 0 => {
+                RunLength::Operations(*operations.get_ref())
+            }
+            (Some(operations), None) => {
+                return Err(error_at(
+                    operations.span(),
+                    "run.operations",
+                    "must be at least 1".into(),
+                ));
+            }
             (None, Some(seconds)) if *seconds.get_ref() > 0 => RunLength::Duration {
                 seconds: *seconds.get_ref(),
             },
@@ -301,6 +330,21 @@ impl Scenario {
             ));
         }
         for (index, bucket) in sizes.iter().enumerate() {
+            if bucket.weight > MAX_WEIGHT {
+                return Err(error_at(
+                    raw.transcripts.sizes.span(),
+                    &format!("transcripts.sizes[{index}].weight"),
+                    format!("{} is above {MAX_WEIGHT}", bucket.weight),
+                ));
+            }
+            let largest = bucket.bytes.or(bucket.max_bytes).unwrap_or(0);
+            if largest > MAX_TRANSCRIPT_BYTES {
+                return Err(error_at(
+                    raw.transcripts.sizes.span(),
+                    &format!("transcripts.sizes[{index}]"),
+                    format!("{largest} bytes is above the {MAX_TRANSCRIPT_BYTES}-byte limit"),
+                ));
+            }
             let valid = match (bucket.bytes, bucket.min_bytes, bucket.max_bytes) {
                 (Some(_), None, None) => true,
                 (None, Some(min), Some(max)) => min <= max,
@@ -315,11 +359,39 @@ impl Scenario {
             }
         }
 
+        if sizes.len() > 1_000 {
+            return Err(error_at(
+                raw.transcripts.sizes.span(),
+                "transcripts.sizes",
+                format!("{} buckets; at most 1000", sizes.len()),
+            ));
+        }
         let text_mix = raw.text;
+        for (name, weight) in [
+            ("english", text_mix.english),
+            ("multibyte", text_mix.multibyte),
+            ("emoji", text_mix.emoji),
+        ] {
+            if weight > MAX_WEIGHT {
+                return Err(error_at(0..0, &format!("text.{name}"), format!("{weight} is above {MAX_WEIGHT}")));
+            }
+        }
         if text_mix.english + text_mix.multibyte + text_mix.emoji == 0 {
             return Err(error_at(0..0, "text", "all text weights are 0".into()));
         }
         let mix = *raw.mix.get_ref();
+        for (name, weight) in [
+            ("create", mix.create),
+            ("update", mix.update),
+            ("delete", mix.delete),
+            ("read", mix.read),
+            ("search", mix.search),
+            ("share", mix.share),
+        ] {
+            if weight > MAX_WEIGHT {
+                return Err(error_at(raw.mix.span(), &format!("mix.{name}"), format!("{weight} is above {MAX_WEIGHT}")));
+            }
+        }
         if mix.create + mix.update + mix.delete + mix.read + mix.search + mix.share == 0
             || mix.create == 0
         {
@@ -557,5 +629,24 @@ mode = "dual"
         assert_eq!(error.field, "transcripts.sizes[1]");
         let error = error_for(|t| t.replace("mode = \"dual\"", "mode = \"postgres-only\""));
         assert_eq!(error.field, "checks");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_at_parse_time() {
+        let cases: [(&str, &str, &str, &str); 5] = [
+            ("users = 2", "users = 4000000000", "population.users", "outside 1..=1000000"),
+            ("operations = 100", "operations = 0", "run.operations", "at least 1"),
+            ("{ weight = 1, bytes = 409600 }", "{ weight = 4294967295, bytes = 409600 }", "transcripts.sizes[1].weight", "above 1000000"),
+            ("{ weight = 1, bytes = 409600 }", "{ weight = 1, bytes = 100000000000 }", "transcripts.sizes[1]", "above the 67108864-byte limit"),
+            ("campaigns_per_user = { min = 1, max = 2 }", "campaigns_per_user = { min = 1, max = 4294967295 }", "population.campaigns_per_user", "above 1000"),
+        ];
+        for (from, to, field, message) in cases {
+            let error = error_for(|t| {
+                assert!(t.contains(from), "{from}");
+                t.replacen(from, to, 1)
+            });
+            assert_eq!(error.field, field, "{error}");
+            assert!(error.message.contains(message), "{error}");
+        }
     }
 }
