@@ -27,5 +27,5 @@ pub mod settings;
 
 pub use engines::{Engines, Restarted};
 pub use error::BackendError;
-pub use sandbox::{CleanupReport, Sandbox};
+pub use sandbox::{CleanupReport, Reopen, Sandbox};
 pub use settings::Plan;

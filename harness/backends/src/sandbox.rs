@@ -16,7 +16,8 @@ use crate::error::{BackendError, error_chain};
 /// Clients bound to one run. Create tables and buckets with [`Sandbox::table_name`]
 /// and [`Sandbox::bucket_name`] so cleanup finds them. Dropping the sandbox (or
 /// [`Sandbox::close`], which reports) drops the database and deletes every table
-/// and bucket of the run, objects included.
+/// and bucket the run created, objects included — never what its id already
+/// named when it was opened (a reopened run's, or another process's).
 pub struct Sandbox {
     pub run_id: RunId,
     pub pg: PgPool,
@@ -36,6 +37,43 @@ struct CleanupTargets {
     pg_admin_url: String,
     dynamodb: AwsEndpoint,
     s3: AwsEndpoint,
+    /// What the run's id already named when it was reopened: never removed
+    /// by this run's cleanup, which removes only what the run created.
+    kept: Existing,
+}
+
+/// The database, tables and buckets a run id names on the engines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Existing {
+    database: bool,
+    tables: Vec<String>,
+    buckets: Vec<String>,
+}
+
+impl Existing {
+    fn is_empty(&self) -> bool {
+        !self.database && self.tables.is_empty() && self.buckets.is_empty()
+    }
+
+    fn describe(&self, run_id: &RunId) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.database {
+            out.push(format!("database {}", run_id.postgres_database()));
+        }
+        out.extend(self.tables.iter().map(|t| format!("table {t}")));
+        out.extend(self.buckets.iter().map(|b| format!("bucket {b}")));
+        out
+    }
+}
+
+/// Whether a sandbox may use what its run id already names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reopen {
+    /// Refuse a run id that already has resources (the default).
+    #[default]
+    No,
+    /// Use them, and keep them when the run ends.
+    Yes,
 }
 
 /// What [`Sandbox::close`] removed.
@@ -48,24 +86,53 @@ pub struct CleanupReport {
 }
 
 impl Sandbox {
-    /// Creates the run's database and returns clients for it. Use a fresh
-    /// [`RunId::generate`] unless you mean to reopen a run.
+    /// Creates the run's database and returns clients for it. A run id that
+    /// already names a database, table or bucket is refused
+    /// ([`BackendError::RunExists`]); see [`Sandbox::open_with`].
     pub async fn open(engines: &Engines, run_id: RunId) -> Result<Sandbox, BackendError> {
+        Sandbox::open_with(engines, run_id, Reopen::No).await
+    }
+
+    /// [`Sandbox::open`]; with [`Reopen::Yes`] a run id that already has
+    /// resources is accepted, and what it had is kept when this run ends:
+    /// cleanup removes only what this run created.
+    pub async fn open_with(engines: &Engines, run_id: RunId, reopen: Reopen) -> Result<Sandbox, BackendError> {
         let database = run_id.postgres_database();
         let admin_url = engines.postgres().admin_url.clone();
+        let dynamodb_endpoint = engines.dynamodb().endpoint.clone();
+        let s3_endpoint = engines.s3().endpoint.clone();
         let mut admin = sqlx::PgConnection::connect(&admin_url)
             .await
             .map_err(|err| BackendError::operation(Engine::Postgres, "connecting as admin", err))?;
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
-            .execute(&mut admin)
+        let database_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&mut admin)
             .await
-            .map_err(|err| {
-                BackendError::operation(
-                    Engine::Postgres,
-                    format!("creating database {database}"),
-                    err,
-                )
-            })?;
+            .map_err(|err| BackendError::operation(Engine::Postgres, "listing databases", err))?;
+        let existing = Existing {
+            database: database_exists,
+            tables: owned_tables(&run_id, &dynamodb_endpoint).await?,
+            buckets: owned_buckets(&run_id, &s3_endpoint).await?,
+        };
+        if !existing.is_empty() && reopen == Reopen::No {
+            let _ = admin.close().await;
+            return Err(BackendError::RunExists {
+                run_id: run_id.to_string(),
+                existing: existing.describe(&run_id),
+            });
+        }
+        if !existing.database {
+            sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
+                .execute(&mut admin)
+                .await
+                .map_err(|err| {
+                    BackendError::operation(
+                        Engine::Postgres,
+                        format!("creating database {database}"),
+                        err,
+                    )
+                })?;
+        }
         let _ = admin.close().await;
 
         let pg_url = engines.postgres().database_url(&database);
@@ -77,8 +144,6 @@ impl Sandbox {
             .map_err(|err| {
                 BackendError::operation(Engine::Postgres, format!("connecting to {database}"), err)
             })?;
-        let dynamodb_endpoint = engines.dynamodb().endpoint.clone();
-        let s3_endpoint = engines.s3().endpoint.clone();
         Ok(Sandbox {
             dynamodb: dynamodb_endpoint.dynamodb_client().await,
             s3: s3_endpoint.s3_client().await,
@@ -87,6 +152,7 @@ impl Sandbox {
                 pg_admin_url: admin_url,
                 dynamodb: dynamodb_endpoint.clone(),
                 s3: s3_endpoint.clone(),
+                kept: existing,
             }),
             run_id,
             pg,
@@ -145,9 +211,11 @@ impl Drop for Sandbox {
 async fn cleanup(targets: &CleanupTargets) -> Result<CleanupReport, BackendError> {
     let mut report = CleanupReport::default();
     let mut errors = Vec::new();
-    match drop_database(targets).await {
-        Ok(()) => report.database_dropped = true,
-        Err(error) => errors.push(error),
+    if !targets.kept.database {
+        match drop_database(targets).await {
+            Ok(()) => report.database_dropped = true,
+            Err(error) => errors.push(error),
+        }
     }
     match delete_tables(targets).await {
         Ok(tables) => report.tables_deleted = tables,
@@ -189,11 +257,9 @@ async fn drop_database(targets: &CleanupTargets) -> Result<(), BackendError> {
     Ok(())
 }
 
-async fn delete_tables(targets: &CleanupTargets) -> Result<Vec<String>, BackendError> {
-    let client = targets.dynamodb.dynamodb_client().await;
-    let failed = |action: &str, err: &dyn std::error::Error| -> BackendError {
-        BackendError::operation(Engine::DynamoDb, action.to_owned(), error_chain(err))
-    };
+/// The tables the run id names.
+async fn owned_tables(run_id: &RunId, endpoint: &AwsEndpoint) -> Result<Vec<String>, BackendError> {
+    let client = endpoint.dynamodb_client().await;
     let mut owned = Vec::new();
     let mut start = None;
     loop {
@@ -202,27 +268,48 @@ async fn delete_tables(targets: &CleanupTargets) -> Result<Vec<String>, BackendE
             .set_exclusive_start_table_name(start)
             .send()
             .await
-            .map_err(|err| failed("listing tables", &err))?;
-        owned.extend(
-            page.table_names()
-                .iter()
-                .filter(|name| targets.run_id.owns(name))
-                .cloned(),
-        );
+            .map_err(|err| BackendError::operation(Engine::DynamoDb, "listing tables", error_chain(&err)))?;
+        owned.extend(page.table_names().iter().filter(|name| run_id.owns(name)).cloned());
         start = page.last_evaluated_table_name().map(str::to_owned);
         if start.is_none() {
-            break;
+            return Ok(owned);
         }
     }
-    for table in &owned {
+}
+
+/// The buckets the run id names.
+async fn owned_buckets(run_id: &RunId, endpoint: &AwsEndpoint) -> Result<Vec<String>, BackendError> {
+    let client = endpoint.s3_client().await;
+    let buckets = client
+        .list_buckets()
+        .send()
+        .await
+        .map_err(|err| BackendError::operation(Engine::S3, "listing buckets", error_chain(&err)))?;
+    Ok(buckets
+        .buckets()
+        .iter()
+        .filter_map(|bucket| bucket.name())
+        .filter(|name| run_id.owns(name))
+        .map(str::to_owned)
+        .collect())
+}
+
+async fn delete_tables(targets: &CleanupTargets) -> Result<Vec<String>, BackendError> {
+    let client = targets.dynamodb.dynamodb_client().await;
+    let created: Vec<String> = owned_tables(&targets.run_id, &targets.dynamodb)
+        .await?
+        .into_iter()
+        .filter(|table| !targets.kept.tables.contains(table))
+        .collect();
+    for table in &created {
         client
             .delete_table()
             .table_name(table)
             .send()
             .await
-            .map_err(|err| failed(&format!("deleting table {table}"), &err))?;
+            .map_err(|err| BackendError::operation(Engine::DynamoDb, format!("deleting table {table}"), error_chain(&err)))?;
     }
-    Ok(owned)
+    Ok(created)
 }
 
 async fn delete_buckets(targets: &CleanupTargets) -> Result<(Vec<String>, usize), BackendError> {
@@ -230,17 +317,10 @@ async fn delete_buckets(targets: &CleanupTargets) -> Result<(Vec<String>, usize)
     let failed = |action: String, err: &dyn std::error::Error| -> BackendError {
         BackendError::operation(Engine::S3, action, error_chain(err))
     };
-    let buckets = client
-        .list_buckets()
-        .send()
-        .await
-        .map_err(|err| failed("listing buckets".to_owned(), &err))?;
-    let owned: Vec<String> = buckets
-        .buckets()
-        .iter()
-        .filter_map(|bucket| bucket.name())
-        .filter(|name| targets.run_id.owns(name))
-        .map(str::to_owned)
+    let owned: Vec<String> = owned_buckets(&targets.run_id, &targets.s3)
+        .await?
+        .into_iter()
+        .filter(|bucket| !targets.kept.buckets.contains(bucket))
         .collect();
     let mut objects_deleted = 0;
     for bucket in &owned {

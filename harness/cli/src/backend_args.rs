@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use cutover_backends::Reopen;
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::naming::RunId;
 use cutover_core::provision::{Provisioner, SettingsLayer};
@@ -24,6 +25,10 @@ pub struct BackendArgs {
     /// Reuse a run id (lowercase letters and digits) instead of a fresh one.
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
+    /// With --run-id: use what the id already names (database, tables, buckets)
+    /// instead of refusing; those are then kept when the run ends.
+    #[arg(long, requires = "run_id")]
+    pub reopen: bool,
 }
 
 fn parse_provisioner(value: &str) -> Result<Provisioner, String> {
@@ -74,7 +79,14 @@ impl BackendArgs {
             plan.postgres, plan.dynamodb, plan.s3
         );
         let engines = Engines::start(&plan).await?;
-        let sandbox = Sandbox::open(&engines, run_id).await?;
-        Ok((engines, sandbox))
+        let reopen = if self.reopen { Reopen::Yes } else { Reopen::No };
+        match Sandbox::open_with(&engines, run_id, reopen).await {
+            Ok(sandbox) => Ok((engines, sandbox)),
+            Err(error) => {
+                // Engines stop in Drop, which blocks: not on this runtime's thread.
+                tokio::task::spawn_blocking(move || drop(engines)).await?;
+                Err(error.into())
+            }
+        }
     }
 }
