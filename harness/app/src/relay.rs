@@ -102,27 +102,9 @@ impl Relay {
             .map_err(AppError::pg("counting pending outbox records"))
     }
 
-    /// Entities with pending records (the parity validator calls their
-    /// mismatches in-flight). None when the database keeps no outbox.
+    /// Entities with pending records. None when the database keeps no outbox.
     pub async fn pending_entities(&self) -> Result<BTreeSet<(EntityKind, Id)>, AppError> {
-        if !self.pg.has_outbox() {
-            return Ok(BTreeSet::new());
-        }
-        let rows =
-            sqlx::query("SELECT DISTINCT entity_kind, entity_id FROM outbox WHERE done_at IS NULL")
-                .fetch_all(self.pg.pool())
-                .await
-                .map_err(AppError::pg("listing pending entities"))?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.get(0);
-                let id: String = row.get(1);
-                Ok((
-                    EntityKind::parse(&kind).expect("constrained by the schema"),
-                    Id::parse(&id)?,
-                ))
-            })
-            .collect()
+        Ok(self.pending_writes().await?.into_keys().collect())
     }
 
     /// Every entity with pending records: how old the oldest is, the most

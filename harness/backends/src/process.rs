@@ -186,10 +186,77 @@ pub(crate) fn run_capture(program: &str, args: &[&str]) -> Result<String, String
     }
 }
 
+/// The variables a child server keeps: nothing else of the harness's
+/// environment (AWS keys, database URLs, tokens) reaches it.
+const SERVER_ENVIRONMENT: [&str; 6] = ["PATH", "TMPDIR", "TZ", "LANG", "JAVA_HOME", "LD_LIBRARY_PATH"];
+
+/// Clears `command`'s environment down to `SERVER_ENVIRONMENT`, for every
+/// server the harness starts.
+pub(crate) fn server_environment(command: &mut Command) -> &mut Command {
+    command.env_clear();
+    for name in SERVER_ENVIRONMENT {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    command
+}
+
+/// Opens (creating or truncating) a log file in a directory another account
+/// may write to, without following a symlink planted there, and gives it to
+/// `owner` by descriptor: a path swapped after the open cannot redirect the chown.
+pub(crate) fn open_log(path: &std::path::Path, owner: Option<(u32, u32)>) -> Result<std::fs::File, crate::error::BackendError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(crate::error::BackendError::io("creating", path))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+            .map_err(crate::error::BackendError::io("changing the owner of", path))?;
+    }
+    Ok(file)
+}
+
 /// Finds `program` on `PATH`.
 pub(crate) fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod safety_tests {
+    use super::*;
+
+    #[test]
+    fn servers_get_only_the_allowed_environment() {
+        // cargo gives test processes CARGO_MANIFEST_DIR; a server must not inherit it.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let mut command = Command::new("env");
+        let output = server_environment(&mut command).output().unwrap();
+        let seen = String::from_utf8_lossy(&output.stdout);
+        assert!(!seen.contains("CARGO_MANIFEST_DIR"), "{seen}");
+        assert!(seen.lines().all(|line| SERVER_ENVIRONMENT.iter().any(|name| line.starts_with(&format!("{name}=")))), "{seen}");
+    }
+
+    #[test]
+    fn a_log_path_planted_as_a_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep me").unwrap();
+        let log = dir.path().join("postgres.log");
+        std::os::unix::fs::symlink(&target, &log).unwrap();
+        assert!(open_log(&log, None).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        let fresh = dir.path().join("fresh.log");
+        open_log(&fresh, None).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 }

@@ -29,6 +29,12 @@ impl ScratchDir {
             .prefix(&prefix)
             .tempdir_in(&parent)
             .map_err(BackendError::io("creating a scratch directory in", &parent))?;
+        // Engine state (data files, objects, logs) is the harness's alone.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700))
+                .map_err(BackendError::io("restricting", dir.path()))?;
+        }
         let owner = dir.path().join(OWNER_FILE);
         fs::write(&owner, std::process::id().to_string())
             .map_err(BackendError::io("writing", &owner))?;
@@ -60,5 +66,18 @@ fn sweep_stale(parent: &Path, prefix: &str) {
             tracing::debug!(dir = %dir.display(), pid, "removing stale scratch directory");
             let _ = fs::remove_dir_all(&dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_directories_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let scratch = ScratchDir::create("permissions-test").unwrap();
+        let mode = fs::metadata(scratch.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     }
 }

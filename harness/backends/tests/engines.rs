@@ -255,6 +255,61 @@ async fn closing_a_sandbox_removes_everything_it_created() {
     observer.close().await.unwrap();
 }
 
+/// A run id that already names resources is refused, so a second run cannot
+/// share (and at its end delete) a first run's; reopened on purpose, a run
+/// deletes only what it created itself.
+#[tokio::test]
+async fn a_second_run_with_the_same_id_is_refused_and_a_reopened_one_removes_only_its_own() {
+    let engines = embedded().await;
+    let run_id = RunId::generate();
+    let first = Sandbox::open(engines, run_id.clone()).await.unwrap();
+    fill_sandbox(&first).await;
+    let database = run_id.postgres_database();
+
+    let refused = Sandbox::open(engines, run_id.clone()).await.err().expect("refused");
+    let message = refused.to_string();
+    assert!(matches!(refused, BackendError::RunExists { .. }), "{message}");
+    for named in [
+        format!("database {database}"),
+        format!("table {}", first.table_name("app")),
+        format!("bucket {}", first.bucket_name("transcripts")),
+    ] {
+        assert!(message.contains(&named), "{message}");
+    }
+    assert!(message.contains("--reopen"), "{message}");
+
+    let second = Sandbox::open_with(engines, run_id.clone(), cutover_backends::Reopen::Yes)
+        .await
+        .unwrap();
+    let own = create_table(&second, "second").await;
+    let report = second.close().await.unwrap();
+    assert_eq!(report.tables_deleted, vec![own]);
+    assert!(report.buckets_deleted.is_empty() && !report.database_dropped, "{report:?}");
+    // The first run's database, tables, bucket and objects are all still there.
+    assert!(database_exists(engines, &database).await);
+    assert!(table_names(&first).await.contains(&first.table_name("app")));
+    assert!(bucket_names(&first).await.contains(&first.bucket_name("transcripts")));
+    let report = first.close().await.unwrap();
+    assert!(report.database_dropped && report.objects_deleted == 3, "{report:?}");
+}
+
+/// The ephemeral cluster asks every connection for its superuser's random
+/// password: another local user cannot connect as superuser over TCP.
+#[tokio::test]
+async fn the_ephemeral_cluster_requires_its_password() {
+    let engines = embedded().await;
+    let admin_url = engines.postgres().admin_url.clone();
+    let (scheme_user, rest) = admin_url.split_once('@').expect("a URL with a host");
+    let (user, password) = scheme_user.rsplit_once(':').expect("a password in the URL");
+    assert_eq!(password.len(), 32, "128 random bits in hex");
+    let without = format!("{user}@{rest}");
+    let refused = sqlx::PgConnection::connect(&without).await.err().expect("refused without a password");
+    assert!(refused.to_string().contains("password"), "{refused}");
+    let wrong = format!("{user}:not-the-password@{rest}");
+    assert!(sqlx::PgConnection::connect(&wrong).await.is_err());
+    sqlx::PgConnection::connect(&admin_url).await.unwrap().close().await.unwrap();
+}
+
 #[tokio::test]
 async fn dropping_a_sandbox_cleans_up_too() {
     let engines = embedded().await;

@@ -67,13 +67,41 @@ impl Installation {
     }
 }
 
-/// `$XDG_CACHE_HOME/cutover/dynamodb-local`, else `~/.cache/cutover/dynamodb-local`.
+/// `$XDG_CACHE_HOME/cutover/dynamodb-local`, else `~/.cache/cutover/dynamodb-local`;
+/// with neither, a per-user `cutover-cache-<uid>` in the temp directory
+/// (never one folder shared by every user, where another could plant a jar).
 pub fn cache_dir() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::getuid() };
+            std::env::temp_dir().join(format!("cutover-cache-{uid}"))
+        });
     base.join("cutover").join("dynamodb-local")
+}
+
+/// Creates the cache's parent as ours alone, and refuses one another user owns.
+fn private_cache_parent(parent: &Path) -> Result<(), BackendError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(parent)
+        .map_err(BackendError::io("creating", parent))?;
+    let metadata = std::fs::symlink_metadata(parent).map_err(BackendError::io("inspecting", parent))?;
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    if metadata.uid() != uid || !metadata.is_dir() {
+        return Err(BackendError::Fetch {
+            detail: format!(
+                "the cache directory {} is not a directory owned by uid {uid}; remove it, or set XDG_CACHE_HOME",
+                parent.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Downloads DynamoDB Local into the cache. Safe to run concurrently: each
@@ -85,7 +113,7 @@ pub fn fetch_into_cache() -> Result<Installation, BackendError> {
         return Ok(found);
     }
     let parent = target.parent().expect("cache dir has a parent");
-    std::fs::create_dir_all(parent).map_err(BackendError::io("creating", parent))?;
+    private_cache_parent(parent)?;
     let staging = tempfile::Builder::new()
         .prefix(".dynamodb-local-staging-")
         .tempdir_in(parent)
@@ -259,12 +287,12 @@ async fn spawn_jvm(
 ) -> Result<ManagedChild, BackendError> {
     let java = java()?;
     let log = data_dir.join("dynamodb-local.log");
-    let log_out = std::fs::File::create(&log).map_err(BackendError::io("creating", &log))?;
+    let log_out = crate::process::open_log(&log, None)?;
     let log_err = log_out
         .try_clone()
         .map_err(BackendError::io("opening", &log))?;
     let mut command = Command::new(&java);
-    command
+    crate::process::server_environment(&mut command)
         .arg(format!(
             "-Djava.library.path={}",
             install.dir.join(LIB_DIR).display()

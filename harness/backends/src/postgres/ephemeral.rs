@@ -2,7 +2,6 @@
 //! `initdb` into a scratch directory, `postgres` on a random loopback port with
 //! durability switched off. About a second to start; gone when dropped.
 
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,7 +11,9 @@ use cutover_core::provision::{Engine, Provisioner};
 use sqlx::Connection;
 
 use crate::error::BackendError;
-use crate::process::{ManagedChild, RestartableChild, die_with_parent, free_loopback_port, which};
+use crate::process::{
+    ManagedChild, RestartableChild, die_with_parent, free_loopback_port, open_log, server_environment, which,
+};
 use crate::scratch::ScratchDir;
 
 const SUPERUSER: &str = "postgres";
@@ -156,6 +157,9 @@ pub(crate) struct EphemeralCluster {
     port: u16,
     binaries: ServerBinaries,
     account: Option<ServerAccount>,
+    /// The superuser's password: the cluster requires it on every connection,
+    /// so no other local user can connect as its superuser.
+    password: String,
 }
 
 impl EphemeralCluster {
@@ -168,13 +172,22 @@ impl EphemeralCluster {
             chown(scratch.path(), account)?;
         }
 
+        let password = random_password();
+        let password_file = scratch.path().join("superuser.password");
+        {
+            use std::io::Write;
+            let owner = account.map(|a| (a.uid, a.gid));
+            let mut file = open_log(&password_file, owner)?;
+            file.write_all(password.as_bytes())
+                .map_err(BackendError::io("writing", &password_file))?;
+        }
         let initdb_log = scratch.path().join("initdb.log");
         let mut initdb = Command::new(binaries.bin_dir.join("initdb"));
-        initdb.arg("-D").arg(&data_dir).args([
+        initdb.arg("-D").arg(&data_dir).arg(format!("--pwfile={}", password_file.display())).args([
             "-U",
             SUPERUSER,
             "-A",
-            "trust",
+            "scram-sha-256",
             "-E",
             "UTF8",
             "--locale=C",
@@ -186,6 +199,7 @@ impl EphemeralCluster {
             .await
             .map_err(|err| startup_error(format!("initdb task: {err}")))?
             .map_err(BackendError::io("waiting for initdb in", scratch.path()))?;
+        let _ = std::fs::remove_file(&password_file);
         if !status.success() {
             return Err(startup_error(format!(
                 "initdb exited with {status}: {}",
@@ -197,7 +211,7 @@ impl EphemeralCluster {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_loopback_port()
                 .map_err(BackendError::io("finding a free port for", scratch.path()))?;
-            match start_server(binaries, account, scratch.path(), &data_dir, port).await {
+            match start_server(binaries, account, scratch.path(), &data_dir, port, &password).await {
                 Ok(server) => {
                     return Ok(EphemeralCluster {
                         server: RestartableChild::new(
@@ -209,6 +223,7 @@ impl EphemeralCluster {
                         port,
                         binaries: binaries.clone(),
                         account,
+                        password,
                     });
                 }
                 // Another process may have taken the port between our probe and the bind.
@@ -219,7 +234,7 @@ impl EphemeralCluster {
     }
 
     pub(crate) fn admin_url(&self) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/postgres", self.port)
+        superuser_url(&self.password, self.port)
     }
 
     pub(crate) fn data_dir(&self) -> PathBuf {
@@ -240,14 +255,15 @@ impl EphemeralCluster {
         down: Duration,
         engine_runtime: &tokio::runtime::Handle,
     ) -> Result<String, BackendError> {
-        let (binaries, account, home, data_dir, port) = (
+        let (binaries, account, home, data_dir, port, password) = (
             self.binaries.clone(),
             self.account,
             self.scratch.path().to_owned(),
             self.data_dir(),
             self.port,
+            self.password.clone(),
         );
-        let start = async move { start_server(&binaries, account, &home, &data_dir, port).await };
+        let start = async move { start_server(&binaries, account, &home, &data_dir, port, &password).await };
         let pid = self
             .server
             .crash_and_restart(libc::SIGQUIT, down, engine_runtime, start)
@@ -258,12 +274,23 @@ impl EphemeralCluster {
     }
 }
 
+/// 128 random bits, hex: the superuser's password of one cluster.
+fn random_password() -> String {
+    let bits: u128 = rand::random();
+    format!("{bits:032x}")
+}
+
+fn superuser_url(password: &str, port: u16) -> String {
+    format!("postgres://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres")
+}
+
 async fn start_server(
     binaries: &ServerBinaries,
     account: Option<ServerAccount>,
     home: &Path,
     data_dir: &Path,
     port: u16,
+    password: &str,
 ) -> Result<ManagedChild, BackendError> {
     let log = home.join("postgres.log");
     let mut command = Command::new(binaries.bin_dir.join("postgres"));
@@ -289,7 +316,7 @@ async fn start_server(
     // SIGINT is the "fast" shutdown: roll back and exit cleanly.
     let mut server = ManagedChild::new(child, libc::SIGINT, Duration::from_secs(10));
 
-    let url = format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres");
+    let url = superuser_url(password, port);
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(status) = server.exited() {
@@ -320,11 +347,12 @@ fn run_as(
     home: &Path,
     log: &Path,
 ) -> Result<std::process::Child, BackendError> {
-    let log_file = File::create(log).map_err(BackendError::io("creating", log))?;
+    // The directory belongs to the server account, which could plant a symlink here.
+    let log_file = open_log(log, account.map(|a| (a.uid, a.gid)))?;
     let log_file_err = log_file
         .try_clone()
         .map_err(BackendError::io("opening", log))?;
-    command
+    server_environment(command)
         .env("HOME", home)
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
@@ -333,7 +361,6 @@ fn run_as(
     if let Some(account) = account {
         // std drops root's supplementary groups when it switches uid.
         command.uid(account.uid).gid(account.gid);
-        chown(log, account)?;
     }
     command
         .spawn()
