@@ -165,6 +165,36 @@ impl TranscriptStore {
         }
     }
 
+    /// The object's size and SHA-256, hashed as it streams in (never held
+    /// whole), or `None` when it does not exist.
+    pub async fn digest(&self, key: &str) -> Result<Option<(u64, String)>, AppError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => {
+                let mut body = object.body;
+                let mut hasher = Sha256::new();
+                let mut bytes: u64 = 0;
+                while let Some(chunk) = body
+                    .try_next()
+                    .await
+                    .map_err(|e| AppError::s3(format!("reading {key}"), e))?
+                {
+                    bytes += chunk.len() as u64;
+                    hasher.update(&chunk);
+                }
+                Ok(Some((bytes, hex::encode(hasher.finalize()))))
+            }
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(error) => Err(AppError::s3(format!("GetObject {key}"), error)),
+        }
+    }
+
     /// Fetches the transcript a pointer names and checks its size and SHA-256.
     pub async fn get_verified(
         &self,

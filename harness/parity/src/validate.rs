@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError, item_from_sdk};
 use cutover_core::domain::{Entity, TranscriptPointer};
 use cutover_core::item_size::Item;
@@ -97,26 +96,32 @@ struct SegmentResult {
     malformed_keys: Vec<(String, String)>,
 }
 
+/// What is at `key`: its size (HEAD) and, when that is the size expected and
+/// the check reads content, its SHA-256 hashed as it streams — an object of
+/// the wrong size is never downloaded.
 async fn observe_object(
     app: &App,
     key: &str,
+    expected_bytes: u64,
     check: TranscriptCheck,
 ) -> Result<ObjectObservation, AppError> {
+    let Some(bytes) = app.transcripts.size_of(key).await? else {
+        return Ok(ObjectObservation::Missing);
+    };
     match check {
-        TranscriptCheck::Content => Ok(match app.transcripts.get_bytes(key).await? {
-            Some(bytes) => ObjectObservation::Present {
-                bytes: bytes.len() as u64,
-                sha256: sha256_hex(&bytes),
-            },
+        TranscriptCheck::Content if bytes == expected_bytes => Ok(match app.transcripts.digest(key).await? {
+            Some((bytes, sha256)) => ObjectObservation::Present { bytes, sha256 },
+            // Deleted between the HEAD and the GET.
             None => ObjectObservation::Missing,
         }),
-        TranscriptCheck::SizeOnly => Ok(match app.transcripts.size_of(key).await? {
-            // Without the content the hash cannot be checked: take it as agreeing.
-            Some(bytes) => ObjectObservation::Present {
-                bytes,
-                sha256: String::new(),
-            },
-            None => ObjectObservation::Missing,
+        TranscriptCheck::Content => Ok(ObjectObservation::Present {
+            bytes,
+            sha256: "(not read: its size is not the expected one)".into(),
+        }),
+        // Without the content the hash cannot be checked: take it as agreeing.
+        TranscriptCheck::SizeOnly => Ok(ObjectObservation::Present {
+            bytes,
+            sha256: String::new(),
         }),
         TranscriptCheck::Skip => unreachable!("objects are not observed when skipped"),
     }
@@ -142,7 +147,7 @@ async fn compare(
             Some(Entity::Session(pg)) => pg.transcript.clone(),
             _ => session.transcript.clone(),
         };
-        let observed = observe_object(app, &session.transcript.storage_key, check).await?;
+        let observed = observe_object(app, &session.transcript.storage_key, expected.bytes, check).await?;
         let observed = match (check, observed) {
             (TranscriptCheck::SizeOnly, ObjectObservation::Present { bytes, .. }) => {
                 ObjectObservation::Present {

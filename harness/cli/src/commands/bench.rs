@@ -28,11 +28,11 @@ pub struct BackfillArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Run this many operations instead of the scenario's run length.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::operations())]
     operations: Option<u64>,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = crate::ranges::count(256))]
     workers: usize,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::ranges::count(10_000))]
     page_size: usize,
     /// Where to write backfill-throughput.json and .md.
     #[arg(long, default_value = "reports")]
@@ -44,22 +44,22 @@ pub struct BackfillArgs {
 #[derive(Debug, clap::Args)]
 pub struct SearchCostArgs {
     /// Sessions per campaign to sweep.
-    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 5, 10, 25, 50, 100, 200, 500])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 5, 10, 25, 50, 100, 200, 500], value_parser = crate::ranges::count(100_000))]
     sessions: Vec<usize>,
     /// Session item sizes to sweep, in KB (items are capped at 400 KB).
-    #[arg(long, value_delimiter = ',', default_values_t = [1u64, 40, 350])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1u64, 40, 350], value_parser = clap::value_parser!(u64).range(1..=400))]
     item_kb: Vec<u64>,
     /// Shares of sessions that match the query, in percent.
-    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 10, 50])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 10, 50], value_parser = clap::value_parser!(u32).range(0..=100))]
     match_percent: Vec<u32>,
     /// Searches per point (latency percentiles are over these).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::ranges::count(10_000))]
     repetitions: usize,
     /// A search costing more than this (modeled) is "beyond" the small-campaign assumption.
-    #[arg(long, default_value_t = 25.0)]
+    #[arg(long, default_value_t = 25.0, value_parser = crate::ranges::positive)]
     max_rcu_per_search: f64,
     /// Optionally, a p99 latency beyond which a campaign size is too big.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::positive)]
     max_latency_ms_p99: Option<f64>,
     /// Where to write search-cost.json, .md and .svg.
     #[arg(long, default_value = "reports")]
@@ -74,10 +74,10 @@ pub struct SearchCostArgs {
 #[derive(Debug, clap::Args)]
 pub struct ParityArgs {
     /// About this many entities are loaded (users of 106 entities each).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = crate::ranges::count(10_000_000))]
     entities: usize,
     /// Parallel Scan segments for the validator and the raw read.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     segments: u32,
     /// Where to write parity-rate.json and .md.
     #[arg(long, default_value = "reports")]
@@ -92,7 +92,7 @@ pub struct ReplayArgs {
     #[arg(long, default_value = "scenarios/campaign-50.toml")]
     scenario: PathBuf,
     /// Take this many operations of the workload (its reads are dropped).
-    #[arg(long, default_value_t = 1500)]
+    #[arg(long, default_value_t = 1500, value_parser = crate::ranges::operations())]
     operations: u64,
     /// Use this seed instead of the scenario's.
     #[arg(long)]
@@ -110,7 +110,7 @@ const REPLAY_TARGET_RATIO: f64 = 0.8;
 #[derive(Debug, clap::Args)]
 pub struct StartupArgs {
     /// Start-stop cycles per provisioner.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::ranges::count(1_000))]
     runs: usize,
     /// Where to write startup.json and startup.md.
     #[arg(long, default_value = "reports")]

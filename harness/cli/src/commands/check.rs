@@ -7,7 +7,7 @@ pub struct Args {
     #[command(flatten)]
     backends: BackendArgs,
     /// Size of the S3 object written and read back.
-    #[arg(long, default_value_t = 5 * 1024 * 1024, value_name = "BYTES")]
+    #[arg(long, default_value_t = 5 * 1024 * 1024, value_name = "BYTES", value_parser = crate::ranges::count(1 << 30))]
     object_bytes: usize,
 }
 

@@ -38,7 +38,7 @@ pub struct MigrateArgs {
     #[arg(long)]
     table: Option<String>,
     /// With `--from dynamodb` and no --table: fill the run's source table with this many generated items.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = crate::ranges::count(10_000_000))]
     generate: usize,
     /// The generated shelf's seed (printed when not given).
     #[arg(long)]
@@ -47,7 +47,7 @@ pub struct MigrateArgs {
     #[arg(long, env = "CUTOVER_MEDIA_TARGET_URL")]
     database_url: Option<String>,
     /// Items per page and per transaction.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = crate::ranges::count(10_000))]
     page_size: usize,
     /// Keep progress here; an interrupted run given the same file resumes.
     #[arg(long)]
@@ -62,7 +62,7 @@ pub struct MigrateArgs {
 #[derive(Debug, clap::Args)]
 pub struct GenerateBackupArgs {
     /// About this many items across the five types.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = crate::ranges::count(1_000_000))]
     items: usize,
     /// The shelf's seed (printed when not given).
     #[arg(long)]

@@ -14,7 +14,7 @@ pub struct Args {
     stores: crate::store_args::StoreArgs,
     /// Pass only when nothing mismatches persistently or the mismatched share is strictly
     /// under this percentage (the plan's "< 1%"); 0 passes only a perfect run (use it in CI).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::ranges::percent)]
     max_mismatch_percent: f64,
     /// A pending outbox record older than this is a stuck write (a persistent finding), not one in flight.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, default_value = "content", value_parser = ["content", "size", "skip"])]
     transcripts: String,
     /// Seconds to wait before re-checking mismatches (writes in flight settle).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = crate::ranges::seconds)]
     grace_seconds: f64,
     /// Re-drive persistent mismatches from PostgreSQL through the app's write path, then re-verify.
     #[arg(long)]
@@ -44,16 +44,6 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        (0.0..=100.0).contains(&args.max_mismatch_percent),
-        "--max-mismatch-percent {} is outside 0..=100",
-        args.max_mismatch_percent
-    );
-    anyhow::ensure!(
-        (0.0..=3600.0).contains(&args.grace_seconds),
-        "--grace-seconds {} is outside 0..=3600",
-        args.grace_seconds
-    );
     let app = Arc::new(args.stores.connect(8).await?);
     let options = ParityOptions {
         segments: args.segments,

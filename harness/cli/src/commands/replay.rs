@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// Run this many operations instead of the scenario's run length.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::operations())]
     operations: Option<u64>,
     /// Where to write the run record.
     #[arg(long, default_value = "reports")]

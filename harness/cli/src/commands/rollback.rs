@@ -18,10 +18,10 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// Writes in all (reads are skipped).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 400, value_parser = crate::ranges::operations())]
     writes: u64,
     /// Switch to postgres-only after this many writes.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
     switch_after: u64,
     /// Where to write rollback-drill.json and .md.
     #[arg(long, default_value = "reports")]

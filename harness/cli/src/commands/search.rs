@@ -15,10 +15,10 @@ pub struct Args {
     #[arg(long, default_value = "fixtures/search-corpus.toml")]
     corpus: PathBuf,
     /// Instead of the file, generate a campaign of this many sessions (replay with --seed).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::count(100_000))]
     generated_sessions: Option<usize>,
     /// Queries asked of a generated campaign.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = crate::ranges::count(100_000))]
     generated_queries: usize,
     /// Seed of the generated campaign (printed when not given).
     #[arg(long)]

@@ -1,0 +1,44 @@
+//! Value parsers that check every numeric flag's range when it is parsed, so
+//! a bad number is refused with the flag's name before anything runs (a page
+//! size of 0 would loop, one of `u64::MAX` would wrap to `LIMIT 0`).
+
+use clap::builder::TypedValueParser;
+
+/// A count in `1..=max`, as a `usize`.
+pub fn count(max: u64) -> impl TypedValueParser<Value = usize> {
+    clap::value_parser!(u64)
+        .range(1..=max)
+        .map(|n| usize::try_from(n).expect("a usize holds every count up to the ranges used here"))
+}
+
+/// A number of operations or writes: `1..=1e9`.
+pub fn operations() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=1_000_000_000)
+}
+
+/// A finite number above zero.
+pub fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        Ok(value) => Err(format!("{value} is not a finite number above 0")),
+        Err(error) => Err(format!("{text:?} is not a number: {error}")),
+    }
+}
+
+/// A percentage: a finite number in `0..=100`.
+pub fn percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=100.0).contains(&value) => Ok(value),
+        Ok(value) => Err(format!("{value} is outside 0..=100")),
+        Err(error) => Err(format!("{text:?} is not a number: {error}")),
+    }
+}
+
+/// Seconds to wait: a finite number in `0..=3600`.
+pub fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=3600.0).contains(&value) => Ok(value),
+        Ok(value) => Err(format!("{value} is outside 0..=3600")),
+        Err(error) => Err(format!("{text:?} is not a number: {error}")),
+    }
+}
