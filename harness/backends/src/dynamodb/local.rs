@@ -19,11 +19,14 @@ use crate::scratch::ScratchDir;
 
 const JAR: &str = "DynamoDBLocal.jar";
 const LIB_DIR: &str = "DynamoDBLocal_lib";
-/// AWS's own download. Override with `CUTOVER_DYNAMODB_LOCAL_URL`.
-const AWS_DOWNLOAD_URL: &str =
-    "https://d1ni2b6xgvw0s0.cloudfront.net/v2.x/dynamodb_local_latest.tar.gz";
-/// Pinned so the fallback always yields the same engine (DynamoDB Local 1.25.1).
+/// Pinned so every fetch yields the same engine (DynamoDB Local 1.25.1), and
+/// checked: its `DynamoDBLocal.jar` must have this SHA-256.
 pub const NPM_PACKAGE: &str = "amplify-dynamodb-simulator@2.9.30";
+const NPM_JAR_SHA256: &str = "454305e9bc3e6ebcca5b62569869e31563b8d7e346474e94557b2600702146c7";
+/// Another archive (AWS's own download, a mirror): its URL and the SHA-256
+/// it must have, both required — an unpinned "latest" is never fetched.
+const URL_VARIABLE: &str = "CUTOVER_DYNAMODB_LOCAL_URL";
+const SHA256_VARIABLE: &str = "CUTOVER_DYNAMODB_LOCAL_SHA256";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const JAVA_REMEDY: &str = "install a Java runtime, 17 or newer (Debian/Ubuntu: `apt-get install default-jre-headless`), or set JAVA_HOME";
 
@@ -119,14 +122,18 @@ pub fn fetch_into_cache() -> Result<Installation, BackendError> {
         .tempdir_in(parent)
         .map_err(BackendError::io("creating a staging directory in", parent))?;
 
-    let unpacked = match fetch_from_aws(staging.path()) {
-        Ok(dir) => dir,
-        Err(aws_error) => fetch_from_npm(staging.path()).map_err(|npm_error| BackendError::Fetch {
-            detail: format!(
-                "AWS download: {aws_error}; npm fallback: {npm_error}. Remedy: make {AWS_DOWNLOAD_URL} or the npm registry reachable, or unpack DynamoDB Local yourself and set CUTOVER_DYNAMODB_LOCAL_DIR"
-            ),
-        })?,
-    };
+    let unpacked = match (std::env::var(URL_VARIABLE), std::env::var(SHA256_VARIABLE)) {
+        (Ok(url), Ok(sha256)) => fetch_archive(staging.path(), &url, &sha256),
+        (Ok(_), Err(_)) => Err(format!(
+            "{URL_VARIABLE} is set without {SHA256_VARIABLE}: give the archive's SHA-256 too (an archive is never used unchecked)"
+        )),
+        _ => fetch_from_npm(staging.path()),
+    }
+    .map_err(|detail| BackendError::Fetch {
+        detail: format!(
+            "{detail}. Remedy: make the npm registry reachable, or set {URL_VARIABLE} and {SHA256_VARIABLE}, or unpack DynamoDB Local yourself and set CUTOVER_DYNAMODB_LOCAL_DIR"
+        ),
+    })?;
     match std::fs::rename(&unpacked, &target) {
         Ok(()) => {}
         // Someone else finished first: theirs is as good as ours.
@@ -138,9 +145,29 @@ pub fn fetch_into_cache() -> Result<Installation, BackendError> {
     })
 }
 
-fn fetch_from_aws(staging: &Path) -> Result<PathBuf, String> {
-    let url =
-        std::env::var("CUTOVER_DYNAMODB_LOCAL_URL").unwrap_or_else(|_| AWS_DOWNLOAD_URL.to_owned());
+/// The SHA-256 of a file, streamed, as lowercase hex.
+fn file_sha256(path: &Path) -> Result<String, String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).map_err(|err| format!("reading {}: {err}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|err| format!("reading {}: {err}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Refuses a file whose SHA-256 is not `expected`, naming both.
+fn check_sha256(path: &Path, expected: &str) -> Result<(), String> {
+    let actual = file_sha256(path)?;
+    if actual.eq_ignore_ascii_case(expected.trim()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} has SHA-256 {actual}, not the pinned {expected}: refusing to run it",
+            path.display()
+        ))
+    }
+}
+
+fn fetch_archive(staging: &Path, url: &str, sha256: &str) -> Result<PathBuf, String> {
     let archive = staging.join("dynamodb_local.tar.gz");
     run(Command::new("curl")
         .args([
@@ -155,8 +182,9 @@ fn fetch_from_aws(staging: &Path) -> Result<PathBuf, String> {
             "-o",
         ])
         .arg(&archive)
-        .arg(&url))?;
-    let dir = staging.join("aws");
+        .arg(url))?;
+    check_sha256(&archive, sha256)?;
+    let dir = staging.join("archive");
     std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
     run(Command::new("tar")
         .arg("-xzf")
@@ -189,9 +217,9 @@ fn fetch_from_npm(staging: &Path) -> Result<PathBuf, String> {
         .arg(staging)
         .arg("package/emulator"))?;
     let dir = staging.join("package").join("emulator");
-    Installation::at(&dir)
-        .map(|i| i.dir)
-        .ok_or_else(|| format!("{NPM_PACKAGE} held no emulator/{JAR}"))
+    let installation = Installation::at(&dir).ok_or_else(|| format!("{NPM_PACKAGE} held no emulator/{JAR}"))?;
+    check_sha256(&installation.dir.join(JAR), NPM_JAR_SHA256)?;
+    Ok(installation.dir)
 }
 
 fn run(command: &mut Command) -> Result<(), String> {
@@ -356,5 +384,21 @@ pub(crate) async fn wait_until_answering(
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_with_another_hash_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let jar = dir.path().join(JAR);
+        std::fs::write(&jar, b"not the engine").unwrap();
+        let error = check_sha256(&jar, NPM_JAR_SHA256).unwrap_err();
+        assert!(error.contains("not the pinned") && error.contains(NPM_JAR_SHA256), "{error}");
+        let actual = file_sha256(&jar).unwrap();
+        assert!(check_sha256(&jar, &actual.to_uppercase()).is_ok());
     }
 }
