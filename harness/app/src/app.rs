@@ -1,8 +1,8 @@
 //! The app's data layer as the migration runs it: writes through PostgreSQL and
 //! the outbox, then DynamoDB and S3; reads from the store the mode says.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cutover_backends::Sandbox;
 

@@ -118,7 +118,10 @@ pub async fn create_string_keyed_table(
                 .map_err(|e| AppError::dynamodb(action(), e))?,
         );
     }
-    request.send().await.map_err(|e| AppError::dynamodb(action(), e))?;
+    request
+        .send()
+        .await
+        .map_err(|e| AppError::dynamodb(action(), e))?;
     Ok(())
 }
 
@@ -267,15 +270,15 @@ impl DynamoStore {
         let sizes = items
             .iter()
             .map(|item| {
-                item_bytes(item).map(|bytes| bytes as u64).map_err(|e| {
-                    AppError::MalformedItem {
+                item_bytes(item)
+                    .map(|bytes| bytes as u64)
+                    .map_err(|e| AppError::MalformedItem {
                         key: self
                             .profile
                             .stored_key(item)
                             .map_or_else(|| "(no key)".to_owned(), |key| key.to_string()),
                         detail: e.to_string(),
-                    }
-                })
+                    })
             })
             .collect::<Result<Vec<u64>, AppError>>()?;
         let puts: Vec<(u64, u32)> = sizes
@@ -405,7 +408,8 @@ impl DynamoStore {
         item: &Item,
         version: i64,
     ) -> Result<bool, AppError> {
-        self.write_conditionally(key, item, version, NEWER_ONLY).await
+        self.write_conditionally(key, item, version, NEWER_ONLY)
+            .await
     }
 
     /// Writes `item` unless a stored item has a newer version: a repair rewrites
@@ -443,7 +447,10 @@ impl DynamoStore {
                 bytes,
             });
         }
-        let table_keys = [&self.profile.table.partition_key, &self.profile.table.sort_key];
+        let table_keys = [
+            &self.profile.table.partition_key,
+            &self.profile.table.sort_key,
+        ];
         let (version_attribute, version_value) =
             self.profile.version_condition(key.entity(), version);
         let mut sets = Vec::new();
@@ -488,8 +495,12 @@ impl DynamoStore {
     /// item a copy wrote, never a newer one written since. Returns whether an
     /// item was deleted.
     pub async fn delete_if_not_newer(&self, key: &ItemKey, version: i64) -> Result<bool, AppError> {
-        self.delete_if_older(key.entity(), &self.profile.key(key), version.saturating_add(1))
-            .await
+        self.delete_if_older(
+            key.entity(),
+            &self.profile.key(key),
+            version.saturating_add(1),
+        )
+        .await
     }
 
     /// Deletes the `kind` item at `key` unless it has a version of `version`
@@ -518,7 +529,11 @@ impl DynamoStore {
     /// Deletes the item at `key` only if the attributes that order writes
     /// (every entity's version or `updatedAt` attribute) are as in `seen`:
     /// a rewrite since it was read keeps the item. Returns whether it was deleted.
-    pub async fn delete_if_unchanged(&self, key: &StoredKey, seen: &Item) -> Result<bool, AppError> {
+    pub async fn delete_if_unchanged(
+        &self,
+        key: &StoredKey,
+        seen: &Item,
+    ) -> Result<bool, AppError> {
         let mut ordering: Vec<String> = EntityKind::ALL
             .iter()
             .map(|kind| self.profile.version_condition(*kind, 0).0)
@@ -537,12 +552,18 @@ impl DynamoStore {
             match seen.get(attribute) {
                 Some(value) => {
                     conditions.push(format!("#o{n} = :o{n}"));
-                    request = request.expression_attribute_values(format!(":o{n}"), crate::convert::to_sdk(value));
+                    request = request.expression_attribute_values(
+                        format!(":o{n}"),
+                        crate::convert::to_sdk(value),
+                    );
                 }
                 None => conditions.push(format!("attribute_not_exists(#o{n})")),
             }
         }
-        let result = request.condition_expression(conditions.join(" AND ")).send().await;
+        let result = request
+            .condition_expression(conditions.join(" AND "))
+            .send()
+            .await;
         written_unless_condition_failed(result, || format!("DeleteItem {key}"))
     }
 

@@ -118,7 +118,14 @@ impl AppError {
                     code.starts_with("08")
                         || matches!(
                             &*code,
-                            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "55P03" | "57014"
+                            "57P01"
+                                | "57P02"
+                                | "57P03"
+                                | "53300"
+                                | "40001"
+                                | "40P01"
+                                | "55P03"
+                                | "57014"
                         )
                 }),
                 _ => false,
@@ -176,7 +183,10 @@ where
                 let status = service.raw().status().as_u16();
                 status >= 500
                     || status == 429
-                    || service.err().code().is_some_and(|code| RETRYABLE_CODES.contains(&code))
+                    || service
+                        .err()
+                        .code()
+                        .is_some_and(|code| RETRYABLE_CODES.contains(&code))
             }
             _ => false,
         }
@@ -220,7 +230,8 @@ mod tests {
         assert!(!answered(400, "ValidationException").is_transient());
         assert!(!answered(400, "ResourceNotFoundException").is_transient());
         assert!(!answered(400, "ConditionalCheckFailedException").is_transient());
-        let timeout: SdkError<GetItemError, HttpResponse> = SdkError::timeout_error("took too long");
+        let timeout: SdkError<GetItemError, HttpResponse> =
+            SdkError::timeout_error("took too long");
         assert!(AppError::dynamodb("GetItem", timeout).is_transient());
     }
 

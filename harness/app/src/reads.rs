@@ -5,8 +5,8 @@
 use cutover_core::domain::{Entity, Session};
 use cutover_core::item_size::Item;
 use cutover_core::keys::{EntityKind, Id, ItemKey};
-use cutover_core::profile::Profile;
 use cutover_core::normalize::normalize;
+use cutover_core::profile::Profile;
 use cutover_core::search::expression::SearchFilter;
 use sqlx::PgConnection;
 
@@ -28,7 +28,12 @@ impl PgReads {
     }
 
     /// The entities of `kind` whose `field` is `value`, in id order.
-    async fn rows(&self, kind: EntityKind, field: &'static str, value: &str) -> Result<Vec<Entity>, AppError> {
+    async fn rows(
+        &self,
+        kind: EntityKind,
+        field: &'static str,
+        value: &str,
+    ) -> Result<Vec<Entity>, AppError> {
         crate::pg::rows_where(self.pg.pool(), self.pg.schema(), kind, field, value).await
     }
 
@@ -38,22 +43,42 @@ impl PgReads {
         use cutover_core::profile::fields::{CAMPAIGN_ID, ID, SESSION_ID, SHARE_TOKEN, USER_ID};
         Ok(match read {
             Read::User(id) => Answer::User(
-                self.rows(EntityKind::User, ID, id.as_str()).await?.into_iter().next().map(|e| match e {
-                    Entity::User(user) => user,
-                    _ => unreachable!("read as a user"),
-                }),
+                self.rows(EntityKind::User, ID, id.as_str())
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|e| match e {
+                        Entity::User(user) => user,
+                        _ => unreachable!("read as a user"),
+                    }),
             ),
             Read::CampaignsOf(user) => Answer::Campaigns(
-                self.rows(EntityKind::Campaign, USER_ID, user.as_str()).await?.into_iter().map(campaign).collect(),
+                self.rows(EntityKind::Campaign, USER_ID, user.as_str())
+                    .await?
+                    .into_iter()
+                    .map(campaign)
+                    .collect(),
             ),
             Read::Campaign(id) => Answer::Campaign(
-                self.rows(EntityKind::Campaign, ID, id.as_str()).await?.into_iter().next().map(campaign),
+                self.rows(EntityKind::Campaign, ID, id.as_str())
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(campaign),
             ),
             Read::SessionsOf(campaign) => Answer::Sessions(
-                self.rows(EntityKind::Session, CAMPAIGN_ID, campaign.as_str()).await?.into_iter().map(session).collect(),
+                self.rows(EntityKind::Session, CAMPAIGN_ID, campaign.as_str())
+                    .await?
+                    .into_iter()
+                    .map(session)
+                    .collect(),
             ),
             Read::Session(id) => Answer::Session(
-                self.rows(EntityKind::Session, ID, id.as_str()).await?.into_iter().next().map(session),
+                self.rows(EntityKind::Session, ID, id.as_str())
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(session),
             ),
             Read::SummariesOf(session) => Answer::Summaries(
                 self.rows(EntityKind::Summary, SESSION_ID, session.as_str())
@@ -66,7 +91,11 @@ impl PgReads {
                     .collect(),
             ),
             Read::SessionByShareToken(token) => Answer::Session(
-                self.rows(EntityKind::Session, SHARE_TOKEN, token).await?.into_iter().next().map(session),
+                self.rows(EntityKind::Session, SHARE_TOKEN, token)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(session),
             ),
             Read::SearchSessions { campaign, query } => {
                 let ids: Vec<String> = sqlx::query_scalar(
@@ -77,7 +106,11 @@ impl PgReads {
                 .fetch_all(pool)
                 .await
                 .map_err(fail("a search"))?;
-                Answer::SessionIds(ids.iter().map(|id| Id::parse(id)).collect::<Result<_, _>>()?)
+                Answer::SessionIds(
+                    ids.iter()
+                        .map(|id| Id::parse(id))
+                        .collect::<Result<_, _>>()?,
+                )
             }
             Read::Transcript(session) => Answer::Transcript(
                 sqlx::query_scalar("SELECT transcript FROM sessions WHERE id = $1")

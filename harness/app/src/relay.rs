@@ -231,9 +231,7 @@ impl Relay {
         records: &[PendingRecord],
     ) -> Result<(), AppError> {
         let profile = self.dynamo.profile().clone();
-        let current_key = state
-            .as_ref()
-            .map(|(entity, _)| profile.key(&entity.key()));
+        let current_key = state.as_ref().map(|(entity, _)| profile.key(&entity.key()));
         // Items left at keys the entity no longer has (deleted, or deleted and
         // re-created elsewhere) go first.
         let stale: BTreeSet<(StoredKey, Id)> = records
@@ -296,7 +294,9 @@ impl Relay {
         };
         let key = entity.key();
         let stored = self.dynamo.get(&key).await?;
-        let stored = stored.as_ref().and_then(|item| profile.from_item(item).ok());
+        let stored = stored
+            .as_ref()
+            .and_then(|item| profile.from_item(item).ok());
         if stored
             .as_ref()
             .is_some_and(|stored| profile.order_of(stored) >= profile.order_of(&entity))
@@ -390,7 +390,8 @@ impl Relay {
     /// PostgreSQL has no such entity (nothing to repair from).
     pub async fn repair_entity(&self, kind: EntityKind, id: &Id) -> Result<bool, AppError> {
         let mut tx = self.lock_entity(kind, id, "repair").await?;
-        let Some((entity, transcript)) = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?
+        let Some((entity, transcript)) =
+            PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?
         else {
             return Ok(false);
         };
@@ -446,10 +447,15 @@ impl Relay {
     /// to, unless the entity's current row points there too.
     pub async fn remove_dynamodb_only(&self, key: &ItemKey) -> Result<Removal, AppError> {
         let (kind, id) = (key.entity(), key.id());
-        let tx = self.lock_entity(kind, id, "remove a DynamoDB-only item").await?;
+        let tx = self
+            .lock_entity(kind, id, "remove a DynamoDB-only item")
+            .await?;
         let mut tx = tx;
         let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?;
-        if state.as_ref().is_some_and(|(entity, _)| entity.key() == *key) {
+        if state
+            .as_ref()
+            .is_some_and(|(entity, _)| entity.key() == *key)
+        {
             return Ok(Removal::Kept("PostgreSQL holds the entity at this key now"));
         }
         let profile = self.dynamo.profile().clone();
@@ -457,19 +463,29 @@ impl Relay {
             return Ok(Removal::Kept("already gone"));
         };
         let Ok(found) = profile.from_item(&item) else {
-            return Ok(Removal::Kept("it no longer decodes: the malformed-item rule applies"));
+            return Ok(Removal::Kept(
+                "it no longer decodes: the malformed-item rule applies",
+            ));
         };
-        if !self.dynamo.delete_if_not_newer(key, profile.order_of(&found)).await? {
+        if !self
+            .dynamo
+            .delete_if_not_newer(key, profile.order_of(&found))
+            .await?
+        {
             return Ok(Removal::Kept("it changed since it was read"));
         }
         let mut object = None;
         if let Entity::Session(session) = &found {
             let current = match &state {
-                Some((Entity::Session(current), _)) => Some(current.transcript.storage_key.as_str()),
+                Some((Entity::Session(current), _)) => {
+                    Some(current.transcript.storage_key.as_str())
+                }
                 _ => None,
             };
             if current != Some(session.transcript.storage_key.as_str()) {
-                self.transcripts.delete(&session.transcript.storage_key).await?;
+                self.transcripts
+                    .delete(&session.transcript.storage_key)
+                    .await?;
                 object = Some(session.transcript.storage_key.clone());
             }
         }
@@ -493,7 +509,10 @@ impl Relay {
         };
         let claimed = profile.claimed_identity(&item);
         let tx = match &claimed {
-            Some((kind, id)) => Some(self.lock_entity(*kind, &Id::parse(id)?, "remove a malformed item").await?),
+            Some((kind, id)) => Some(
+                self.lock_entity(*kind, &Id::parse(id)?, "remove a malformed item")
+                    .await?,
+            ),
             None => None,
         };
         // Read again under the lock: a relay apply may have rewritten it whole.
@@ -507,7 +526,9 @@ impl Relay {
             return Ok(Removal::Kept("it changed since it was read"));
         }
         if let Some(tx) = tx {
-            tx.commit().await.map_err(AppError::pg("committing a removal"))?;
+            tx.commit()
+                .await
+                .map_err(AppError::pg("committing a removal"))?;
         }
         Ok(Removal::Deleted { object: None })
     }
@@ -519,11 +540,20 @@ impl Relay {
     pub async fn remove_orphan(&self, object: &str) -> Result<Removal, AppError> {
         let session = object.split('/').nth(2).and_then(|s| Id::parse(s).ok());
         let tx = match &session {
-            Some(session) => Some(self.lock_entity(EntityKind::Session, session, "remove an orphan object").await?),
+            Some(session) => Some(
+                self.lock_entity(EntityKind::Session, session, "remove an orphan object")
+                    .await?,
+            ),
             None => None,
         };
         if let (Some(session), Some(mut tx)) = (&session, tx) {
-            let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), EntityKind::Session, session).await?;
+            let state = PgReads::entity_with_transcript(
+                &mut tx,
+                self.pg.schema(),
+                EntityKind::Session,
+                session,
+            )
+            .await?;
             if let Some((entity, _)) = &state {
                 let item = self.dynamo.get(&entity.key()).await?;
                 let pointer = item
@@ -538,7 +568,9 @@ impl Relay {
                 }
             }
             self.transcripts.delete(object).await?;
-            tx.commit().await.map_err(AppError::pg("committing a removal"))?;
+            tx.commit()
+                .await
+                .map_err(AppError::pg("committing a removal"))?;
             return Ok(Removal::Deleted { object: None });
         }
         self.transcripts.delete(object).await?;

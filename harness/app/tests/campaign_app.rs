@@ -758,8 +758,14 @@ async fn postgres_only_mode_writes_postgres_alone() {
 #[tokio::test]
 async fn a_missing_table_is_a_permanent_failure_with_its_cause() {
     let (sandbox, app) = installed(DynamoEngine::Dynoxide, Mode::Dual).await;
-    let missing = DynamoStore::new(app.dynamo.client().clone(), sandbox.table_name("never-created"));
-    let error = missing.get(&ItemKey::User { user: id("alice") }).await.unwrap_err();
+    let missing = DynamoStore::new(
+        app.dynamo.client().clone(),
+        sandbox.table_name("never-created"),
+    );
+    let error = missing
+        .get(&ItemKey::User { user: id("alice") })
+        .await
+        .unwrap_err();
     assert!(matches!(error, AppError::DynamoDb { .. }), "{error}");
     assert!(!error.is_transient(), "{error}");
     let source = std::error::Error::source(&error).expect("the SDK error is kept");

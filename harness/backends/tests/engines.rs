@@ -266,9 +266,15 @@ async fn a_second_run_with_the_same_id_is_refused_and_a_reopened_one_removes_onl
     fill_sandbox(&first).await;
     let database = run_id.postgres_database();
 
-    let refused = Sandbox::open(engines, run_id.clone()).await.err().expect("refused");
+    let refused = Sandbox::open(engines, run_id.clone())
+        .await
+        .err()
+        .expect("refused");
     let message = refused.to_string();
-    assert!(matches!(refused, BackendError::RunExists { .. }), "{message}");
+    assert!(
+        matches!(refused, BackendError::RunExists { .. }),
+        "{message}"
+    );
     for named in [
         format!("database {database}"),
         format!("table {}", first.table_name("app")),
@@ -284,13 +290,23 @@ async fn a_second_run_with_the_same_id_is_refused_and_a_reopened_one_removes_onl
     let own = create_table(&second, "second").await;
     let report = second.close().await.unwrap();
     assert_eq!(report.tables_deleted, vec![own]);
-    assert!(report.buckets_deleted.is_empty() && !report.database_dropped, "{report:?}");
+    assert!(
+        report.buckets_deleted.is_empty() && !report.database_dropped,
+        "{report:?}"
+    );
     // The first run's database, tables, bucket and objects are all still there.
     assert!(database_exists(engines, &database).await);
     assert!(table_names(&first).await.contains(&first.table_name("app")));
-    assert!(bucket_names(&first).await.contains(&first.bucket_name("transcripts")));
+    assert!(
+        bucket_names(&first)
+            .await
+            .contains(&first.bucket_name("transcripts"))
+    );
     let report = first.close().await.unwrap();
-    assert!(report.database_dropped && report.objects_deleted == 3, "{report:?}");
+    assert!(
+        report.database_dropped && report.objects_deleted == 3,
+        "{report:?}"
+    );
 }
 
 /// The ephemeral cluster asks every connection for its superuser's random
@@ -303,11 +319,18 @@ async fn the_ephemeral_cluster_requires_its_password() {
     let (user, password) = scheme_user.rsplit_once(':').expect("a password in the URL");
     assert_eq!(password.len(), 32, "128 random bits in hex");
     let without = format!("{user}@{rest}");
-    let refused = sqlx::PgConnection::connect(&without).await.err().expect("refused without a password");
+    let refused = sqlx::PgConnection::connect(&without)
+        .await
+        .expect_err("refused without a password");
     assert!(refused.to_string().contains("password"), "{refused}");
     let wrong = format!("{user}:not-the-password@{rest}");
     assert!(sqlx::PgConnection::connect(&wrong).await.is_err());
-    sqlx::PgConnection::connect(&admin_url).await.unwrap().close().await.unwrap();
+    sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

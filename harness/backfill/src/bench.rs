@@ -130,7 +130,10 @@ pub async fn measure(
     let raw_dynamodb = {
         let table = DynamoStore::new(sandbox.dynamodb.clone(), sandbox.table_name("raw"));
         table.create_table().await?;
-        let items: Vec<_> = entities.iter().map(|(entity, _)| app.profile().to_item(entity)).collect();
+        let items: Vec<_> = entities
+            .iter()
+            .map(|(entity, _)| app.profile().to_item(entity))
+            .collect();
         let page = options.page_size.max(1);
         let began = Instant::now();
         let written: Vec<cutover_app::dynamo::BatchWriteStats> =

@@ -62,7 +62,9 @@ impl Reader {
             .ids_after(
                 kind,
                 self.after.as_deref(),
-                i64::try_from(page_size).unwrap_or(i64::MAX - 1).saturating_add(1),
+                i64::try_from(page_size)
+                    .unwrap_or(i64::MAX - 1)
+                    .saturating_add(1),
             )
             .await?;
         let ends_kind = ids.len() <= page_size;
@@ -132,7 +134,10 @@ async fn copy_page(
     if !options.hold_before_write.is_zero() {
         tokio::time::sleep(options.hold_before_write).await;
     }
-    let items: Vec<_> = entities.iter().map(|(entity, _)| app.profile().to_item(entity)).collect();
+    let items: Vec<_> = entities
+        .iter()
+        .map(|(entity, _)| app.profile().to_item(entity))
+        .collect();
     let written = app.dynamo.batch_write(&items).await?;
     totals.item_bytes = written.item_bytes;
     totals.batch_calls = written.calls;

@@ -104,14 +104,30 @@ mod tests {
     /// Hostile numbers on the command line are refused at parse time, naming the flag.
     #[test]
     fn numeric_flags_out_of_range_name_the_flag() {
-        let db = ["--database-url", "postgres://x@127.0.0.1/x", "--table", "t", "--bucket", "b"];
+        let db = [
+            "--database-url",
+            "postgres://x@127.0.0.1/x",
+            "--table",
+            "t",
+            "--bucket",
+            "b",
+        ];
         let cases: Vec<(Vec<&str>, &str)> = vec![
             (vec!["backfill", "--page-size", "0"], "--page-size"),
-            (vec!["backfill", "--page-size", "18446744073709551615"], "--page-size"),
+            (
+                vec!["backfill", "--page-size", "18446744073709551615"],
+                "--page-size",
+            ),
             (vec!["backfill", "--workers", "0"], "--workers"),
             (vec!["parity", "--segments", "4294967295"], "--segments"),
-            (vec!["parity", "--max-mismatch-percent", "NaN"], "--max-mismatch-percent"),
-            (vec!["parity", "--max-mismatch-percent", "101"], "--max-mismatch-percent"),
+            (
+                vec!["parity", "--max-mismatch-percent", "NaN"],
+                "--max-mismatch-percent",
+            ),
+            (
+                vec!["parity", "--max-mismatch-percent", "101"],
+                "--max-mismatch-percent",
+            ),
             (vec!["parity", "--grace-seconds", "inf"], "--grace-seconds"),
             (vec!["parity", "--stuck-attempts", "0"], "--stuck-attempts"),
             (vec!["profile", "check", "--sample", "0"], "--sample"),
@@ -120,25 +136,51 @@ mod tests {
             let mut argv = vec!["cutover"];
             argv.extend(&args);
             argv.extend(db);
-            let error = Cli::try_parse_from(&argv).err().unwrap_or_else(|| panic!("{args:?} parsed"));
+            let error = Cli::try_parse_from(&argv)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} parsed"));
             let message = error.to_string();
             assert!(message.contains(flag), "{args:?}: {message}");
         }
         let plain: Vec<(Vec<&str>, &str)> = vec![
-            (vec!["replay", "scenarios/smoke.toml", "--operations", "0"], "--operations"),
+            (
+                vec!["replay", "scenarios/smoke.toml", "--operations", "0"],
+                "--operations",
+            ),
             (vec!["rollback-drill", "--writes", "0"], "--writes"),
             (vec!["bench", "search-cost", "--item-kb", "0"], "--item-kb"),
-            (vec!["bench", "search-cost", "--match-percent", "101"], "--match-percent"),
-            (vec!["bench", "search-cost", "--max-rcu-per-search=-1"], "--max-rcu-per-search"),
+            (
+                vec!["bench", "search-cost", "--match-percent", "101"],
+                "--match-percent",
+            ),
+            (
+                vec!["bench", "search-cost", "--max-rcu-per-search=-1"],
+                "--max-rcu-per-search",
+            ),
             (vec!["bench", "parity", "--entities", "0"], "--entities"),
             (vec!["check", "--object-bytes", "0"], "--object-bytes"),
-            (vec!["replay", "scenarios/smoke.toml", "--run-id", "x", "--reopen", "--seed=-1"], "--seed"),
-            (vec!["replay", "scenarios/smoke.toml", "--reopen"], "--run-id"),
+            (
+                vec![
+                    "replay",
+                    "scenarios/smoke.toml",
+                    "--run-id",
+                    "x",
+                    "--reopen",
+                    "--seed=-1",
+                ],
+                "--seed",
+            ),
+            (
+                vec!["replay", "scenarios/smoke.toml", "--reopen"],
+                "--run-id",
+            ),
         ];
         for (args, flag) in plain {
             let mut argv = vec!["cutover"];
             argv.extend(&args);
-            let error = Cli::try_parse_from(&argv).err().unwrap_or_else(|| panic!("{args:?} parsed"));
+            let error = Cli::try_parse_from(&argv)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} parsed"));
             assert!(error.to_string().contains(flag), "{args:?}: {error}");
         }
     }

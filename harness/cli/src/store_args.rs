@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use cutover_core::profile::Profile;
 use cutover_app::dynamo::DynamoStore;
 use cutover_app::pg::PgStore;
 use cutover_app::transcripts::TranscriptStore;
 use cutover_app::{App, Mode};
 use cutover_backends::aws::AwsEndpoint;
 use cutover_backends::postgres::redact_password;
+use cutover_core::profile::Profile;
 
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
@@ -44,7 +44,10 @@ pub fn load_profile(path: Option<&Path>) -> anyhow::Result<Arc<Profile>> {
         return Ok(Profile::reference());
     };
     let text = crate::input::read_text(path, "profile")?;
-    Ok(Arc::new(Profile::parse(&text, &path.display().to_string())?))
+    Ok(Arc::new(Profile::parse(
+        &text,
+        &path.display().to_string(),
+    )?))
 }
 
 impl StoreArgs {
@@ -61,7 +64,11 @@ impl StoreArgs {
         let s3 = AwsEndpoint::existing(self.s3_endpoint.clone(), self.region.as_deref());
         Ok(App::new(
             PgStore::of_app(pool, profile.clone()),
-            DynamoStore::with_profile(dynamodb.dynamodb_client().await, self.table.clone(), profile),
+            DynamoStore::with_profile(
+                dynamodb.dynamodb_client().await,
+                self.table.clone(),
+                profile,
+            ),
             TranscriptStore::new(s3.s3_client().await, self.bucket.clone()),
             Mode::Dual,
         ))

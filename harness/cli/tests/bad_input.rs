@@ -18,7 +18,10 @@ fn cutover(dir: &Path, args: &[&str]) -> (bool, String) {
         .env("CUTOVER_LOG", "off")
         .output()
         .expect("the cutover binary runs");
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 struct Case {
@@ -42,7 +45,14 @@ fn scenario_with(from: &str, to: &str) -> Vec<u8> {
     text.replacen(from, to, 1).into_bytes()
 }
 
-const STORES: [&str; 6] = ["--database-url", "postgres://nobody@127.0.0.1:1/none", "--table", "t", "--bucket", "b"];
+const STORES: [&str; 6] = [
+    "--database-url",
+    "postgres://nobody@127.0.0.1:1/none",
+    "--table",
+    "t",
+    "--bucket",
+    "b",
+];
 
 fn with_stores(mut args: Vec<&'static str>) -> Vec<&'static str> {
     args.extend(STORES);
@@ -67,19 +77,32 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
         },
         Case {
             name: "a scenario that is not UTF-8",
-            file: ("s.toml", [b"name = \"x\"\n# \xff\xfe\n".as_slice()].concat()),
+            file: (
+                "s.toml",
+                [b"name = \"x\"\n# \xff\xfe\n".as_slice()].concat(),
+            ),
             args: vec!["replay", "s.toml"],
             expected: vec!["s.toml:2:", "is not UTF-8"],
         },
         Case {
             name: "a profile with an unknown column type",
-            file: ("p.toml", profile_with("type = \"timestamp(3)\"", "type = \"datetime\"")),
+            file: (
+                "p.toml",
+                profile_with("type = \"timestamp(3)\"", "type = \"datetime\""),
+            ),
             args: with_stores(vec!["parity", "--profile", "p.toml"]),
-            expected: vec!["p.toml:", "entities.user.fields.created_at.type", "unknown column type \"datetime\""],
+            expected: vec![
+                "p.toml:",
+                "entities.user.fields.created_at.type",
+                "unknown column type \"datetime\"",
+            ],
         },
         Case {
             name: "a profile with a broken key template",
-            file: ("p.toml", profile_with("pk = \"USER#${userId}\"", "pk = \"USER#${userId\"")),
+            file: (
+                "p.toml",
+                profile_with("pk = \"USER#${userId}\"", "pk = \"USER#${userId\""),
+            ),
             args: with_stores(vec!["backfill", "--profile", "p.toml"]),
             expected: vec!["p.toml:", "entities.user.pk", "without a closing"],
         },
@@ -93,7 +116,11 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
                 ),
             ),
             args: with_stores(vec!["profile", "check", "--profile", "p.toml"]),
-            expected: vec!["p.toml:", "entities.user.fields.created_at.encoding", "map cannot hold a timestamp"],
+            expected: vec![
+                "p.toml:",
+                "entities.user.fields.created_at.encoding",
+                "map cannot hold a timestamp",
+            ],
         },
         Case {
             name: "a page size of zero",
@@ -115,11 +142,24 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
         let (succeeded, stderr) = cutover(dir.path(), &case.args);
         assert!(!succeeded, "{}: accepted", case.name);
         for expected in &case.expected {
-            assert!(stderr.contains(expected), "{}: {expected:?} not in\n{stderr}", case.name);
+            assert!(
+                stderr.contains(expected),
+                "{}: {expected:?} not in\n{stderr}",
+                case.name
+            );
         }
         // Nothing changed: the input is intact and nothing else was written.
-        assert_eq!(&std::fs::read(dir.path().join(file)).unwrap(), bytes, "{}", case.name);
-        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(
+            &std::fs::read(dir.path().join(file)).unwrap(),
+            bytes,
+            "{}",
+            case.name
+        );
+        let entries: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(entries.len(), 1, "{}: wrote {entries:?}", case.name);
     }
 }

@@ -17,22 +17,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cutover_app::dynamo::DynamoStore;
+use cutover_app::item_from_sdk;
 use cutover_app::pg::PgStore;
 use cutover_app::transcripts::TranscriptStore;
-use cutover_backfill::{BackfillOptions, backfill};
-use cutover_parity::{ProfileCheckOptions, check_profile, repair};
-use cutover_app::item_from_sdk;
 use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::parity::Category;
-use cutover_core::provision::{Engine, Provisioner};
-use cutover_parity::{ParityOptions, validate};
+use cutover_backfill::{BackfillOptions, backfill};
 use cutover_core::campaign_item::format_timestamp;
 use cutover_core::command::Command;
 use cutover_core::domain::Entity;
 use cutover_core::keys::{EntityKind, Id};
 use cutover_core::naming::RunId;
+use cutover_core::parity::Category;
 use cutover_core::profile::{ELECTRODB_TOML, Profile};
+use cutover_core::provision::{Engine, Provisioner};
+use cutover_parity::{ParityOptions, validate};
+use cutover_parity::{ProfileCheckOptions, check_profile, repair};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy)]
@@ -147,13 +147,21 @@ impl Variant {
 }
 
 fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
 }
 
 /// Runs `script` of the npm package in `fixtures/<package>` under Node with
 /// one JSON request on stdin; its JSON answer. `needs` is a path the install
 /// leaves (the test fails, saying how to install, when it is missing).
-async fn node(package: &str, needs: &str, script: &str, node_flags: &[&str], request: &Value) -> Value {
+async fn node(
+    package: &str,
+    needs: &str,
+    script: &str,
+    node_flags: &[&str],
+    request: &Value,
+) -> Value {
     let dir = fixture_dir(package);
     assert!(
         dir.join(needs).exists(),
@@ -173,7 +181,10 @@ async fn node(package: &str, needs: &str, script: &str, node_flags: &[&str], req
     {
         use tokio::io::AsyncWriteExt;
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(request.to_string().as_bytes()).await.unwrap();
+        stdin
+            .write_all(request.to_string().as_bytes())
+            .await
+            .unwrap();
     }
     let output = child.wait_with_output().await.unwrap();
     assert!(
@@ -187,7 +198,10 @@ async fn node(package: &str, needs: &str, script: &str, node_flags: &[&str], req
 /// Runs the ElectroDB driver with one request; its JSON answer.
 async fn electrodb(sandbox: &Sandbox, table: &str, variant: Variant, request: Value) -> Value {
     let endpoint = &sandbox.dynamodb_endpoint;
-    let credentials = endpoint.credentials.as_ref().expect("local engines have credentials");
+    let credentials = endpoint
+        .credentials
+        .as_ref()
+        .expect("local engines have credentials");
     let mut request = request;
     let fields = json!({
         "endpoint": endpoint.url.as_deref().expect("a local endpoint"),
@@ -201,7 +215,14 @@ async fn electrodb(sandbox: &Sandbox, table: &str, variant: Variant, request: Va
     for (name, value) in fields.as_object().unwrap() {
         request[name] = value.clone();
     }
-    node("electrodb", "node_modules/electrodb", "conformance.mjs", &[], &request).await
+    node(
+        "electrodb",
+        "node_modules/electrodb",
+        "conformance.mjs",
+        &[],
+        &request,
+    )
+    .await
 }
 
 /// Runs the Prisma driver (`fixtures/prisma/driver.mjs`) against the sandbox's database.
@@ -532,7 +553,12 @@ async fn rows_of(app: &App) -> Vec<(Entity, Option<String>)> {
     let mut rows = Vec::new();
     for kind in EntityKind::ALL {
         let ids = app.pg.ids_after(kind, None, 1000).await.unwrap();
-        rows.extend(app.pg.entities_with_transcripts_by_ids(kind, &ids).await.unwrap());
+        rows.extend(
+            app.pg
+                .entities_with_transcripts_by_ids(kind, &ids)
+                .await
+                .unwrap(),
+        );
     }
     rows
 }
@@ -541,7 +567,10 @@ async fn rows_of(app: &App) -> Vec<(Entity, Option<String>)> {
 /// `"Campaign"`, …: they do not meet the reference app's `users`, `campaigns`,
 /// …) with Prisma's migration, and has Prisma's client write `rows` into them.
 async fn prisma_database(sandbox: &Sandbox, rows: &[(Entity, Option<String>)]) {
-    sqlx::raw_sql(PRISMA_MIGRATION).execute(&sandbox.pg).await.expect("Prisma's migration");
+    sqlx::raw_sql(PRISMA_MIGRATION)
+        .execute(&sandbox.pg)
+        .await
+        .expect("Prisma's migration");
     let rows: Vec<Value> = rows
         .iter()
         .map(|(entity, transcript)| {
@@ -592,7 +621,10 @@ fn app_over_prisma(sandbox: &Sandbox, profile: Arc<Profile>, table: &str) -> App
     App::new(
         PgStore::of_app(sandbox.pg.clone(), profile.clone()),
         DynamoStore::with_profile(sandbox.dynamodb.clone(), table.to_owned(), profile),
-        TranscriptStore::new(sandbox.s3.clone(), sandbox.bucket_name(cutover_app::app::BUCKET_PURPOSE)),
+        TranscriptStore::new(
+            sandbox.s3.clone(),
+            sandbox.bucket_name(cutover_app::app::BUCKET_PURPOSE),
+        ),
         Mode::Dual,
     )
 }
@@ -600,7 +632,16 @@ fn app_over_prisma(sandbox: &Sandbox, profile: Arc<Profile>, table: &str) -> App
 /// A sandbox holding the seed entities in a Prisma-style database (and, as
 /// the reference app's own tables, where they came from), an app over it
 /// writing into `table`, and the entities as the profile reads them.
-async fn prisma_stores(engine: DynamoEngine, variant: Variant, table_purpose: &str) -> (Sandbox, Arc<App>, Vec<Entity>, Vec<(Entity, Option<String>)>) {
+async fn prisma_stores(
+    engine: DynamoEngine,
+    variant: Variant,
+    table_purpose: &str,
+) -> (
+    Sandbox,
+    Arc<App>,
+    Vec<Entity>,
+    Vec<(Entity, Option<String>)>,
+) {
     let sandbox = Sandbox::open(engines(engine).await, RunId::generate())
         .await
         .expect("sandbox");
@@ -631,7 +672,8 @@ async fn prisma_stores(engine: DynamoEngine, variant: Variant, table_purpose: &s
 /// Prisma-style rows they came from: the validator, reading both through the
 /// profile, passes them whole and names each planted difference once.
 async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant: Variant) {
-    let (sandbox, app, entities, rows) = prisma_stores(engine, variant, cutover_app::app::TABLE_PURPOSE).await;
+    let (sandbox, app, entities, rows) =
+        prisma_stores(engine, variant, cutover_app::app::TABLE_PURPOSE).await;
     let writes: Vec<Value> = entities
         .iter()
         .map(|entity| {
@@ -639,20 +681,39 @@ async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant:
             json!({"entity": name, "item": item})
         })
         .collect();
-    electrodb(&sandbox, app.dynamo.table(), variant, json!({"write": writes})).await;
-    let sessions: Vec<&(Entity, Option<String>)> = rows.iter().filter(|(e, _)| e.kind() == EntityKind::Session).collect();
+    electrodb(
+        &sandbox,
+        app.dynamo.table(),
+        variant,
+        json!({"write": writes}),
+    )
+    .await;
+    let sessions: Vec<&(Entity, Option<String>)> = rows
+        .iter()
+        .filter(|(e, _)| e.kind() == EntityKind::Session)
+        .collect();
     for (entity, transcript) in &sessions {
-        let Entity::Session(session) = entity else { unreachable!() };
+        let Entity::Session(session) = entity else {
+            unreachable!()
+        };
         app.transcripts
-            .put(&session.transcript.storage_key, transcript.as_deref().unwrap())
+            .put(
+                &session.transcript.storage_key,
+                transcript.as_deref().unwrap(),
+            )
             .await
             .unwrap();
     }
     let report = validate(app.clone(), &parity_options()).await.unwrap();
     assert_eq!(findings(&report), vec![], "{variant:?}: {report:?}");
     assert_eq!(report.compared_entities, entities.len() as u64);
-    assert!(report.passed && report.parity_percent == 100.0, "{report:?}");
-    let checked = check_profile(&app, &ProfileCheckOptions::default()).await.unwrap();
+    assert!(
+        report.passed && report.parity_percent == 100.0,
+        "{report:?}"
+    );
+    let checked = check_profile(&app, &ProfileCheckOptions::default())
+        .await
+        .unwrap();
     assert!(checked.passed, "{variant:?}: {:?}", checked.findings);
 
     // A changed field, a deleted item, a truncated transcript — each written
@@ -667,7 +728,9 @@ async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant:
         .iter()
         .find(|e| e.kind() == EntityKind::Summary)
         .unwrap();
-    let Entity::Summary(summary) = summary else { unreachable!() };
+    let Entity::Summary(summary) = summary else {
+        unreachable!()
+    };
     electrodb(
         &sandbox,
         app.dynamo.table(),
@@ -698,7 +761,12 @@ async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant:
         ],
         "{variant:?}: {report:?}"
     );
-    assert_eq!(report.by_field.get("user.display_name"), Some(&1), "{:?}", report.by_field);
+    assert_eq!(
+        report.by_field.get("user.display_name"),
+        Some(&1),
+        "{:?}",
+        report.by_field
+    );
     sandbox.close().await.unwrap();
 }
 
@@ -707,21 +775,45 @@ async fn check_parity_of_electrodb_written_stores(engine: DynamoEngine, variant:
 /// is repaired from the row in one pass, and ElectroDB reads the result.
 async fn check_backfill_and_repair_from_prisma(engine: DynamoEngine, variant: Variant) {
     let (sandbox, app, entities, _) = prisma_stores(engine, variant, "copy").await;
-    let copied = backfill(&app, &BackfillOptions::new("prisma-style database")).await.unwrap();
+    let copied = backfill(&app, &BackfillOptions::new("prisma-style database"))
+        .await
+        .unwrap();
     assert!(copied.complete, "{variant:?}: {copied:?}");
     electrodb_reads_everything(&sandbox, app.dynamo.table(), variant, &entities).await;
     let report = validate(app.clone(), &parity_options()).await.unwrap();
-    assert!(report.passed && report.parity_percent == 100.0, "{variant:?}: {report:?}");
+    assert!(
+        report.passed && report.parity_percent == 100.0,
+        "{variant:?}: {report:?}"
+    );
 
-    let campaign = entities.iter().find(|e| e.kind() == EntityKind::Campaign).unwrap();
+    let campaign = entities
+        .iter()
+        .find(|e| e.kind() == EntityKind::Campaign)
+        .unwrap();
     let (_, mut changed) = variant.electrodb_input(campaign);
     changed["name"] = json!("renamed behind cutover's back");
-    electrodb(&sandbox, app.dynamo.table(), variant, json!({"write": [{"entity": "campaign", "item": changed}]})).await;
+    electrodb(
+        &sandbox,
+        app.dynamo.table(),
+        variant,
+        json!({"write": [{"entity": "campaign", "item": changed}]}),
+    )
+    .await;
     let report = validate(app.clone(), &parity_options()).await.unwrap();
-    assert_eq!(findings(&report), vec![(Category::FieldMismatch, 1)], "{variant:?}: {report:?}");
-    let repaired = repair(app.clone(), &report, &parity_options(), false).await.unwrap();
+    assert_eq!(
+        findings(&report),
+        vec![(Category::FieldMismatch, 1)],
+        "{variant:?}: {report:?}"
+    );
+    let repaired = repair(app.clone(), &report, &parity_options(), false)
+        .await
+        .unwrap();
     assert_eq!(repaired.rewritten.len(), 1, "{repaired:?}");
-    assert!(repaired.after.passed && repaired.after.parity_percent == 100.0, "{:?}", repaired.after);
+    assert!(
+        repaired.after.passed && repaired.after.parity_percent == 100.0,
+        "{:?}",
+        repaired.after
+    );
     electrodb_reads_everything(&sandbox, app.dynamo.table(), variant, &entities).await;
     sandbox.close().await.unwrap();
 }
@@ -732,9 +824,18 @@ async fn check_backfill_and_repair_from_prisma(engine: DynamoEngine, variant: Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_check_names_every_mismatch_with_the_live_stores() {
     let variant = VARIANTS[0];
-    let (sandbox, app, entities, _) = prisma_stores(DynamoEngine::Dynoxide, variant, cutover_app::app::TABLE_PURPOSE).await;
-    backfill(&app, &BackfillOptions::new("prisma-style database")).await.unwrap();
-    let checked = check_profile(&app, &ProfileCheckOptions::default()).await.unwrap();
+    let (sandbox, app, entities, _) = prisma_stores(
+        DynamoEngine::Dynoxide,
+        variant,
+        cutover_app::app::TABLE_PURPOSE,
+    )
+    .await;
+    backfill(&app, &BackfillOptions::new("prisma-style database"))
+        .await
+        .unwrap();
+    let checked = check_profile(&app, &ProfileCheckOptions::default())
+        .await
+        .unwrap();
     assert!(checked.passed, "{:?}", checked.findings);
     assert_eq!(checked.items_sampled, entities.len() as u64);
 
@@ -743,11 +844,20 @@ async fn profile_check_names_every_mismatch_with_the_live_stores() {
         r#"ALTER TABLE "User" ALTER COLUMN "email" TYPE jsonb USING to_jsonb("email")"#,
         r#"INSERT INTO "User" ("id", "email", "displayName", "updatedAt") VALUES ('alice', '"a@example.com"', 'Another Alice', now())"#,
     ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&sandbox.pg).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&sandbox.pg)
+            .await
+            .unwrap();
     }
-    let user = entities.iter().find(|e| e.kind() == EntityKind::User).unwrap();
+    let user = entities
+        .iter()
+        .find(|e| e.kind() == EntityKind::User)
+        .unwrap();
     let mut item = app.profile().to_item(user);
-    item.insert("createdAt".into(), cutover_core::item_size::AttrValue::N("1700000000000".into()));
+    item.insert(
+        "createdAt".into(),
+        cutover_core::item_size::AttrValue::N("1700000000000".into()),
+    );
     app.dynamo
         .client()
         .put_item()
@@ -756,7 +866,9 @@ async fn profile_check_names_every_mismatch_with_the_live_stores() {
         .send()
         .await
         .unwrap();
-    let checked = check_profile(&app, &ProfileCheckOptions::default()).await.unwrap();
+    let checked = check_profile(&app, &ProfileCheckOptions::default())
+        .await
+        .unwrap();
     let found: Vec<(String, String)> = checked
         .findings
         .iter()
@@ -764,9 +876,18 @@ async fn profile_check_names_every_mismatch_with_the_live_stores() {
         .collect();
     let expect = [
         (r#""Campaign"."description""#, "no such column"),
-        (r#""User"."email""#, "declared text in the profile, but the column is jsonb"),
-        (r#""User" ids Alice, alice"#, "one DynamoDB key under key casing \"default\""),
-        ("item user#alice/metadata", r#"attribute "createdAt" should be S, found N"#),
+        (
+            r#""User"."email""#,
+            "declared text in the profile, but the column is jsonb",
+        ),
+        (
+            r#""User" ids Alice, alice"#,
+            "one DynamoDB key under key casing \"default\"",
+        ),
+        (
+            "item user#alice/metadata",
+            r#"attribute "createdAt" should be S, found N"#,
+        ),
     ];
     assert_eq!(found.len(), expect.len(), "{found:#?}");
     for ((location, problem), (want_location, want_problem)) in found.iter().zip(expect) {

@@ -70,13 +70,17 @@ pub enum ItemError {
         value: String,
         key: String,
     },
-    #[error("key attribute {attribute:?} is {stored:?}, but the item's attributes give {expected:?}")]
+    #[error(
+        "key attribute {attribute:?} is {stored:?}, but the item's attributes give {expected:?}"
+    )]
     KeyDisagrees {
         attribute: String,
         stored: String,
         expected: String,
     },
-    #[error("the key looks like a {entity}'s but {name:?} is {found}, not {expected:?}: the app (ElectroDB) does not read it as one")]
+    #[error(
+        "the key looks like a {entity}'s but {name:?} is {found}, not {expected:?}: the app (ElectroDB) does not read it as one"
+    )]
     Marker {
         name: String,
         expected: String,
@@ -130,7 +134,7 @@ pub fn attr_to_json(value: &AttrValue) -> Result<serde_json::Value, String> {
 }
 
 pub fn type_name(value: &AttrValue) -> &'static str {
-    let name = match value {
+    match value {
         AttrValue::S(_) => "S",
         AttrValue::N(_) => "N",
         AttrValue::B(_) => "B",
@@ -141,7 +145,5 @@ pub fn type_name(value: &AttrValue) -> &'static str {
         AttrValue::Ss(_) => "SS",
         AttrValue::Ns(_) => "NS",
         AttrValue::Bs(_) => "BS",
-    };
-    name
+    }
 }
-

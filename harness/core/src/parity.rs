@@ -87,7 +87,10 @@ impl Finding {
     /// re-created elsewhere, or left behind): the item is DynamoDB's only.
     pub fn at_stale_key(found: &Entity, postgres_key: &str) -> Finding {
         Finding {
-            note: Some(format!("PostgreSQL holds this {} at {postgres_key}", found.kind())),
+            note: Some(format!(
+                "PostgreSQL holds this {} at {postgres_key}",
+                found.kind()
+            )),
             ..Finding::about(Category::OnlyInDynamodb, found)
         }
     }
@@ -220,7 +223,11 @@ pub fn compare_entity(postgres: Option<&Entity>, dynamodb: Option<&Entity>) -> V
                 .map(|(field, _, _)| field)
                 .filter(|field| *field != "version")
                 .collect();
-            let newer = if pg.version() > ddb.version() { "PostgreSQL" } else { "DynamoDB" };
+            let newer = if pg.version() > ddb.version() {
+                "PostgreSQL"
+            } else {
+                "DynamoDB"
+            };
             vec![Finding {
                 field: Some("version".to_owned()),
                 postgres: Some(pg.version().to_string()),
@@ -366,7 +373,8 @@ impl Tally {
             None if !findings.is_empty() => self.unowned += 1,
             None => {}
         }
-        let categories: std::collections::BTreeSet<Category> = findings.iter().map(|f| f.category).collect();
+        let categories: std::collections::BTreeSet<Category> =
+            findings.iter().map(|f| f.category).collect();
         for category in categories {
             *self.by_category.entry(category).or_default() += 1;
         }
@@ -519,11 +527,23 @@ mod tests {
         assert_eq!(findings.len(), 1, "{findings:?}");
         let stale = &findings[0];
         assert_eq!(stale.category, Category::Stale);
-        assert_eq!((stale.postgres.as_deref(), stale.dynamodb.as_deref()), (Some("5"), Some("4")));
-        assert_eq!(stale.note.as_deref(), Some("PostgreSQL is newer; differing: name, summary"));
+        assert_eq!(
+            (stale.postgres.as_deref(), stale.dynamodb.as_deref()),
+            (Some("5"), Some("4"))
+        );
+        assert_eq!(
+            stale.note.as_deref(),
+            Some("PostgreSQL is newer; differing: name, summary")
+        );
         older.version = 9;
         let findings = compare_entity(Some(&session()), Some(&Entity::Session(older)));
-        assert!(findings[0].note.as_deref().unwrap().starts_with("DynamoDB is newer"));
+        assert!(
+            findings[0]
+                .note
+                .as_deref()
+                .unwrap()
+                .starts_with("DynamoDB is newer")
+        );
     }
 
     #[test]

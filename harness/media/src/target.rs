@@ -22,11 +22,19 @@ pub async fn upsert(
     let image_urls = column(&|i| i.image.as_ref().map(|m| m.url.clone()));
     let image_widths: Vec<Option<i32>> = items
         .iter()
-        .map(|i| i.image.as_ref().map(|m| i32::try_from(m.width).expect("validated: fits INT")))
+        .map(|i| {
+            i.image
+                .as_ref()
+                .map(|m| i32::try_from(m.width).expect("validated: fits INT"))
+        })
         .collect();
     let image_heights: Vec<Option<i32>> = items
         .iter()
-        .map(|i| i.image.as_ref().map(|m| i32::try_from(m.height).expect("validated: fits INT")))
+        .map(|i| {
+            i.image
+                .as_ref()
+                .map(|m| i32::try_from(m.height).expect("validated: fits INT"))
+        })
         .collect();
     let external_ids = column(&|i| i.external_id.clone());
     let notes = column(&|i| i.notes.clone());
@@ -110,7 +118,8 @@ pub fn row_to_item(row: &sqlx::postgres::PgRow) -> Result<MediaItem, AppError> {
     let image = match (get("image_url")?, width, height) {
         (Some(url), Some(width), Some(height)) => {
             let pixels = |column: &'static str, value: i32| {
-                u32::try_from(value).map_err(|_| fail(column, format!("{value} is not a pixel count")))
+                u32::try_from(value)
+                    .map_err(|_| fail(column, format!("{value} is not a pixel count")))
             };
             Some(Image {
                 url,

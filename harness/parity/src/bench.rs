@@ -141,7 +141,10 @@ async fn load(app: &App, users: Vec<Vec<(Entity, Option<String>)>>) -> Result<()
     futures::stream::iter(users)
         .map(|entities| async move {
             app.pg.load(&entities).await?;
-            let items: Vec<_> = entities.iter().map(|(e, _)| app.profile().to_item(e)).collect();
+            let items: Vec<_> = entities
+                .iter()
+                .map(|(e, _)| app.profile().to_item(e))
+                .collect();
             app.dynamo.batch_put(&items).await?;
             for (entity, transcript) in &entities {
                 if let (Entity::Session(s), Some(text)) = (entity, transcript) {
@@ -210,7 +213,9 @@ async fn raw_read(app: &Arc<App>, segments: i32, page_size: i64) -> Result<u64, 
     }
     let mut items = 0;
     for task in tasks {
-        items += task.await.map_err(|e| AppError::task("a Scan segment", e))??;
+        items += task
+            .await
+            .map_err(|e| AppError::task("a Scan segment", e))??;
     }
     // The validator lists the bucket to find orphans; so does the raw read.
     app.transcripts.list("transcripts/").await?;

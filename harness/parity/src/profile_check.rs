@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use cutover_app::{App, AppError, item_from_sdk};
+use cutover_core::profile::ColumnType;
 use cutover_core::profile::fields::FieldType;
 use cutover_core::profile::rows::quote;
-use cutover_core::profile::ColumnType;
 use serde::Serialize;
 
 /// Which store a finding is about.
@@ -112,13 +112,18 @@ async fn check_postgres(
         if columns.is_empty() {
             report.findings.push(finding(
                 quote(&entity.table),
-                format!("no such table in the current schema (the {} entity's)", entity.kind),
+                format!(
+                    "no such table in the current schema (the {} entity's)",
+                    entity.kind
+                ),
             ));
             continue;
         }
         let mut complete = true;
         for mapping in &entity.fields {
-            let Some(column) = &mapping.column else { continue };
+            let Some(column) = &mapping.column else {
+                continue;
+            };
             let location = format!("{}.{}", quote(&entity.table), quote(&column.name));
             let found = columns.iter().find(|(name, _, _)| *name == column.name);
             if found.is_some() && mapping.spec.name == cutover_core::profile::fields::ID {
@@ -128,7 +133,12 @@ async fn check_postgres(
                 let near: Vec<&str> = columns
                     .iter()
                     .map(|(name, _, _)| name.as_str())
-                    .filter(|name| name.eq_ignore_ascii_case(&column.name) || name.replace('_', "").eq_ignore_ascii_case(&column.name.replace('_', "")))
+                    .filter(|name| {
+                        name.eq_ignore_ascii_case(&column.name)
+                            || name
+                                .replace('_', "")
+                                .eq_ignore_ascii_case(&column.name.replace('_', ""))
+                    })
                     .collect();
                 let hint = match near.as_slice() {
                     [] => String::new(),
@@ -136,7 +146,10 @@ async fn check_postgres(
                 };
                 report.findings.push(finding(
                     location,
-                    format!("no such column, declared for field {}{hint}", mapping.spec.name),
+                    format!(
+                        "no such column, declared for field {}{hint}",
+                        mapping.spec.name
+                    ),
                 ));
                 complete = false;
                 continue;
@@ -146,7 +159,10 @@ async fn check_postgres(
                 _ => {
                     report.findings.push(finding(
                         location.clone(),
-                        format!("declared {} in the profile, but the column is {data_type}", column.ty.name()),
+                        format!(
+                            "declared {} in the profile, but the column is {data_type}",
+                            column.ty.name()
+                        ),
                     ));
                     complete = false;
                 }
@@ -154,7 +170,10 @@ async fn check_postgres(
             if nullable == "YES" && mapping.spec.ty != FieldType::OptionalText {
                 report.findings.push(finding(
                     location,
-                    format!("nullable, but field {} always has a value: a NULL row will not decode", mapping.spec.name),
+                    format!(
+                        "nullable, but field {} always has a value: a NULL row will not decode",
+                        mapping.spec.name
+                    ),
                 ));
             }
         }
@@ -178,20 +197,30 @@ async fn check_postgres(
     }
     for kind in readable {
         let table = quote(&schema.entity(kind).table);
-        let ids = app.pg.ids_after(kind, None, i64::from(options.sample)).await?;
+        let ids = app
+            .pg
+            .ids_after(kind, None, i64::from(options.sample))
+            .await?;
         for id in &ids {
             match app.pg.entities_by_ids(kind, std::slice::from_ref(id)).await {
                 Ok(_) => {}
                 Err(AppError::MalformedRow { detail }) => {
-                    report.findings.push(finding(format!("{table} id {id:?}"), detail));
+                    report
+                        .findings
+                        .push(finding(format!("{table} id {id:?}"), detail));
                 }
                 Err(AppError::InvalidId(error)) => {
-                    report.findings.push(finding(format!("{table} id {id:?}"), error.to_string()));
+                    report
+                        .findings
+                        .push(finding(format!("{table} id {id:?}"), error.to_string()));
                 }
                 Err(other) => return Err(other),
             }
         }
-        *report.rows_sampled.entry(schema.entity(kind).table.clone()).or_default() += ids.len() as u64;
+        *report
+            .rows_sampled
+            .entry(schema.entity(kind).table.clone())
+            .or_default() += ids.len() as u64;
     }
     for kind in with_ids {
         let table = quote(&schema.entity(kind).table);
@@ -199,7 +228,9 @@ async fn check_postgres(
             let groups: Vec<Vec<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .fetch_all(pool)
                 .await
-                .map_err(AppError::pg(format!("looking for ids of {table} that collide under the key casing")))?;
+                .map_err(AppError::pg(format!(
+                    "looking for ids of {table} that collide under the key casing"
+                )))?;
             for group in groups {
                 report.findings.push(finding(
                     format!("{table} ids {}", group.join(", ")),
@@ -226,22 +257,38 @@ async fn check_dynamodb(
         location,
         problem,
     };
-    let described = match app.dynamo.client().describe_table().table_name(&table).send().await {
+    let described = match app
+        .dynamo
+        .client()
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+    {
         Ok(described) => described,
         Err(error) => {
             let service = error.as_service_error();
             if service.is_some_and(|e| e.is_resource_not_found_exception()) {
-                report.findings.push(finding(format!("table {table}"), "no such table".into()));
+                report
+                    .findings
+                    .push(finding(format!("table {table}"), "no such table".into()));
                 return Ok(());
             }
-            return Err(AppError::dynamodb(format!("describing table {table}"), error));
+            return Err(AppError::dynamodb(
+                format!("describing table {table}"),
+                error,
+            ));
         }
     };
     let Some(description) = described.table() else {
-        report.findings.push(finding(format!("table {table}"), "DescribeTable returned no table".into()));
+        report.findings.push(finding(
+            format!("table {table}"),
+            "DescribeTable returned no table".into(),
+        ));
         return Ok(());
     };
-    let key_of = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement], kind: aws_sdk_dynamodb::types::KeyType| {
+    let key_of = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement],
+                  kind: aws_sdk_dynamodb::types::KeyType| {
         schema
             .iter()
             .find(|element| *element.key_type() == kind)
@@ -317,9 +364,16 @@ async fn check_dynamodb(
                 Some(other) => format!("{other:?}"),
                 None => "(absent)".into(),
             };
-            let location = format!("item {}/{}", key(&profile.table.partition_key), key(&profile.table.sort_key));
+            let location = format!(
+                "item {}/{}",
+                key(&profile.table.partition_key),
+                key(&profile.table.sort_key)
+            );
             if seen_problems.insert((location.clone(), problem.clone())) {
-                report.findings.push(finding(location, format!("does not decode through the profile: {problem}")));
+                report.findings.push(finding(
+                    location,
+                    format!("does not decode through the profile: {problem}"),
+                ));
             }
         }
         start = page.last_evaluated_key().cloned();
@@ -332,7 +386,14 @@ async fn check_dynamodb(
 
 async fn check_s3(app: &App, report: &mut ProfileCheckReport) -> Result<(), AppError> {
     let bucket = app.transcripts.bucket().to_owned();
-    if let Err(error) = app.transcripts.client().head_bucket().bucket(&bucket).send().await {
+    if let Err(error) = app
+        .transcripts
+        .client()
+        .head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+    {
         let missing = error.as_service_error().is_some_and(|e| e.is_not_found());
         if !missing {
             return Err(AppError::s3(format!("looking up bucket {bucket}"), error));
@@ -347,7 +408,10 @@ async fn check_s3(app: &App, report: &mut ProfileCheckReport) -> Result<(), AppE
 }
 
 /// Lints `app.profile()` against the stores `app` is connected to.
-pub async fn check_profile(app: &App, options: &ProfileCheckOptions) -> Result<ProfileCheckReport, AppError> {
+pub async fn check_profile(
+    app: &App,
+    options: &ProfileCheckOptions,
+) -> Result<ProfileCheckReport, AppError> {
     let mut report = ProfileCheckReport {
         profile: app.profile().name.clone(),
         passed: false,

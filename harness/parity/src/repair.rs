@@ -108,7 +108,9 @@ pub async fn repair(
     let mut deleted = Vec::new();
     let mut kept = Vec::new();
     let mut note = |what: String, removal: Removal| match removal {
-        Removal::Deleted { object: Some(object) } => deleted.push(format!("{what}, with its object {object}")),
+        Removal::Deleted {
+            object: Some(object),
+        } => deleted.push(format!("{what}, with its object {object}")),
         Removal::Deleted { .. } => deleted.push(what),
         Removal::Kept(reason) => kept.push(format!("{what}: kept, {reason}")),
     };
@@ -117,11 +119,20 @@ pub async fn repair(
         note(what, relay.remove_dynamodb_only(key).await?);
     }
     for (pk, sk) in &leftovers.malformed_keys {
-        let key = StoredKey { pk: pk.clone(), sk: sk.clone() };
-        note(format!("item {key} (malformed)"), relay.remove_malformed(&key).await?);
+        let key = StoredKey {
+            pk: pk.clone(),
+            sk: sk.clone(),
+        };
+        note(
+            format!("item {key} (malformed)"),
+            relay.remove_malformed(&key).await?,
+        );
     }
     for object in &leftovers.orphan_objects {
-        note(format!("object {object} (orphan)"), relay.remove_orphan(object).await?);
+        note(
+            format!("object {object} (orphan)"),
+            relay.remove_orphan(object).await?,
+        );
     }
     let after = validate(app, options).await?;
     Ok(RepairReport {

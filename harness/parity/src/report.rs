@@ -192,7 +192,11 @@ impl ParityReport {
                         (None, Some(ddb)) => format!(": {ddb}"),
                         _ => String::new(),
                     },
-                    finding.note.as_deref().map(|note| format!(" ({note})")).unwrap_or_default()
+                    finding
+                        .note
+                        .as_deref()
+                        .map(|note| format!(" ({note})"))
+                        .unwrap_or_default()
                 ));
             }
         }

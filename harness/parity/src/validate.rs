@@ -9,11 +9,11 @@ use cutover_app::{App, AppError, item_from_sdk};
 use cutover_core::domain::{Entity, TranscriptPointer};
 use cutover_core::item_size::Item;
 use cutover_core::keys::{EntityKind, Id, ItemKey};
-use cutover_core::profile::Profile;
 use cutover_core::parity::{
     Category, Finding, ObjectObservation, Tally, compare_entity, compare_transcript,
     malformed_item, orphan_object, stale_derived_findings,
 };
+use cutover_core::profile::Profile;
 
 use crate::report::{Leftovers, ParityReport};
 
@@ -109,11 +109,13 @@ async fn observe_object(
         return Ok(ObjectObservation::Missing);
     };
     match check {
-        TranscriptCheck::Content if bytes == expected_bytes => Ok(match app.transcripts.digest(key).await? {
-            Some((bytes, sha256)) => ObjectObservation::Present { bytes, sha256 },
-            // Deleted between the HEAD and the GET.
-            None => ObjectObservation::Missing,
-        }),
+        TranscriptCheck::Content if bytes == expected_bytes => {
+            Ok(match app.transcripts.digest(key).await? {
+                Some((bytes, sha256)) => ObjectObservation::Present { bytes, sha256 },
+                // Deleted between the HEAD and the GET.
+                None => ObjectObservation::Missing,
+            })
+        }
         TranscriptCheck::Content => Ok(ObjectObservation::Present {
             bytes,
             sha256: "(not read: its size is not the expected one)".into(),
@@ -147,7 +149,8 @@ async fn compare(
             Some(Entity::Session(pg)) => pg.transcript.clone(),
             _ => session.transcript.clone(),
         };
-        let observed = observe_object(app, &session.transcript.storage_key, expected.bytes, check).await?;
+        let observed =
+            observe_object(app, &session.transcript.storage_key, expected.bytes, check).await?;
         let observed = match (check, observed) {
             (TranscriptCheck::SizeOnly, ObjectObservation::Present { bytes, .. }) => {
                 ObjectObservation::Present {
@@ -203,12 +206,10 @@ async fn scan_segment(
                     .or_default()
                     .push((entity, item)),
                 Err(problem) => {
-                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
-                        (
-                            raw.get(&app.profile().table.partition_key),
-                            raw.get(&app.profile().table.sort_key),
-                        )
-                    {
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (
+                        raw.get(&app.profile().table.partition_key),
+                        raw.get(&app.profile().table.sort_key),
+                    ) {
                         result.malformed_keys.push((pk.clone(), sk.clone()));
                     }
                     // An item that claims an entity is that entity's one finding:
@@ -251,7 +252,11 @@ async fn scan_segment(
                             // is DynamoDB's only, whatever its fields say.
                             if let Some(postgres) = postgres.filter(|pg| pg.key() != entity.key()) {
                                 let at = app.profile().key(&postgres.key()).to_string();
-                                return (entity.clone(), Ok(vec![Finding::at_stale_key(&entity, &at)]), false);
+                                return (
+                                    entity.clone(),
+                                    Ok(vec![Finding::at_stale_key(&entity, &at)]),
+                                    false,
+                                );
                             }
                             let findings = compare(app, postgres, Some(&entity), check).await.map(
                                 |mut findings| {
@@ -356,7 +361,9 @@ async fn orphan_resolved(app: &App, key: &str) -> Result<bool, AppError> {
     };
     let item = app.dynamo.get(&Entity::Session(pg).key()).await?;
     // Only an item the app can read points anywhere: a malformed one's pointer is not followed.
-    let decoded = item.as_ref().and_then(|item| app.profile().from_item(item).ok());
+    let decoded = item
+        .as_ref()
+        .and_then(|item| app.profile().from_item(item).ok());
     Ok(matches!(decoded, Some(Entity::Session(session)) if session.transcript.storage_key == key))
 }
 
@@ -379,7 +386,9 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     let mut pointers: HashSet<String> = HashSet::new();
     let mut malformed_keys = Vec::new();
     for task in tasks {
-        let part = task.await.map_err(|e| AppError::task("a Scan segment", e))??;
+        let part = task
+            .await
+            .map_err(|e| AppError::task("a Scan segment", e))??;
         tally.merge(part.tally);
         suspects.extend(part.suspects);
         seen.extend(part.seen);
@@ -447,7 +456,11 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     let mut unresolved = Vec::new();
     for mut suspect in suspects {
         if let Some(write) = stuck(suspect.kind, &suspect.id) {
-            suspect.findings.push(Finding::stuck_write(suspect.kind, suspect.id.as_str(), write));
+            suspect.findings.push(Finding::stuck_write(
+                suspect.kind,
+                suspect.id.as_str(),
+                write,
+            ));
             stuck_suspects.push(suspect);
         } else if pending.contains_key(&(suspect.kind, suspect.id.clone())) {
             flagged.push(suspect);
@@ -466,7 +479,9 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         .map(|s| (s.kind, s.id.clone()))
         .collect();
     for ((kind, id), write) in &pending {
-        if write.is_stuck(stuck_after_ms, options.stuck_attempts) && !suspected.contains(&(*kind, id.clone())) {
+        if write.is_stuck(stuck_after_ms, options.stuck_attempts)
+            && !suspected.contains(&(*kind, id.clone()))
+        {
             tally.record(None, vec![Finding::stuck_write(*kind, id.as_str(), write)]);
         }
     }

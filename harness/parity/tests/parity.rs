@@ -399,8 +399,13 @@ async fn pending_writes_are_in_flight_not_loss() {
     );
     // DynamoDB holds the copy before the rename: one stale finding, PostgreSQL newer.
     assert!(
-        report.in_flight_samples.iter().any(|f| f.category == Category::Stale
-            && f.note.as_deref().is_some_and(|n| n.starts_with("PostgreSQL is newer; differing: name"))),
+        report
+            .in_flight_samples
+            .iter()
+            .any(|f| f.category == Category::Stale
+                && f.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("PostgreSQL is newer; differing: name"))),
         "{:?}",
         report.in_flight_samples
     );
@@ -423,28 +428,51 @@ async fn stale_keys_stuck_writes_and_corrupt_items_are_persistent_findings() {
     let table = app.dynamo.table().to_owned();
 
     // s8 is c2's in PostgreSQL; a copy left under c1 (a move whose delete was lost).
-    let s8 = app.pg.entities_by_ids(cutover_core::keys::EntityKind::Session, &["s8".into()]).await.unwrap();
-    let Entity::Session(mut moved) = s8[0].clone() else { unreachable!() };
+    let s8 = app
+        .pg
+        .entities_by_ids(cutover_core::keys::EntityKind::Session, &["s8".into()])
+        .await
+        .unwrap();
+    let Entity::Session(mut moved) = s8[0].clone() else {
+        unreachable!()
+    };
     moved.campaign_id = id("c1");
     client
         .put_item()
         .table_name(&table)
-        .set_item(Some(item_to_sdk(&app.profile().to_item(&Entity::Session(moved)))))
+        .set_item(Some(item_to_sdk(
+            &app.profile().to_item(&Entity::Session(moved)),
+        )))
         .send()
         .await
         .unwrap();
     // An older copy of c2.
     set_attribute(
         &app,
-        &ItemKey::Campaign { user: id("bob"), campaign: id("c2") },
+        &ItemKey::Campaign {
+            user: id("bob"),
+            campaign: id("c2"),
+        },
         "version",
         AttributeValue::N("1".into()),
     )
     .await;
     // Corrupted items: alice's profile, and s5 (whose object only it points to).
-    set_attribute(&app, &ItemKey::User { user: id("alice") }, "email", AttributeValue::N("7".into())).await;
+    set_attribute(
+        &app,
+        &ItemKey::User { user: id("alice") },
+        "email",
+        AttributeValue::N("7".into()),
+    )
+    .await;
     let s5 = pointer_of(&app, "c1", "s5").await;
-    set_attribute(&app, &session_key("c1", "s5"), "createdAt", AttributeValue::N("7".into())).await;
+    set_attribute(
+        &app,
+        &session_key("c1", "s5"),
+        "createdAt",
+        AttributeValue::N("7".into()),
+    )
+    .await;
     // A write that keeps failing: DynamoDB unreachable for c1's rename, three relay passes.
     let dead = cutover_backends::aws::AwsEndpoint::unreachable().unwrap();
     let broken = App::new(
@@ -454,16 +482,26 @@ async fn stale_keys_stuck_writes_and_corrupt_items_are_persistent_findings() {
         Mode::Dual,
     );
     broken
-        .execute(&Command::UpdateCampaign { campaign: id("c1"), name: Some("renamed".into()), description: None })
+        .execute(&Command::UpdateCampaign {
+            campaign: id("c1"),
+            name: Some("renamed".into()),
+            description: None,
+        })
         .await
         .unwrap();
     for _ in 0..2 {
         broken.relay().run_once(true, 10).await.unwrap();
     }
 
-    let options = ParityOptions { stuck_attempts: 3, ..options() };
+    let options = ParityOptions {
+        stuck_attempts: 3,
+        ..options()
+    };
     let report = validate(app.clone(), &options).await.unwrap();
-    let found: BTreeSet<(Category, String)> = report.findings().map(|f| (f.category, f.id.clone())).collect();
+    let found: BTreeSet<(Category, String)> = report
+        .findings()
+        .map(|f| (f.category, f.id.clone()))
+        .collect();
     let expected: BTreeSet<(Category, String)> = [
         (Category::OnlyInDynamodb, "s8".to_owned()),
         (Category::Stale, "c2".into()),
@@ -484,9 +522,16 @@ async fn stale_keys_stuck_writes_and_corrupt_items_are_persistent_findings() {
             .and_then(|f| f.note.clone())
             .unwrap_or_default()
     };
-    assert_eq!(note(Category::OnlyInDynamodb, "s8"), "PostgreSQL holds this session at CAMP#c2/SESS#s8");
+    assert_eq!(
+        note(Category::OnlyInDynamodb, "s8"),
+        "PostgreSQL holds this session at CAMP#c2/SESS#s8"
+    );
     assert!(note(Category::Stale, "c2").starts_with("PostgreSQL is newer"));
-    assert!(note(Category::StuckWrite, "c1").contains("after 3 attempt(s); last error: dynamodb"), "{}", note(Category::StuckWrite, "c1"));
+    assert!(
+        note(Category::StuckWrite, "c1").contains("after 3 attempt(s); last error: dynamodb"),
+        "{}",
+        note(Category::StuckWrite, "c1")
+    );
     assert!(note(Category::MalformedItem, "USER#alice/METADATA").contains("user \"alice\""));
     // One finding per entity and category, over one denominator.
     assert_eq!(report.by_category[&Category::MalformedItem], 2);
@@ -510,11 +555,27 @@ async fn one_repair_pass_reaches_full_parity_and_deletes_only_what_it_must() {
     let put = |item: cutover_core::item_size::Item| {
         let (client, table) = (client.clone(), table.clone());
         async move {
-            client.put_item().table_name(table).set_item(Some(item_to_sdk(&item))).send().await.unwrap();
+            client
+                .put_item()
+                .table_name(table)
+                .set_item(Some(item_to_sdk(&item)))
+                .send()
+                .await
+                .unwrap();
         }
     };
-    let sessions = app.pg.entities_by_ids(cutover_core::keys::EntityKind::Session, &["s1".into(), "s8".into()]).await.unwrap();
-    let (Entity::Session(s1), Entity::Session(s8)) = (sessions[0].clone(), sessions[1].clone()) else { unreachable!() };
+    let sessions = app
+        .pg
+        .entities_by_ids(
+            cutover_core::keys::EntityKind::Session,
+            &["s1".into(), "s8".into()],
+        )
+        .await
+        .unwrap();
+    let (Entity::Session(s1), Entity::Session(s8)) = (sessions[0].clone(), sessions[1].clone())
+    else {
+        unreachable!()
+    };
 
     // A session only DynamoDB has, with its own object.
     let text = "a ghost's transcript";
@@ -526,7 +587,10 @@ async fn one_repair_pass_reaches_full_parity_and_deletes_only_what_it_must() {
         bytes: text.len() as u64,
         sha256: sha,
     };
-    app.transcripts.put(&ghost.transcript.storage_key, text).await.unwrap();
+    app.transcripts
+        .put(&ghost.transcript.storage_key, text)
+        .await
+        .unwrap();
     put(app.profile().to_item(&Entity::Session(ghost.clone()))).await;
     // s8 (c2's) also left under c1: its object is the one s8's real item uses.
     let mut moved = s8.clone();
@@ -543,11 +607,17 @@ async fn one_repair_pass_reaches_full_parity_and_deletes_only_what_it_must() {
     put(foreign).await;
     // An object no item points to at the scan...
     let fresh = "a transcript uploaded ahead of its item";
-    let fresh_key = format!("transcripts/alice/s1/{}", cutover_app::transcripts::sha256_hex(fresh.as_bytes()));
+    let fresh_key = format!(
+        "transcripts/alice/s1/{}",
+        cutover_app::transcripts::sha256_hex(fresh.as_bytes())
+    );
     app.transcripts.put(&fresh_key, fresh).await.unwrap();
 
     let report = validate(app.clone(), &options()).await.unwrap();
-    let found: BTreeSet<(Category, String)> = report.findings().map(|f| (f.category, f.id.clone())).collect();
+    let found: BTreeSet<(Category, String)> = report
+        .findings()
+        .map(|f| (f.category, f.id.clone()))
+        .collect();
     assert_eq!(
         found,
         [
@@ -572,11 +642,19 @@ async fn one_repair_pass_reaches_full_parity_and_deletes_only_what_it_must() {
     .await
     .unwrap();
 
-    let repaired = repair(app.clone(), &report, &options(), true).await.unwrap();
-    let left: BTreeSet<(Category, String)> = repaired.after.findings().map(|f| (f.category, f.id.clone())).collect();
+    let repaired = repair(app.clone(), &report, &options(), true)
+        .await
+        .unwrap();
+    let left: BTreeSet<(Category, String)> = repaired
+        .after
+        .findings()
+        .map(|f| (f.category, f.id.clone()))
+        .collect();
     assert_eq!(
         left,
-        [(Category::MalformedItem, "OTHERAPP#1/row".to_owned())].into_iter().collect(),
+        [(Category::MalformedItem, "OTHERAPP#1/row".to_owned())]
+            .into_iter()
+            .collect(),
         "{}",
         repaired.to_markdown()
     );
@@ -584,7 +662,11 @@ async fn one_repair_pass_reaches_full_parity_and_deletes_only_what_it_must() {
     assert_eq!(
         deleted,
         [
-            format!("item CAMP#c1/SESS#ghost (only in DynamoDB), with its object {}", ghost.transcript.storage_key).as_str(),
+            format!(
+                "item CAMP#c1/SESS#ghost (only in DynamoDB), with its object {}",
+                ghost.transcript.storage_key
+            )
+            .as_str(),
             "item CAMP#c1/SESS#s8 (only in DynamoDB)",
         ]
         .into_iter()
@@ -595,11 +677,24 @@ async fn one_repair_pass_reaches_full_parity_and_deletes_only_what_it_must() {
     assert_eq!(
         repaired.listed_not_deleted,
         vec![
-            "item OTHERAPP#1/row (malformed): kept, its key is none of the app's entities'".to_owned(),
+            "item OTHERAPP#1/row (malformed): kept, its key is none of the app's entities'"
+                .to_owned(),
             format!("object {fresh_key} (orphan): kept, its session's item points to it now"),
         ]
     );
-    assert_eq!(app.transcripts.get_bytes(&ghost.transcript.storage_key).await.unwrap(), None);
-    assert!(app.transcripts.get_bytes(&s8.transcript.storage_key).await.unwrap().is_some());
+    assert_eq!(
+        app.transcripts
+            .get_bytes(&ghost.transcript.storage_key)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        app.transcripts
+            .get_bytes(&s8.transcript.storage_key)
+            .await
+            .unwrap()
+            .is_some()
+    );
     sandbox.close().await.unwrap();
 }

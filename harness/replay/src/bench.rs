@@ -15,7 +15,6 @@ use chrono::Utc;
 use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError, Command, Mode};
 use cutover_backends::{Engines, Sandbox};
-use cutover_core::profile::Profile;
 use cutover_core::domain::{
     Campaign, Entity, Session, Summary, TranscriptPointer, User, transcript_storage_key,
 };
@@ -23,6 +22,7 @@ use cutover_core::item_size::Item;
 use cutover_core::keys::{Id, ItemKey};
 use cutover_core::model::Model;
 use cutover_core::naming::RunId;
+use cutover_core::profile::Profile;
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -222,7 +222,9 @@ fn derive_store_writes(commands: &[(Id, Command)]) -> Vec<(Id, StoreWrites)> {
                 (_, Some(entity)) => {
                     let mut versioned = entity.clone();
                     set_version(&mut versioned, version as i64 + 1);
-                    writes.items.push(ItemWrite::Put(profile.to_item(&versioned)));
+                    writes
+                        .items
+                        .push(ItemWrite::Put(profile.to_item(&versioned)));
                 }
                 (Some(entity), None) => writes.items.push(ItemWrite::Delete(entity.key())),
                 (None, None) => {}

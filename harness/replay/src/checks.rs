@@ -65,7 +65,9 @@ pub async fn read_parity(app: &App) -> Result<CheckResult, cutover_app::AppError
         .map(|read| async move {
             // PostgreSQL's answer as the profile's items hold it (a version
             // from `updated_at` when they keep none).
-            let postgres = app.profile().answer_as_stored(&app.postgres_reads().read(&read).await?);
+            let postgres = app
+                .profile()
+                .answer_as_stored(&app.postgres_reads().read(&read).await?);
             let dynamodb = app.dynamodb_reads().read(&read).await;
             Ok::<_, cutover_app::AppError>(match dynamodb {
                 Ok(answer) if answer == postgres => None,

@@ -217,7 +217,9 @@ pub async fn drill(
                 })
                 .collect::<Vec<_>>()
                 .join("/");
-            match item_from_sdk(raw).and_then(|item| profile.from_item(&item).map_err(|e| e.to_string())) {
+            match item_from_sdk(raw)
+                .and_then(|item| profile.from_item(&item).map_err(|e| e.to_string()))
+            {
                 Ok(entity) => {
                     let id = entity.id().to_string();
                     if known

@@ -30,7 +30,12 @@ async fn run_with_faults(plan: Plan, operations: u64) -> ReplayRecord {
     let mode = app_mode(&scenario);
     App::install(&sandbox, mode).await.unwrap();
     let injector = Injector::new();
-    let app = Arc::new(instrumented_app(&sandbox, mode, &injector, cutover_core::profile::Profile::reference()));
+    let app = Arc::new(instrumented_app(
+        &sandbox,
+        mode,
+        &injector,
+        cutover_core::profile::Profile::reference(),
+    ));
     let options = ReplayOptions {
         seed: scenario.seed,
         operations: Some(operations),

@@ -95,7 +95,10 @@ async fn the_smoke_scenario_replays_with_every_check_passing() {
 /// identifiers, writes ordered by `updatedAt`): every check holds through it.
 #[tokio::test]
 async fn the_smoke_scenario_replays_on_the_electrodb_layout() {
-    smoke_on(Arc::new(Profile::parse(ELECTRODB_TOML, "profiles/electrodb.toml").unwrap())).await;
+    smoke_on(Arc::new(
+        Profile::parse(ELECTRODB_TOML, "profiles/electrodb.toml").unwrap(),
+    ))
+    .await;
 }
 
 async fn smoke_on(profile: Arc<Profile>) {

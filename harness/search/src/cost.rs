@@ -14,11 +14,11 @@ use cutover_app::dynamo::{
 use cutover_app::pg::PgStore;
 use cutover_backends::Sandbox;
 use cutover_core::campaign_item::attr;
-use cutover_core::profile::Profile;
 use cutover_core::capacity::{Consistency, query_rcu};
 use cutover_core::domain::{Campaign, Entity, Session, TranscriptPointer, User};
 use cutover_core::item_size::{AttrValue, Item, item_bytes};
 use cutover_core::keys::{Id, ItemKey, PartitionQuery};
+use cutover_core::profile::Profile;
 use cutover_core::search::cost::{
     CostPoint, Design, SweepReport, Threshold, marker_word, session_matches,
 };

@@ -2,17 +2,16 @@
 //! changes the rows and appends an outbox record for each entity it touches.
 
 use chrono::Utc;
-use cutover_core::profile::Profile;
-use std::sync::Arc;
 use cutover_core::domain::{
-    Campaign, Entity, Session, Summary, canonical_json,
-    session_search_text, truncate_to_millis,
+    Campaign, Entity, Session, Summary, canonical_json, session_search_text, truncate_to_millis,
 };
 use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
+use cutover_core::profile::Profile;
 use rand::Rng;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
+use std::sync::Arc;
 
 use crate::error::AppError;
 use crate::transcripts::sha256_hex;
@@ -503,8 +502,13 @@ impl PgStore {
                 for campaign in self.campaigns_where(tx, "user_id", user).await? {
                     Self::record_delete(tx, outcome, &Entity::Campaign(campaign), version).await?;
                 }
-                Self::record_delete(tx, outcome, &reference_row(EntityKind::User, &row)?, version)
-                    .await?;
+                Self::record_delete(
+                    tx,
+                    outcome,
+                    &reference_row(EntityKind::User, &row)?,
+                    version,
+                )
+                .await?;
                 sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(user.as_str())
                     .execute(&mut **tx)

@@ -74,15 +74,24 @@ pub(crate) fn entity_from_row(
         // The app keeps no size or hash: they are the transcript's own.
         if let Some(Cell::Text(transcript)) = cells.get(fields::TRANSCRIPT) {
             let digest = [
-                (fields::TRANSCRIPT_BYTES, Cell::Integer(i64::try_from(transcript.len()).unwrap_or(i64::MAX))),
-                (fields::TRANSCRIPT_SHA256, Cell::Text(sha256_hex(transcript.as_bytes()))),
+                (
+                    fields::TRANSCRIPT_BYTES,
+                    Cell::Integer(i64::try_from(transcript.len()).unwrap_or(i64::MAX)),
+                ),
+                (
+                    fields::TRANSCRIPT_SHA256,
+                    Cell::Text(sha256_hex(transcript.as_bytes())),
+                ),
             ];
             cells.extend(digest);
         }
     }
-    let (read, transcript) = schema.entity_from_row(kind, cells).map_err(|error| AppError::MalformedRow {
-        detail: error.to_string(),
-    })?;
+    let (read, transcript) =
+        schema
+            .entity_from_row(kind, cells)
+            .map_err(|error| AppError::MalformedRow {
+                detail: error.to_string(),
+            })?;
     Ok((read, transcript.filter(|_| with_transcript)))
 }
 
@@ -95,11 +104,15 @@ pub(crate) async fn by_ids(
     with_transcript: bool,
 ) -> Result<Vec<(Entity, Option<String>)>, AppError> {
     let table = &schema.entity(kind).table;
-    let rows = sqlx::query(schema.select_sql(kind, with_transcript, RowFilter::IdsIn).into_sql())
-        .bind(ids)
-        .fetch_all(pool)
-        .await
-        .map_err(AppError::pg(format!("reading {} by id", quote(table))))?;
+    let rows = sqlx::query(
+        schema
+            .select_sql(kind, with_transcript, RowFilter::IdsIn)
+            .into_sql(),
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .map_err(AppError::pg(format!("reading {} by id", quote(table))))?;
     rows.iter()
         .map(|row| entity_from_row(schema, kind, row, with_transcript))
         .collect()
@@ -118,7 +131,8 @@ pub(crate) async fn one(
         .fetch_optional(connection)
         .await
         .map_err(AppError::pg(format!("reading {kind} {id}")))?;
-    row.map(|row| entity_from_row(schema, kind, &row, true)).transpose()
+    row.map(|row| entity_from_row(schema, kind, &row, true))
+        .transpose()
 }
 
 /// The rows of `kind` whose `field` column equals `value`, in id order.
@@ -129,11 +143,15 @@ pub(crate) async fn where_field(
     field: &'static str,
     value: &str,
 ) -> Result<Vec<Entity>, AppError> {
-    let rows = sqlx::query(schema.select_sql(kind, false, RowFilter::FieldEquals(field)).into_sql())
-        .bind(value)
-        .fetch_all(pool)
-        .await
-        .map_err(AppError::pg(format!("reading {kind} by {field}")))?;
+    let rows = sqlx::query(
+        schema
+            .select_sql(kind, false, RowFilter::FieldEquals(field))
+            .into_sql(),
+    )
+    .bind(value)
+    .fetch_all(pool)
+    .await
+    .map_err(AppError::pg(format!("reading {kind} by {field}")))?;
     rows.iter()
         .map(|row| entity_from_row(schema, kind, row, false).map(|(entity, _)| entity))
         .collect()

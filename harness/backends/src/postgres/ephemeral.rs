@@ -12,7 +12,8 @@ use sqlx::Connection;
 
 use crate::error::BackendError;
 use crate::process::{
-    ManagedChild, RestartableChild, die_with_parent, free_loopback_port, open_log, server_environment, which,
+    ManagedChild, RestartableChild, die_with_parent, free_loopback_port, open_log,
+    server_environment, which,
 };
 use crate::scratch::ScratchDir;
 
@@ -183,17 +184,21 @@ impl EphemeralCluster {
         }
         let initdb_log = scratch.path().join("initdb.log");
         let mut initdb = Command::new(binaries.bin_dir.join("initdb"));
-        initdb.arg("-D").arg(&data_dir).arg(format!("--pwfile={}", password_file.display())).args([
-            "-U",
-            SUPERUSER,
-            "-A",
-            "scram-sha-256",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-            "--no-instructions",
-        ]);
+        initdb
+            .arg("-D")
+            .arg(&data_dir)
+            .arg(format!("--pwfile={}", password_file.display()))
+            .args([
+                "-U",
+                SUPERUSER,
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ]);
         let mut initdb = run_as(&mut initdb, account, scratch.path(), &initdb_log)?;
         let status = tokio::task::spawn_blocking(move || initdb.wait())
             .await
@@ -211,7 +216,16 @@ impl EphemeralCluster {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_loopback_port()
                 .map_err(BackendError::io("finding a free port for", scratch.path()))?;
-            match start_server(binaries, account, scratch.path(), &data_dir, port, &password).await {
+            match start_server(
+                binaries,
+                account,
+                scratch.path(),
+                &data_dir,
+                port,
+                &password,
+            )
+            .await
+            {
                 Ok(server) => {
                     return Ok(EphemeralCluster {
                         server: RestartableChild::new(
@@ -263,7 +277,9 @@ impl EphemeralCluster {
             self.port,
             self.password.clone(),
         );
-        let start = async move { start_server(&binaries, account, &home, &data_dir, port, &password).await };
+        let start = async move {
+            start_server(&binaries, account, &home, &data_dir, port, &password).await
+        };
         let pid = self
             .server
             .crash_and_restart(libc::SIGQUIT, down, engine_runtime, start)

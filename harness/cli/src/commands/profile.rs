@@ -33,7 +33,13 @@ pub async fn run(command: Profile) -> anyhow::Result<ExitCode> {
         "cutover profile check needs --profile FILE (the profile to check)"
     );
     let app = args.stores.connect(4).await?;
-    let checked = check_profile(&app, &ProfileCheckOptions { sample: args.sample }).await?;
+    let checked = check_profile(
+        &app,
+        &ProfileCheckOptions {
+            sample: args.sample,
+        },
+    )
+    .await?;
     let markdown = checked.to_markdown();
     let written = report::write_pair(
         &args.out,

@@ -63,7 +63,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.scenario.display(),
         args.writes,
         args.switch_after,
-        args.profile.as_ref().map_or(String::new(), |p| format!(" --profile {}", p.display())),
+        args.profile
+            .as_ref()
+            .map_or(String::new(), |p| format!(" --profile {}", p.display())),
         args.backends.as_flags()
     );
     let document = serde_json::json!({

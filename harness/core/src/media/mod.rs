@@ -186,7 +186,12 @@ impl MediaItem {
         if let Some(image) = &self.image {
             for (name, pixels) in [("image.width", image.width), ("image.height", image.height)] {
                 if i32::try_from(pixels).is_err() {
-                    return Err(invalid(self, name, pixels, "above the INT column's 2147483647"));
+                    return Err(invalid(
+                        self,
+                        name,
+                        pixels,
+                        "above the INT column's 2147483647",
+                    ));
                 }
             }
         }
@@ -272,7 +277,10 @@ mod tests {
             height: 10,
         });
         assert!(
-            huge.validate().unwrap_err().to_string().contains("image.width = \"3000000000\": above the INT column"),
+            huge.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("image.width = \"3000000000\": above the INT column"),
             "{:?}",
             huge.validate()
         );

@@ -157,19 +157,24 @@ fn decode(
         }
         (FieldType::Json, Encoding::JsonText) => {
             let text = string()?;
-            let json: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| invalid(text, format!("not JSON: {e}")))?;
+            let json: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| invalid(text, format!("not JSON: {e}")))?;
             Value::Json(canonical_json(json))
         }
         (FieldType::Json, _) => {
-            let json = attr_to_json(stored).map_err(|reason| invalid(&format!("{stored:?}"), reason))?;
+            let json =
+                attr_to_json(stored).map_err(|reason| invalid(&format!("{stored:?}"), reason))?;
             Value::Json(canonical_json(json))
         }
     })
 }
 
 /// The S3 key a session's pointer must be: its own, built from its attributes.
-fn check_pointer(entity: &EntityProfile, item: &Item, pointer: &TranscriptPointer) -> Result<(), ItemError> {
+fn check_pointer(
+    entity: &EntityProfile,
+    item: &Item,
+    pointer: &TranscriptPointer,
+) -> Result<(), ItemError> {
     let sha_attribute = entity.attribute(fields::TRANSCRIPT_SHA256);
     let hex = !pointer.sha256.is_empty()
         && pointer
@@ -256,7 +261,10 @@ impl Profile {
 
     /// The stored key of an item, if it has string key attributes.
     pub fn stored_key(&self, item: &Item) -> Option<StoredKey> {
-        match (item.get(&self.table.partition_key), item.get(&self.table.sort_key)) {
+        match (
+            item.get(&self.table.partition_key),
+            item.get(&self.table.sort_key),
+        ) {
             (Some(AttrValue::S(pk)), Some(AttrValue::S(sk))) => Some(StoredKey {
                 pk: pk.clone(),
                 sk: sk.clone(),
@@ -332,7 +340,10 @@ impl Profile {
                 continue; // the attribute itself is the index key
             }
             let pk = index.pk.format(profile.casing, value);
-            let sk = index.sk.as_ref().and_then(|sk| sk.format(profile.casing, value));
+            let sk = index
+                .sk
+                .as_ref()
+                .and_then(|sk| sk.format(profile.casing, value));
             // Sparse: an index entry only when every part is there.
             let complete = pk.is_some() && (index.sk.is_none() || sk.is_some());
             keys.push((layout.partition_key.clone(), pk.filter(|_| complete)));
@@ -355,7 +366,10 @@ impl Profile {
     /// keeps every other attribute the stored item has.
     pub fn owned_attributes(&self, kind: EntityKind) -> Vec<String> {
         let profile = self.entity(kind);
-        let mut owned = vec![self.table.partition_key.clone(), self.table.sort_key.clone()];
+        let mut owned = vec![
+            self.table.partition_key.clone(),
+            self.table.sort_key.clone(),
+        ];
         for index in &profile.indexes {
             let layout = self.index(&index.index).expect("profile checked");
             owned.push(layout.partition_key.clone());
@@ -364,7 +378,12 @@ impl Profile {
         owned.extend(profile.markers.iter().map(|(name, _)| name.clone()));
         owned.extend(profile.fields.iter().filter_map(|f| f.attribute.clone()));
         owned.extend(profile.search_text.clone());
-        owned.extend(profile.search_lexemes.as_ref().map(|(name, _)| name.clone()));
+        owned.extend(
+            profile
+                .search_lexemes
+                .as_ref()
+                .map(|(name, _)| name.clone()),
+        );
         owned.sort();
         owned.dedup();
         owned
@@ -398,13 +417,13 @@ impl Profile {
     }
 
     fn identify(&self, item: &Item) -> Result<EntityKind, ItemError> {
-        let key = self.stored_key(item).ok_or_else(|| ItemError::Missing(
-            if item.contains_key(&self.table.partition_key) {
+        let key = self.stored_key(item).ok_or_else(|| {
+            ItemError::Missing(if item.contains_key(&self.table.partition_key) {
                 self.table.sort_key.clone()
             } else {
                 self.table.partition_key.clone()
-            },
-        ))?;
+            })
+        })?;
         let marked: Vec<&EntityProfile> = self
             .entities
             .iter()
@@ -415,7 +434,8 @@ impl Profile {
                         .all(|(name, value)| item.get(name) == Some(&AttrValue::S(value.clone())))
             })
             .collect();
-        let shaped = |e: &EntityProfile| e.pk.matches(e.casing, &key.pk) && e.sk.matches(e.casing, &key.sk);
+        let shaped =
+            |e: &EntityProfile| e.pk.matches(e.casing, &key.pk) && e.sk.matches(e.casing, &key.sk);
         match marked.as_slice() {
             [entity] => {
                 if !shaped(entity) {
@@ -437,12 +457,16 @@ impl Profile {
                         let (name, value) = entity
                             .markers
                             .iter()
-                            .find(|(name, value)| item.get(name) != Some(&AttrValue::S(value.clone())))
+                            .find(|(name, value)| {
+                                item.get(name) != Some(&AttrValue::S(value.clone()))
+                            })
                             .expect("not all markers matched");
                         Err(ItemError::Marker {
                             name: name.clone(),
                             expected: value.clone(),
-                            found: item.get(name).map_or("(absent)".to_owned(), |v| format!("{v:?}")),
+                            found: item
+                                .get(name)
+                                .map_or("(absent)".to_owned(), |v| format!("{v:?}")),
                             entity: entity.kind,
                         })
                     }
@@ -518,7 +542,10 @@ impl Profile {
     pub fn as_stored(&self, entity: &Entity) -> Entity {
         let profile = self.entity(entity.kind());
         let lossless = profile.versions == VersionSource::Version
-            && profile.fields.iter().all(|f| f.encoding != Encoding::EpochS);
+            && profile
+                .fields
+                .iter()
+                .all(|f| f.encoding != Encoding::EpochS);
         if lossless {
             return entity.clone();
         }
@@ -539,11 +566,17 @@ impl Profile {
         }
         match answer {
             Answer::User(one) => Answer::User(one.as_ref().map(|u| stored!(User, u))),
-            Answer::Campaigns(list) => Answer::Campaigns(list.iter().map(|c| stored!(Campaign, c)).collect()),
+            Answer::Campaigns(list) => {
+                Answer::Campaigns(list.iter().map(|c| stored!(Campaign, c)).collect())
+            }
             Answer::Campaign(one) => Answer::Campaign(one.as_ref().map(|c| stored!(Campaign, c))),
-            Answer::Sessions(list) => Answer::Sessions(list.iter().map(|s| stored!(Session, s)).collect()),
+            Answer::Sessions(list) => {
+                Answer::Sessions(list.iter().map(|s| stored!(Session, s)).collect())
+            }
             Answer::Session(one) => Answer::Session(one.as_ref().map(|s| stored!(Session, s))),
-            Answer::Summaries(list) => Answer::Summaries(list.iter().map(|m| stored!(Summary, m)).collect()),
+            Answer::Summaries(list) => {
+                Answer::Summaries(list.iter().map(|m| stored!(Summary, m)).collect())
+            }
             Answer::Transcript(_) | Answer::SessionIds(_) => answer.clone(),
         }
     }
@@ -580,12 +613,19 @@ impl Profile {
             ),
         };
         let attribute = mapping.attribute.clone().expect("profile checked");
-        (attribute, encode(&value, mapping.encoding).expect("present"))
+        (
+            attribute,
+            encode(&value, mapping.encoding).expect("present"),
+        )
     }
 
     /// Derived attributes (the search copies) of `item` that do not hold what
     /// `entity`'s fields give: `(attribute, stored, expected)`.
-    pub fn stale_derived_attributes(&self, item: &Item, entity: &Entity) -> Vec<(String, String, String)> {
+    pub fn stale_derived_attributes(
+        &self,
+        item: &Item,
+        entity: &Entity,
+    ) -> Vec<(String, String, String)> {
         let Entity::Session(_) = entity else {
             return Vec::new();
         };
@@ -595,7 +635,8 @@ impl Profile {
             .search_text
             .iter()
             .chain(profile.search_lexemes.as_ref().map(|(name, _)| name));
-        let show = |value: Option<&AttrValue>| value.map_or("(absent)".to_owned(), |v| format!("{v:?}"));
+        let show =
+            |value: Option<&AttrValue>| value.map_or("(absent)".to_owned(), |v| format!("{v:?}"));
         let sorted = |value: Option<&AttrValue>| match value {
             Some(AttrValue::Ss(set)) => {
                 let mut set = set.clone();
@@ -618,7 +659,10 @@ impl Profile {
             .iter()
             .filter(|index| {
                 item.contains_key(&index.partition_key)
-                    && index.sort_key.as_ref().is_none_or(|sk| item.contains_key(sk))
+                    && index
+                        .sort_key
+                        .as_ref()
+                        .is_none_or(|sk| item.contains_key(sk))
             })
             .count() as u32
     }
@@ -703,7 +747,11 @@ impl Profile {
 
     /// Distinct ids that this profile's key casing writes as the same key:
     /// `(kept, colliding)` pairs, in input order.
-    pub fn colliding_ids<'a>(&self, kind: EntityKind, ids: impl IntoIterator<Item = &'a Id>) -> Vec<(Id, Id)> {
+    pub fn colliding_ids<'a>(
+        &self,
+        kind: EntityKind,
+        ids: impl IntoIterator<Item = &'a Id>,
+    ) -> Vec<(Id, Id)> {
         let casing = self.entity(kind).casing;
         if !casing.folds() {
             return Vec::new();
@@ -723,7 +771,11 @@ impl Profile {
     }
 }
 
-pub(super) fn build(kind: EntityKind, versions: VersionSource, mut values: BTreeMap<&'static str, Value>) -> Entity {
+pub(super) fn build(
+    kind: EntityKind,
+    versions: VersionSource,
+    mut values: BTreeMap<&'static str, Value>,
+) -> Entity {
     use fields::*;
     let mut take = |name: &str| values.remove(name).unwrap_or(Value::Absent);
     let text = |value: Value| match value {

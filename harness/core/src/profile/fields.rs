@@ -98,11 +98,7 @@ const TIMESTAMPS: [FieldSpec; 2] = [
 pub fn fields_of(kind: EntityKind) -> Vec<FieldSpec> {
     use FieldType::*;
     let mut fields = match kind {
-        EntityKind::User => vec![
-            both(ID, Id),
-            both(EMAIL, Text),
-            both(DISPLAY_NAME, Text),
-        ],
+        EntityKind::User => vec![both(ID, Id), both(EMAIL, Text), both(DISPLAY_NAME, Text)],
         EntityKind::Campaign => vec![
             both(ID, Id),
             both(USER_ID, Id),

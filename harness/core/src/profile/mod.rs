@@ -68,7 +68,11 @@ impl Encoding {
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, e)| *e == self).expect("listed").0
+        Self::ALL
+            .iter()
+            .find(|(_, e)| *e == self)
+            .expect("listed")
+            .0
     }
 
     /// The encodings a field of type `ty` may have; the first is the default.
@@ -123,7 +127,11 @@ impl ColumnType {
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, t)| *t == self).expect("listed").0
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .expect("listed")
+            .0
     }
 
     fn allowed_for(ty: FieldType) -> &'static [ColumnType] {
@@ -481,11 +489,7 @@ impl Checker<'_> {
             self.error(
                 name.span(),
                 field,
-                format!(
-                    "unknown casing {:?}: use {}",
-                    name.get_ref(),
-                    Casing::NAMES
-                ),
+                format!("unknown casing {:?}: use {}", name.get_ref(), Casing::NAMES),
             )
         })
     }
@@ -524,10 +528,11 @@ impl Checker<'_> {
             ));
         }
         if let Some(field) = fields.iter().find(|f| {
-            f.spec.name == match versions {
-                VersionSource::Version => fields::VERSION,
-                VersionSource::UpdatedAt => fields::UPDATED_AT,
-            }
+            f.spec.name
+                == match versions {
+                    VersionSource::Version => fields::VERSION,
+                    VersionSource::UpdatedAt => fields::UPDATED_AT,
+                }
         }) && field.encoding == Encoding::String
         {
             return Err(self.error(
@@ -580,11 +585,12 @@ impl Checker<'_> {
             .iter()
             .filter_map(|f| attribute_of(f))
             .collect();
-        let key_template = |text: &Spanned<String>, field: &str| -> Result<Template, ProfileError> {
-            let template = self.template(text, field)?;
-            for name in template.attributes() {
-                if !key_attributes.contains(name) {
-                    return Err(self.error(
+        let key_template =
+            |text: &Spanned<String>, field: &str| -> Result<Template, ProfileError> {
+                let template = self.template(text, field)?;
+                for name in template.attributes() {
+                    if !key_attributes.contains(name) {
+                        return Err(self.error(
                         text.span(),
                         field,
                         format!(
@@ -592,10 +598,10 @@ impl Checker<'_> {
                             key_attributes.iter().cloned().collect::<Vec<_>>().join(", ")
                         ),
                     ));
+                    }
                 }
-            }
-            Ok(template)
-        };
+                Ok(template)
+            };
         let pk = key_template(&entity.pk, &format!("{path}.pk"))?;
         let sk = key_template(&entity.sk, &format!("{path}.sk"))?;
         let mut indexes = Vec::new();
@@ -617,11 +623,17 @@ impl Checker<'_> {
             let pk = if attribute_index {
                 // The attribute itself is the index key (ElectroDB's attribute index).
                 let template = self.template(&spanned(&raw_keys.pk), &format!("{field}.pk"))?;
-                if !fields.iter().any(|f| f.attribute.as_deref() == Some(layout.partition_key.as_str())) {
+                if !fields
+                    .iter()
+                    .any(|f| f.attribute.as_deref() == Some(layout.partition_key.as_str()))
+                {
                     return Err(self.error(
                         keys.span(),
                         &format!("{field}.pk"),
-                        format!("{:?} is not an attribute of the {kind}", layout.partition_key),
+                        format!(
+                            "{:?} is not an attribute of the {kind}",
+                            layout.partition_key
+                        ),
                     ));
                 }
                 template
@@ -638,18 +650,27 @@ impl Checker<'_> {
                     &field,
                     format!(
                         "index {name:?} {} a sort key",
-                        if layout.sort_key.is_some() { "has" } else { "has no" }
+                        if layout.sort_key.is_some() {
+                            "has"
+                        } else {
+                            "has no"
+                        }
                     ),
                 ));
             }
             if let Some(attribute) = pk.sole_attribute()
                 && attribute != layout.partition_key
-                && fields.iter().any(|f| f.attribute.as_deref() == Some(layout.partition_key.as_str()))
+                && fields
+                    .iter()
+                    .any(|f| f.attribute.as_deref() == Some(layout.partition_key.as_str()))
             {
                 return Err(self.error(
                     keys.span(),
                     &format!("{field}.pk"),
-                    format!("the index key {:?} is also an attribute: its template must be ${{{}}}", layout.partition_key, layout.partition_key),
+                    format!(
+                        "the index key {:?} is also an attribute: its template must be ${{{}}}",
+                        layout.partition_key, layout.partition_key
+                    ),
                 ));
             }
             indexes.push(IndexKeys {
@@ -732,7 +753,11 @@ impl Checker<'_> {
             fields,
             search_text,
             search_lexemes,
-            preserve: entity.preserve.iter().map(|p| p.get_ref().clone()).collect(),
+            preserve: entity
+                .preserve
+                .iter()
+                .map(|p| p.get_ref().clone())
+                .collect(),
             transcript_key,
         };
         self.owned_attributes_distinct(&profile, table, raw, entity, &path)?;
@@ -752,7 +777,10 @@ impl Checker<'_> {
                 return Err(self.error(
                     raw.span(),
                     &format!("{path}.fields.{name}"),
-                    format!("unknown field {name:?} of a {kind}; its fields are {}", known.join(", ")),
+                    format!(
+                        "unknown field {name:?} of a {kind}; its fields are {}",
+                        known.join(", ")
+                    ),
                 ));
             }
         }
@@ -806,8 +834,10 @@ impl Checker<'_> {
                         )
                     })?;
                     if !ColumnType::allowed_for(spec.ty).contains(&ty) {
-                        let allowed: Vec<&str> =
-                            ColumnType::allowed_for(spec.ty).iter().map(|t| t.name()).collect();
+                        let allowed: Vec<&str> = ColumnType::allowed_for(spec.ty)
+                            .iter()
+                            .map(|t| t.name())
+                            .collect();
                         return Err(self.error(
                             span.clone(),
                             &format!("{field}.type"),
@@ -820,7 +850,11 @@ impl Checker<'_> {
                         ));
                     }
                     if name.is_empty() {
-                        return Err(self.error(span.clone(), &format!("{field}.column"), "empty name"));
+                        return Err(self.error(
+                            span.clone(),
+                            &format!("{field}.column"),
+                            "empty name",
+                        ));
                     }
                     Some(Column {
                         name: name.clone(),
@@ -828,10 +862,18 @@ impl Checker<'_> {
                     })
                 }
                 (Some(_), None) => {
-                    return Err(self.error(span.clone(), &format!("{field}.type"), "a column needs its type"));
+                    return Err(self.error(
+                        span.clone(),
+                        &format!("{field}.type"),
+                        "a column needs its type",
+                    ));
                 }
                 (None, Some(_)) => {
-                    return Err(self.error(span.clone(), &format!("{field}.type"), "a type without a column"));
+                    return Err(self.error(
+                        span.clone(),
+                        &format!("{field}.type"),
+                        "a type without a column",
+                    ));
                 }
                 (None, None) => None,
             };
@@ -905,7 +947,10 @@ impl Checker<'_> {
                 .find(|i| i.name == keys.index)
                 .expect("checked above");
             if keys.pk.sole_attribute() != Some(layout.partition_key.as_str()) {
-                claim(&layout.partition_key, format!("index {}'s partition key", keys.index))?;
+                claim(
+                    &layout.partition_key,
+                    format!("index {}'s partition key", keys.index),
+                )?;
             }
             if let Some(sort_key) = &layout.sort_key {
                 claim(sort_key, format!("index {}'s sort key", keys.index))?;
@@ -930,7 +975,10 @@ impl Checker<'_> {
                 return Err(self.error(
                     preserved.span(),
                     &format!("{path}.preserve"),
-                    format!("{:?} is written by cutover ({by}); it cannot also be left alone", preserved.get_ref()),
+                    format!(
+                        "{:?} is written by cutover ({by}); it cannot also be left alone",
+                        preserved.get_ref()
+                    ),
                 ));
             }
         }
@@ -943,7 +991,8 @@ impl Checker<'_> {
         let only = |kind: EntityKind, template: &Template, field: &str, what: &str| {
             let entity = profile.entity(kind);
             let allowed = entity.attribute(field);
-            if template.attributes().any(|a| a != allowed) || template.attributes().next().is_none() {
+            if template.attributes().any(|a| a != allowed) || template.attributes().next().is_none()
+            {
                 let span = raw.entities.get(kind.name()).map_or(0..0, |e| e.span());
                 return Err(self.error(
                     span,
@@ -953,9 +1002,24 @@ impl Checker<'_> {
             }
             Ok(())
         };
-        only(EntityKind::Campaign, &profile.entity(EntityKind::Campaign).pk, fields::USER_ID, "listing a user's campaigns")?;
-        only(EntityKind::Session, &profile.entity(EntityKind::Session).pk, fields::CAMPAIGN_ID, "listing a campaign's sessions")?;
-        only(EntityKind::Summary, &profile.entity(EntityKind::Summary).pk, fields::SESSION_ID, "listing a session's summaries")?;
+        only(
+            EntityKind::Campaign,
+            &profile.entity(EntityKind::Campaign).pk,
+            fields::USER_ID,
+            "listing a user's campaigns",
+        )?;
+        only(
+            EntityKind::Session,
+            &profile.entity(EntityKind::Session).pk,
+            fields::CAMPAIGN_ID,
+            "listing a campaign's sessions",
+        )?;
+        only(
+            EntityKind::Summary,
+            &profile.entity(EntityKind::Summary).pk,
+            fields::SESSION_ID,
+            "listing a session's summaries",
+        )?;
         for kind in [EntityKind::Campaign, EntityKind::Session] {
             let entity = profile.entity(kind);
             let Some(reverse) = entity.indexes.iter().find(|i| i.sk.is_some()) else {
@@ -966,7 +1030,12 @@ impl Checker<'_> {
                     format!("a {kind} needs an index with a sort key to be found by its id alone"),
                 ));
             };
-            only(kind, &reverse.pk, fields::ID, &format!("finding a {kind} by id on {}", reverse.index))?;
+            only(
+                kind,
+                &reverse.pk,
+                fields::ID,
+                &format!("finding a {kind} by id on {}", reverse.index),
+            )?;
         }
         Ok(())
     }

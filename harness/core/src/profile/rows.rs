@@ -78,20 +78,26 @@ impl EntityProfile {
 
     /// The id column, quoted.
     pub fn quoted_id(&self) -> String {
-        quote(&self.column(fields::ID).expect("profile checked: every entity has an id column").name)
+        quote(
+            &self
+                .column(fields::ID)
+                .expect("profile checked: every entity has an id column")
+                .name,
+        )
     }
 
     /// Whether a session's transcript size and hash are columns (else they are
     /// computed from the transcript text, which a read then has to fetch).
     pub fn keeps_transcript_digest(&self) -> bool {
-        self.column(fields::TRANSCRIPT_BYTES).is_some() && self.column(fields::TRANSCRIPT_SHA256).is_some()
+        self.column(fields::TRANSCRIPT_BYTES).is_some()
+            && self.column(fields::TRANSCRIPT_SHA256).is_some()
     }
 
     /// The columns a read of this entity selects; the transcript text only when
     /// asked for or needed to compute its size and hash.
     pub fn selected_columns(&self, with_transcript: bool) -> SelectedColumns<'_> {
-        let transcript_needed =
-            self.kind == EntityKind::Session && (with_transcript || !self.keeps_transcript_digest());
+        let transcript_needed = self.kind == EntityKind::Session
+            && (with_transcript || !self.keeps_transcript_digest());
         self.fields
             .iter()
             .filter(|f| f.spec.name != fields::TRANSCRIPT || transcript_needed)
@@ -103,10 +109,17 @@ impl EntityProfile {
     /// the version, or `updated_at` in epoch milliseconds (what `order_of` gives).
     pub fn order_expression(&self) -> String {
         match self.versions {
-            VersionSource::Version => quote(&self.column(fields::VERSION).expect("profile checked").name),
+            VersionSource::Version => {
+                quote(&self.column(fields::VERSION).expect("profile checked").name)
+            }
             VersionSource::UpdatedAt => format!(
                 "floor(extract(epoch FROM {}) * 1000)::bigint",
-                quote(&self.column(fields::UPDATED_AT).expect("profile checked").name)
+                quote(
+                    &self
+                        .column(fields::UPDATED_AT)
+                        .expect("profile checked")
+                        .name
+                )
             ),
         }
     }
@@ -117,12 +130,23 @@ impl Profile {
     /// the column of every field and what orders versions (the DynamoDB half
     /// may differ).
     pub fn same_tables_as(&self, other: &Profile) -> bool {
-        fn tables(profile: &Profile) -> Vec<(EntityKind, &str, VersionSource, Vec<(&str, Option<&Column>)>)> {
+        /// An entity's table as the comparison sees it: kind, table, versions, field columns.
+        type Tables<'a> = Vec<(
+            EntityKind,
+            &'a str,
+            VersionSource,
+            Vec<(&'a str, Option<&'a Column>)>,
+        )>;
+        fn tables(profile: &Profile) -> Tables<'_> {
             profile
                 .entities()
                 .iter()
                 .map(|e| {
-                    let columns = e.fields.iter().map(|f| (f.spec.name, f.column.as_ref())).collect();
+                    let columns = e
+                        .fields
+                        .iter()
+                        .map(|f| (f.spec.name, f.column.as_ref()))
+                        .collect();
                     (e.kind, e.table.as_str(), e.versions, columns)
                 })
                 .collect()
@@ -149,7 +173,11 @@ impl Profile {
                 format!("{} = $1 ORDER BY {id}", quote(&column.name))
             }
         };
-        format!("SELECT {} FROM {} WHERE {filter}", columns.join(", "), entity.quoted_table())
+        format!(
+            "SELECT {} FROM {} WHERE {filter}",
+            columns.join(", "),
+            entity.quoted_table()
+        )
     }
 
     /// Keyset pagination over `kind`'s ids: `$1` the last id seen (or NULL), `$2` the page size.
@@ -214,13 +242,21 @@ impl Profile {
         let entity = self.entity(kind);
         let fail = |field: &str, cell: &Cell, reason: String| RowError {
             table: entity.table.clone(),
-            column: entity.column(field).map_or_else(|| format!("({field})"), |c| c.name.clone()),
+            column: entity
+                .column(field)
+                .map_or_else(|| format!("({field})"), |c| c.name.clone()),
             value: cell.describe(),
             reason,
         };
         let transcript = match cells.remove(fields::TRANSCRIPT) {
             Some(Cell::Text(text)) => Some(text),
-            Some(other) => return Err(fail(fields::TRANSCRIPT, &other, "a transcript is text".into())),
+            Some(other) => {
+                return Err(fail(
+                    fields::TRANSCRIPT,
+                    &other,
+                    "a transcript is text".into(),
+                ));
+            }
             None => None,
         };
         let mut values: BTreeMap<&'static str, Value> = BTreeMap::new();
@@ -235,18 +271,28 @@ impl Profile {
             let cell = cells.remove(name).unwrap_or(Cell::Null);
             let value = match (mapping.spec.ty, cell) {
                 (FieldType::OptionalText, Cell::Null) => Value::Absent,
-                (_, cell @ Cell::Null) => return Err(fail(name, &cell, "NULL where a value is required".into())),
+                (_, cell @ Cell::Null) => {
+                    return Err(fail(name, &cell, "NULL where a value is required".into()));
+                }
                 (FieldType::Id, Cell::Text(text)) => match Id::parse(&text) {
                     Ok(_) => Value::Text(text),
                     Err(error) => return Err(fail(name, &Cell::Text(text), error.to_string())),
                 },
                 (FieldType::Text | FieldType::OptionalText, Cell::Text(text)) => Value::Text(text),
-                (FieldType::Integer, Cell::Integer(n)) if name == fields::TRANSCRIPT_BYTES && n < 0 => {
-                    return Err(fail(name, &Cell::Integer(n), "a size cannot be negative".into()));
+                (FieldType::Integer, Cell::Integer(n))
+                    if name == fields::TRANSCRIPT_BYTES && n < 0 =>
+                {
+                    return Err(fail(
+                        name,
+                        &Cell::Integer(n),
+                        "a size cannot be negative".into(),
+                    ));
                 }
                 (FieldType::Integer, Cell::Integer(n)) => Value::Integer(n),
                 (FieldType::Timestamp, Cell::Time(at)) => Value::Time(truncate_to_millis(at)),
-                (FieldType::Json, Cell::Json(json)) if json.is_object() => Value::Json(canonical_json(json)),
+                (FieldType::Json, Cell::Json(json)) if json.is_object() => {
+                    Value::Json(canonical_json(json))
+                }
                 (FieldType::Json, cell @ Cell::Json(_)) => {
                     return Err(fail(name, &cell, "not a JSON object".into()));
                 }
@@ -259,7 +305,10 @@ impl Profile {
                 Some(Value::Text(sha)) => sha.clone(),
                 _ => String::new(),
             };
-            let hex = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            let hex = sha256.len() == 64
+                && sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
             if !hex {
                 return Err(fail(
                     fields::TRANSCRIPT_SHA256,
@@ -269,7 +318,10 @@ impl Profile {
             }
             // The pointer is the profile's key template over the row's values.
             let by_attribute = |attribute: &str| {
-                let mapping = entity.fields.iter().find(|f| f.attribute.as_deref() == Some(attribute))?;
+                let mapping = entity
+                    .fields
+                    .iter()
+                    .find(|f| f.attribute.as_deref() == Some(attribute))?;
                 match values.get(mapping.spec.name) {
                     Some(Value::Text(text)) => Some(text.clone()),
                     Some(Value::Integer(n)) => Some(n.to_string()),
@@ -308,7 +360,10 @@ mod tests {
             (fields::USER_ID, Cell::Text("Alice".into())),
             (fields::NAME, Cell::Text("Session".into())),
             (fields::SUMMARY, Cell::Text("sum".into())),
-            (fields::METADATA, Cell::Json(serde_json::json!({"round": 3.0}))),
+            (
+                fields::METADATA,
+                Cell::Json(serde_json::json!({"round": 3.0})),
+            ),
             (fields::SHARE_TOKEN, Cell::Null),
             (fields::TRANSCRIPT, Cell::Text("hello".into())),
             (fields::TRANSCRIPT_BYTES, Cell::Integer(5)),
@@ -326,29 +381,52 @@ mod tests {
             r#"SELECT "id", "userId", "name", "description", "createdAt", "updatedAt" FROM "Campaign" WHERE "id" = ANY($1) ORDER BY "id""#
         );
         // Without size and hash columns, a session read fetches the transcript to compute them.
-        assert!(profile.select_sql(EntityKind::Session, false, RowFilter::Id).contains(r#""transcript""#));
+        assert!(
+            profile
+                .select_sql(EntityKind::Session, false, RowFilter::Id)
+                .contains(r#""transcript""#)
+        );
         assert_eq!(
             profile.orders_sql(EntityKind::User),
             r#"SELECT "id"::text, floor(extract(epoch FROM "updatedAt") * 1000)::bigint FROM "User" WHERE "id" = ANY($1)"#
         );
         assert_eq!(quote(r#"we"ird"#), r#""we""ird""#);
         let reference = Profile::reference();
-        assert!(!reference.select_sql(EntityKind::Session, false, RowFilter::Id).contains("\"transcript\""));
+        assert!(
+            !reference
+                .select_sql(EntityKind::Session, false, RowFilter::Id)
+                .contains("\"transcript\"")
+        );
         assert_eq!(
             reference.orders_sql(EntityKind::Summary),
             r#"SELECT "id"::text, "version" FROM "session_summaries" WHERE "id" = ANY($1)"#
         );
-        assert!(reference.colliding_ids_sql(EntityKind::User).is_none(), "casing none folds nothing");
-        assert!(profile.colliding_ids_sql(EntityKind::User).unwrap().contains("GROUP BY lower(\"id\")"));
+        assert!(
+            reference.colliding_ids_sql(EntityKind::User).is_none(),
+            "casing none folds nothing"
+        );
+        assert!(
+            profile
+                .colliding_ids_sql(EntityKind::User)
+                .unwrap()
+                .contains("GROUP BY lower(\"id\")")
+        );
     }
 
     #[test]
     fn a_prisma_row_reads_as_the_entity_its_items_hold() {
         let profile = electrodb();
-        let (entity, transcript) = profile.entity_from_row(EntityKind::Session, session_cells()).unwrap();
-        let Entity::Session(session) = &entity else { panic!("{entity:?}") };
+        let (entity, transcript) = profile
+            .entity_from_row(EntityKind::Session, session_cells())
+            .unwrap();
+        let Entity::Session(session) = &entity else {
+            panic!("{entity:?}")
+        };
         assert_eq!(transcript.as_deref(), Some("hello"));
-        assert_eq!(session.transcript.storage_key, format!("transcripts/Alice/S1/{SHA}"));
+        assert_eq!(
+            session.transcript.storage_key,
+            format!("transcripts/Alice/S1/{SHA}")
+        );
         assert_eq!(session.share_token, None);
         // Milliseconds, as JavaScript's Date; no version column: updated_at orders.
         assert_eq!(session.updated_at.timestamp_subsec_micros(), 123_000);
@@ -362,15 +440,28 @@ mod tests {
         let cases: [(&str, Cell, &str); 4] = [
             (fields::ID, Cell::Text("../etc".into()), "\"../etc\""),
             (fields::NAME, Cell::Null, "NULL where a value is required"),
-            (fields::METADATA, Cell::Json(serde_json::json!([1])), "not a JSON object"),
-            (fields::TRANSCRIPT_SHA256, Cell::Text("../../x".into()), "not a SHA-256"),
+            (
+                fields::METADATA,
+                Cell::Json(serde_json::json!([1])),
+                "not a JSON object",
+            ),
+            (
+                fields::TRANSCRIPT_SHA256,
+                Cell::Text("../../x".into()),
+                "not a SHA-256",
+            ),
         ];
         for (field, cell, expected) in cases {
             let mut cells = session_cells();
             cells.insert(field, cell);
-            let error = profile.entity_from_row(EntityKind::Session, cells).unwrap_err();
+            let error = profile
+                .entity_from_row(EntityKind::Session, cells)
+                .unwrap_err();
             assert_eq!(error.table, "Session");
-            let column = profile.entity(EntityKind::Session).column(field).map_or("(transcript_sha256)", |c| c.name.as_str());
+            let column = profile
+                .entity(EntityKind::Session)
+                .column(field)
+                .map_or("(transcript_sha256)", |c| c.name.as_str());
             assert_eq!(error.column, column, "{error}");
             assert!(error.to_string().contains(expected), "{field}: {error}");
         }

@@ -209,11 +209,17 @@ mod tests {
     fn formats_with_electrodb_casing() {
         let template = Template::parse("USER#${userId}").unwrap();
         assert_eq!(template.format(Casing::None, values).unwrap(), "USER#UsrA");
-        assert_eq!(template.format(Casing::Default, values).unwrap(), "user#usra");
+        assert_eq!(
+            template.format(Casing::Default, values).unwrap(),
+            "user#usra"
+        );
         assert_eq!(template.format(Casing::Lower, values).unwrap(), "user#usra");
         assert_eq!(template.format(Casing::Upper, values).unwrap(), "USER#USRA");
         let constant = Template::parse("METADATA").unwrap();
-        assert_eq!(constant.format(Casing::Default, values).unwrap(), "metadata");
+        assert_eq!(
+            constant.format(Casing::Default, values).unwrap(),
+            "metadata"
+        );
         let missing = Template::parse("SESS#${sessionId}").unwrap();
         assert_eq!(missing.format(Casing::None, values), None);
     }

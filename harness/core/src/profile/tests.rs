@@ -162,18 +162,30 @@ fn electrodb_lowercases_whole_keys_by_default() {
         campaign: id("Camp1"),
         session: id("S1"),
     });
-    assert_eq!((stored.pk.as_str(), stored.sk.as_str()), ("camp#camp1", "sess#s1"));
+    assert_eq!(
+        (stored.pk.as_str(), stored.sk.as_str()),
+        ("camp#camp1", "sess#s1")
+    );
     let user = profile.key(&ItemKey::User { user: id("UsrA") });
-    assert_eq!((user.pk.as_str(), user.sk.as_str()), ("user#usra", "metadata"));
+    assert_eq!(
+        (user.pk.as_str(), user.sk.as_str()),
+        ("user#usra", "metadata")
+    );
     let none = electrodb_with("key_casing = \"default\"", "key_casing = \"none\"");
-    assert_eq!(none.key(&ItemKey::User { user: id("UsrA") }).pk, "USER#UsrA");
+    assert_eq!(
+        none.key(&ItemKey::User { user: id("UsrA") }).pk,
+        "USER#UsrA"
+    );
     let query = profile.campaigns_of(&id("UsrA"));
     assert_eq!(query.partition_key, "user#usra");
     assert_eq!(query.sort_key_prefix.as_deref(), Some("camp#"));
     let reverse = profile.session_by_id(&id("S1"));
     assert_eq!(reverse.index.as_deref(), Some("gsi1"));
     assert_eq!(
-        (reverse.partition_key.as_str(), reverse.sort_key_prefix.as_deref()),
+        (
+            reverse.partition_key.as_str(),
+            reverse.sort_key_prefix.as_deref()
+        ),
         ("sess#s1", Some("camp#"))
     );
 }
@@ -222,7 +234,10 @@ fn reference_items_are_exactly_what_the_reference_app_wrote() {
         panic!("{:?}", item.get("searchLexemes"))
     };
     assert!(lexemes.contains(&"dragon".to_owned()) && lexemes.contains(&"lair".to_owned()));
-    assert!(lexemes.is_sorted(), "sets are stored sorted so items compare stably");
+    assert!(
+        lexemes.is_sorted(),
+        "sets are stored sorted so items compare stably"
+    );
     // The reference profile's names are the ones `campaign_item::attr` lists.
     use crate::campaign_item::attr;
     for name in [
@@ -249,9 +264,16 @@ fn electrodb_items_carry_its_identifiers_and_no_version() {
     assert_eq!(item["__edb_v__"], s("1"));
     assert_eq!(item["pk"], s("camp#c1"));
     assert_eq!(item["gsi1sk"], s("camp#c1"));
-    assert_eq!(item["shareToken"], s("tok"), "an attribute index is the attribute itself");
+    assert_eq!(
+        item["shareToken"],
+        s("tok"),
+        "an attribute index is the attribute itself"
+    );
     assert!(!item.contains_key("version") && !item.contains_key("entity"));
-    assert!(!item.contains_key("searchLexemes"), "not declared by this profile");
+    assert!(
+        !item.contains_key("searchLexemes"),
+        "not declared by this profile"
+    );
 }
 
 #[test]
@@ -316,7 +338,11 @@ fn dates_are_written_in_the_declared_encoding() {
     )
     .unwrap();
     let stored = epoch_s.as_stored(&Entity::Session(session()));
-    assert_eq!(stored.timestamps().0, at(1_700_000_000_000), "whole seconds are kept");
+    assert_eq!(
+        stored.timestamps().0,
+        at(1_700_000_000_000),
+        "whole seconds are kept"
+    );
     // The ISO profile refuses a number where it declared a string.
     let error = electrodb().from_item(&item).unwrap_err();
     assert_eq!(
@@ -431,14 +457,26 @@ fn malformed_items_name_the_attribute() {
     assert!(matches!(profile.from_item(&item), Err(ItemError::Key(_))));
     let mut item = base();
     item.insert("transcriptBytes".into(), AttrValue::N("-1".into()));
-    assert!(matches!(profile.from_item(&item), Err(ItemError::Invalid { .. })));
+    assert!(matches!(
+        profile.from_item(&item),
+        Err(ItemError::Invalid { .. })
+    ));
 }
 
 #[test]
 fn owned_attributes_are_what_a_rewrite_sets() {
     let profile = electrodb();
     let owned = profile.owned_attributes(EntityKind::Session);
-    for name in ["pk", "sk", "gsi1pk", "gsi1sk", "shareToken", "__edb_e__", "__edb_v__", "searchText"] {
+    for name in [
+        "pk",
+        "sk",
+        "gsi1pk",
+        "gsi1sk",
+        "shareToken",
+        "__edb_e__",
+        "__edb_v__",
+        "searchText",
+    ] {
         assert!(owned.iter().any(|o| o == name), "{name}");
     }
     let item = profile.to_item(&Entity::Session(session()));
@@ -457,7 +495,10 @@ fn ids_that_differ_only_by_case_collide_under_folding_casing() {
 fn profile_errors_name_file_line_and_field() {
     let cases = [
         (
-            ("type = \"timestamp(3)\", attribute = \"createdAt\"", "type = \"datetime\", attribute = \"createdAt\""),
+            (
+                "type = \"timestamp(3)\", attribute = \"createdAt\"",
+                "type = \"datetime\", attribute = \"createdAt\"",
+            ),
             "entities.user.fields.created_at.type",
             "unknown column type \"datetime\"",
         ),
@@ -477,7 +518,10 @@ fn profile_errors_name_file_line_and_field() {
             "unknown field \"bodie\"",
         ),
         (
-            ("attribute = \"metadata\", encoding = \"map\"", "attribute = \"metadata\", encoding = \"epoch-ms\""),
+            (
+                "attribute = \"metadata\", encoding = \"map\"",
+                "attribute = \"metadata\", encoding = \"epoch-ms\"",
+            ),
             "entities.session.fields.metadata.encoding",
             "epoch-ms cannot hold a JSON object",
         ),
@@ -492,17 +536,26 @@ fn profile_errors_name_file_line_and_field() {
             "unknown casing",
         ),
         (
-            ("versions = \"updated_at\"\nelectrodb = { service = \"rpg\", entity = \"user\"", "versions = \"version\"\nelectrodb = { service = \"rpg\", entity = \"user\""),
+            (
+                "versions = \"updated_at\"\nelectrodb = { service = \"rpg\", entity = \"user\"",
+                "versions = \"version\"\nelectrodb = { service = \"rpg\", entity = \"user\"",
+            ),
             "entities.user.versions",
             "needs a `version` field",
         ),
         (
-            ("indexes.gsi1 = { pk = \"CAMP#${campaignId}\"", "indexes.gsi2 = { pk = \"CAMP#${campaignId}\""),
+            (
+                "indexes.gsi1 = { pk = \"CAMP#${campaignId}\"",
+                "indexes.gsi2 = { pk = \"CAMP#${campaignId}\"",
+            ),
             "entities.campaign.indexes.gsi2",
             "no index \"gsi2\"",
         ),
         (
-            ("derived = { search_text = \"searchText\" }", "derived = { search_text = \"summary\" }"),
+            (
+                "derived = { search_text = \"searchText\" }",
+                "derived = { search_text = \"summary\" }",
+            ),
             "entities.session",
             "attribute \"summary\" is both",
         ),
@@ -533,9 +586,12 @@ fn id_strategy() -> impl Strategy<Value = Id> {
 fn key_strategy() -> impl Strategy<Value = ItemKey> {
     prop_oneof![
         id_strategy().prop_map(|user| ItemKey::User { user }),
-        (id_strategy(), id_strategy()).prop_map(|(user, campaign)| ItemKey::Campaign { user, campaign }),
-        (id_strategy(), id_strategy()).prop_map(|(campaign, session)| ItemKey::Session { campaign, session }),
-        (id_strategy(), id_strategy()).prop_map(|(session, summary)| ItemKey::Summary { session, summary }),
+        (id_strategy(), id_strategy())
+            .prop_map(|(user, campaign)| ItemKey::Campaign { user, campaign }),
+        (id_strategy(), id_strategy())
+            .prop_map(|(campaign, session)| ItemKey::Session { campaign, session }),
+        (id_strategy(), id_strategy())
+            .prop_map(|(session, summary)| ItemKey::Summary { session, summary }),
     ]
 }
 

@@ -221,8 +221,14 @@ impl Scenario {
             ));
         }
         for (field, range) in [
-            ("population.campaigns_per_user", &population.campaigns_per_user),
-            ("population.summaries_per_session", &population.summaries_per_session),
+            (
+                "population.campaigns_per_user",
+                &population.campaigns_per_user,
+            ),
+            (
+                "population.summaries_per_session",
+                &population.summaries_per_session,
+            ),
         ] {
             if range.get_ref().max > MAX_CHILDREN {
                 return Err(error_at(
@@ -373,7 +379,11 @@ impl Scenario {
             ("emoji", text_mix.emoji),
         ] {
             if weight > MAX_WEIGHT {
-                return Err(error_at(0..0, &format!("text.{name}"), format!("{weight} is above {MAX_WEIGHT}")));
+                return Err(error_at(
+                    0..0,
+                    &format!("text.{name}"),
+                    format!("{weight} is above {MAX_WEIGHT}"),
+                ));
             }
         }
         if text_mix.english + text_mix.multibyte + text_mix.emoji == 0 {
@@ -389,7 +399,11 @@ impl Scenario {
             ("share", mix.share),
         ] {
             if weight > MAX_WEIGHT {
-                return Err(error_at(raw.mix.span(), &format!("mix.{name}"), format!("{weight} is above {MAX_WEIGHT}")));
+                return Err(error_at(
+                    raw.mix.span(),
+                    &format!("mix.{name}"),
+                    format!("{weight} is above {MAX_WEIGHT}"),
+                ));
             }
         }
         if mix.create + mix.update + mix.delete + mix.read + mix.search + mix.share == 0
@@ -634,11 +648,36 @@ mode = "dual"
     #[test]
     fn numbers_out_of_range_are_refused_at_parse_time() {
         let cases: [(&str, &str, &str, &str); 5] = [
-            ("users = 2", "users = 4000000000", "population.users", "outside 1..=1000000"),
-            ("operations = 100", "operations = 0", "run.operations", "at least 1"),
-            ("{ weight = 1, bytes = 409600 }", "{ weight = 4294967295, bytes = 409600 }", "transcripts.sizes[1].weight", "above 1000000"),
-            ("{ weight = 1, bytes = 409600 }", "{ weight = 1, bytes = 100000000000 }", "transcripts.sizes[1]", "above the 67108864-byte limit"),
-            ("campaigns_per_user = { min = 1, max = 2 }", "campaigns_per_user = { min = 1, max = 4294967295 }", "population.campaigns_per_user", "above 1000"),
+            (
+                "users = 2",
+                "users = 4000000000",
+                "population.users",
+                "outside 1..=1000000",
+            ),
+            (
+                "operations = 100",
+                "operations = 0",
+                "run.operations",
+                "at least 1",
+            ),
+            (
+                "{ weight = 1, bytes = 409600 }",
+                "{ weight = 4294967295, bytes = 409600 }",
+                "transcripts.sizes[1].weight",
+                "above 1000000",
+            ),
+            (
+                "{ weight = 1, bytes = 409600 }",
+                "{ weight = 1, bytes = 100000000000 }",
+                "transcripts.sizes[1]",
+                "above the 67108864-byte limit",
+            ),
+            (
+                "campaigns_per_user = { min = 1, max = 2 }",
+                "campaigns_per_user = { min = 1, max = 4294967295 }",
+                "population.campaigns_per_user",
+                "above 1000",
+            ),
         ];
         for (from, to, field, message) in cases {
             let error = error_for(|t| {
