@@ -141,8 +141,8 @@ impl TranscriptStore {
         Ok(())
     }
 
-    /// The raw object, or `None` when it does not exist.
-    pub async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, AppError> {
+    /// The object's body, or `None` when it does not exist.
+    async fn open(&self, key: &str) -> Result<Option<ByteStream>, AppError> {
         match self
             .client
             .get_object()
@@ -151,48 +151,42 @@ impl TranscriptStore {
             .send()
             .await
         {
-            Ok(object) => {
-                let bytes = object
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| AppError::s3(format!("reading {key}"), e))?
-                    .into_bytes();
-                Ok(Some(bytes.to_vec()))
-            }
+            Ok(object) => Ok(Some(object.body)),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
             Err(error) => Err(AppError::s3(format!("GetObject {key}"), error)),
         }
     }
 
+    /// The raw object, or `None` when it does not exist.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, AppError> {
+        let Some(body) = self.open(key).await? else {
+            return Ok(None);
+        };
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| AppError::s3(format!("reading {key}"), e))?
+            .into_bytes();
+        Ok(Some(bytes.to_vec()))
+    }
+
     /// The object's size and SHA-256, hashed as it streams in (never held
     /// whole), or `None` when it does not exist.
     pub async fn digest(&self, key: &str) -> Result<Option<(u64, String)>, AppError> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        let Some(mut body) = self.open(key).await? else {
+            return Ok(None);
+        };
+        let mut hasher = Sha256::new();
+        let mut bytes: u64 = 0;
+        while let Some(chunk) = body
+            .try_next()
             .await
+            .map_err(|e| AppError::s3(format!("reading {key}"), e))?
         {
-            Ok(object) => {
-                let mut body = object.body;
-                let mut hasher = Sha256::new();
-                let mut bytes: u64 = 0;
-                while let Some(chunk) = body
-                    .try_next()
-                    .await
-                    .map_err(|e| AppError::s3(format!("reading {key}"), e))?
-                {
-                    bytes += chunk.len() as u64;
-                    hasher.update(&chunk);
-                }
-                Ok(Some((bytes, hex::encode(hasher.finalize()))))
-            }
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(error) => Err(AppError::s3(format!("GetObject {key}"), error)),
+            bytes += chunk.len() as u64;
+            hasher.update(&chunk);
         }
+        Ok(Some((bytes, hex::encode(hasher.finalize()))))
     }
 
     /// Fetches the transcript a pointer names and checks its size and SHA-256.
