@@ -8,11 +8,10 @@ use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::normalize::normalize;
 use cutover_core::profile::Profile;
 use cutover_core::search::expression::SearchFilter;
-use sqlx::PgConnection;
 
 use crate::dynamo::DynamoStore;
 use crate::error::AppError;
-use crate::pg::PgStore;
+use crate::pg::{PgStore, of_kind};
 use crate::transcripts::TranscriptStore;
 pub use cutover_core::command::{Answer, Read};
 
@@ -47,16 +46,13 @@ impl PgReads {
                     .await?
                     .into_iter()
                     .next()
-                    .map(|e| match e {
-                        Entity::User(user) => user,
-                        _ => unreachable!("read as a user"),
-                    }),
+                    .map(of_kind),
             ),
             Read::CampaignsOf(user) => Answer::Campaigns(
                 self.rows(EntityKind::Campaign, USER_ID, user.as_str())
                     .await?
                     .into_iter()
-                    .map(campaign)
+                    .map(of_kind)
                     .collect(),
             ),
             Read::Campaign(id) => Answer::Campaign(
@@ -64,13 +60,13 @@ impl PgReads {
                     .await?
                     .into_iter()
                     .next()
-                    .map(campaign),
+                    .map(of_kind),
             ),
             Read::SessionsOf(campaign) => Answer::Sessions(
                 self.rows(EntityKind::Session, CAMPAIGN_ID, campaign.as_str())
                     .await?
                     .into_iter()
-                    .map(session)
+                    .map(of_kind)
                     .collect(),
             ),
             Read::Session(id) => Answer::Session(
@@ -78,16 +74,13 @@ impl PgReads {
                     .await?
                     .into_iter()
                     .next()
-                    .map(session),
+                    .map(of_kind),
             ),
             Read::SummariesOf(session) => Answer::Summaries(
                 self.rows(EntityKind::Summary, SESSION_ID, session.as_str())
                     .await?
                     .into_iter()
-                    .map(|e| match e {
-                        Entity::Summary(summary) => summary,
-                        _ => unreachable!("read as a summary"),
-                    })
+                    .map(of_kind)
                     .collect(),
             ),
             Read::SessionByShareToken(token) => Answer::Session(
@@ -95,7 +88,7 @@ impl PgReads {
                     .await?
                     .into_iter()
                     .next()
-                    .map(session),
+                    .map(of_kind),
             ),
             Read::SearchSessions { campaign, query } => {
                 let ids: Vec<String> = sqlx::query_scalar(
@@ -120,30 +113,6 @@ impl PgReads {
                     .map_err(fail("a transcript"))?,
             ),
         })
-    }
-
-    /// The entity's current row (and a session's transcript text) on `connection`.
-    pub(crate) async fn entity_with_transcript(
-        connection: &mut PgConnection,
-        schema: &Profile,
-        kind: EntityKind,
-        id: &Id,
-    ) -> Result<Option<(Entity, Option<String>)>, AppError> {
-        crate::pg::entity_row(connection, schema, kind, id).await
-    }
-}
-
-fn campaign(entity: Entity) -> cutover_core::domain::Campaign {
-    match entity {
-        Entity::Campaign(campaign) => campaign,
-        _ => unreachable!("read as a campaign"),
-    }
-}
-
-fn session(entity: Entity) -> Session {
-    match entity {
-        Entity::Session(session) => session,
-        _ => unreachable!("read as a session"),
     }
 }
 

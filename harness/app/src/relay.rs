@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use cutover_core::domain::{Entity, transcript_prefix};
+use cutover_core::domain::{Entity, transcript_prefix, transcript_session};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::parity::PendingWrite;
 use cutover_core::profile::StoredKey;
@@ -20,7 +20,6 @@ use sqlx::Row;
 use crate::dynamo::DynamoStore;
 use crate::error::AppError;
 use crate::pg::PgStore;
-use crate::reads::PgReads;
 use crate::transcripts::TranscriptStore;
 
 /// Bounds on a transaction that holds an entity's lock across DynamoDB and
@@ -190,7 +189,7 @@ impl Relay {
             .collect::<Result<Vec<_>, AppError>>()?;
         let record_ids: Vec<i64> = records.iter().map(|r| r.id).collect();
         // Read after taking the lock, in a fresh snapshot: it reflects every record above.
-        let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?;
+        let state = self.current(&mut tx, kind, id).await?;
 
         match self.sync(kind, id, state, &records).await {
             Ok(()) => {
@@ -390,9 +389,7 @@ impl Relay {
     /// PostgreSQL has no such entity (nothing to repair from).
     pub async fn repair_entity(&self, kind: EntityKind, id: &Id) -> Result<bool, AppError> {
         let mut tx = self.lock_entity(kind, id, "repair").await?;
-        let Some((entity, transcript)) =
-            PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?
-        else {
+        let Some((entity, transcript)) = self.current(&mut tx, kind, id).await? else {
             return Ok(false);
         };
         self.rewrite(&entity, transcript.as_deref()).await?;
@@ -411,7 +408,7 @@ impl Relay {
     pub async fn reconcile_copy(&self, copied: &Entity) -> Result<(), AppError> {
         let (kind, id) = (copied.kind(), copied.id());
         let mut tx = self.lock_entity(kind, id, "reconcile a copy").await?;
-        let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?;
+        let state = self.current(&mut tx, kind, id).await?;
         let copied_key = copied.key();
         if state.as_ref().map(|(entity, _)| entity.key()) != Some(copied_key.clone()) {
             // Deleted (or moved) since it was read: take back what the copy wrote.
@@ -447,11 +444,10 @@ impl Relay {
     /// to, unless the entity's current row points there too.
     pub async fn remove_dynamodb_only(&self, key: &ItemKey) -> Result<Removal, AppError> {
         let (kind, id) = (key.entity(), key.id());
-        let tx = self
+        let mut tx = self
             .lock_entity(kind, id, "remove a DynamoDB-only item")
             .await?;
-        let mut tx = tx;
-        let state = PgReads::entity_with_transcript(&mut tx, self.pg.schema(), kind, id).await?;
+        let state = self.current(&mut tx, kind, id).await?;
         if state
             .as_ref()
             .is_some_and(|(entity, _)| entity.key() == *key)
@@ -538,43 +534,68 @@ impl Relay {
     /// relay uploads an object before the item that points to it, under the
     /// same lock).
     pub async fn remove_orphan(&self, object: &str) -> Result<Removal, AppError> {
-        let session = object.split('/').nth(2).and_then(|s| Id::parse(s).ok());
-        let tx = match &session {
-            Some(session) => Some(
-                self.lock_entity(EntityKind::Session, session, "remove an orphan object")
-                    .await?,
-            ),
-            None => None,
-        };
-        if let (Some(session), Some(mut tx)) = (&session, tx) {
-            let state = PgReads::entity_with_transcript(
-                &mut tx,
-                self.pg.schema(),
-                EntityKind::Session,
-                session,
-            )
-            .await?;
-            if let Some((entity, _)) = &state {
-                let item = self.dynamo.get(&entity.key()).await?;
-                let pointer = item
-                    .as_ref()
-                    .and_then(|item| self.dynamo.profile().from_item(item).ok())
-                    .and_then(|found| match found {
-                        Entity::Session(found) => Some(found.transcript.storage_key),
-                        _ => None,
-                    });
-                if pointer.as_deref() == Some(object) {
-                    return Ok(Removal::Kept("its session's item points to it now"));
-                }
-            }
+        let Some(session) = transcript_session(object) else {
             self.transcripts.delete(object).await?;
-            tx.commit()
-                .await
-                .map_err(AppError::pg("committing a removal"))?;
             return Ok(Removal::Deleted { object: None });
+        };
+        let mut tx = self
+            .lock_entity(EntityKind::Session, &session, "remove an orphan object")
+            .await?;
+        if self.points_to(&mut tx, &session, object).await? {
+            return Ok(Removal::Kept("its session's item points to it now"));
         }
         self.transcripts.delete(object).await?;
+        tx.commit()
+            .await
+            .map_err(AppError::pg("committing a removal"))?;
         Ok(Removal::Deleted { object: None })
+    }
+
+    /// Whether a readable item of the session `object` belongs to points to
+    /// it now (a malformed item's pointer is not followed). The validator's
+    /// re-check of an orphan asks this without a lock; a removal under one.
+    pub async fn object_in_use(&self, object: &str) -> Result<bool, AppError> {
+        let Some(session) = transcript_session(object) else {
+            return Ok(false);
+        };
+        let mut connection = self
+            .pg
+            .pool()
+            .acquire()
+            .await
+            .map_err(AppError::pg("connecting to re-check an orphan"))?;
+        self.points_to(&mut connection, &session, object).await
+    }
+
+    async fn points_to(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        session: &Id,
+        object: &str,
+    ) -> Result<bool, AppError> {
+        let Some((entity, _)) = self
+            .current(connection, EntityKind::Session, session)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let item = self.dynamo.get(&entity.key()).await?;
+        let decoded = item
+            .as_ref()
+            .and_then(|item| self.dynamo.profile().from_item(item).ok());
+        Ok(
+            matches!(decoded, Some(Entity::Session(found)) if found.transcript.storage_key == object),
+        )
+    }
+
+    /// The entity's current row (and a session's transcript) on `connection`.
+    async fn current(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        kind: EntityKind,
+        id: &Id,
+    ) -> Result<Option<(Entity, Option<String>)>, AppError> {
+        crate::pg::entity_row(connection, self.pg.schema(), kind, id).await
     }
 
     /// One pass over entities with due records (all pending ones when

@@ -16,29 +16,30 @@ pub fn operations() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(1..=1_000_000_000)
 }
 
-/// A finite number above zero.
-pub fn positive(text: &str) -> Result<f64, String> {
+/// `text` as a number `accept` takes, else why not (naming the range `wanted`).
+fn number(text: &str, accept: impl Fn(f64) -> bool, wanted: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
-        Ok(value) => Err(format!("{value} is not a finite number above 0")),
+        Ok(value) if accept(value) => Ok(value),
+        Ok(value) => Err(format!("{value} is not {wanted}")),
         Err(error) => Err(format!("{text:?} is not a number: {error}")),
     }
+}
+
+/// A finite number above zero.
+pub fn positive(text: &str) -> Result<f64, String> {
+    number(
+        text,
+        |v| v.is_finite() && v > 0.0,
+        "a finite number above 0",
+    )
 }
 
 /// A percentage: a finite number in `0..=100`.
 pub fn percent(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if (0.0..=100.0).contains(&value) => Ok(value),
-        Ok(value) => Err(format!("{value} is outside 0..=100")),
-        Err(error) => Err(format!("{text:?} is not a number: {error}")),
-    }
+    number(text, |v| (0.0..=100.0).contains(&v), "in 0..=100")
 }
 
 /// Seconds to wait: a finite number in `0..=3600`.
 pub fn seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if (0.0..=3600.0).contains(&value) => Ok(value),
-        Ok(value) => Err(format!("{value} is outside 0..=3600")),
-        Err(error) => Err(format!("{text:?} is not a number: {error}")),
-    }
+    number(text, |v| (0.0..=3600.0).contains(&v), "in 0..=3600")
 }

@@ -1,8 +1,8 @@
 //! The flags that point a command at an app's existing stores (its PostgreSQL
-//! database, DynamoDB table and S3 bucket), shared by `parity` and `backfill`.
+//! database, DynamoDB table and S3 bucket, and the profile describing them),
+//! shared by `parity`, `backfill` and `profile check`.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use cutover_app::dynamo::DynamoStore;
@@ -11,7 +11,6 @@ use cutover_app::transcripts::TranscriptStore;
 use cutover_app::{App, Mode};
 use cutover_backends::aws::AwsEndpoint;
 use cutover_backends::postgres::redact_password;
-use cutover_core::profile::Profile;
 
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
@@ -38,22 +37,10 @@ pub struct StoreArgs {
     pub profile: Option<PathBuf>,
 }
 
-/// The profile at `path`, checked (errors name file, line and field), or the reference app's.
-pub fn load_profile(path: Option<&Path>) -> anyhow::Result<Arc<Profile>> {
-    let Some(path) = path else {
-        return Ok(Profile::reference());
-    };
-    let text = crate::input::read_text(path, "profile")?;
-    Ok(Arc::new(Profile::parse(
-        &text,
-        &path.display().to_string(),
-    )?))
-}
-
 impl StoreArgs {
     /// The app over these stores, as the profile describes them.
     pub async fn connect(&self, pool_size: u32) -> anyhow::Result<App> {
-        let profile = load_profile(self.profile.as_deref())?;
+        let profile = crate::input::load_profile(self.profile.as_deref())?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(pool_size)
             .connect(&self.database_url)

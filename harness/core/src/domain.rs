@@ -148,6 +148,30 @@ pub enum Entity {
     Summary(Summary),
 }
 
+/// Each kind into `Entity`, and back out when the entity is of that kind
+/// (`Err` hands the entity back).
+macro_rules! entity_kind {
+    ($($kind:ident),*) => {$(
+        impl From<$kind> for Entity {
+            fn from(inner: $kind) -> Entity {
+                Entity::$kind(inner)
+            }
+        }
+
+        impl TryFrom<Entity> for $kind {
+            type Error = Entity;
+            fn try_from(entity: Entity) -> Result<$kind, Entity> {
+                match entity {
+                    Entity::$kind(inner) => Ok(inner),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+entity_kind!(User, Campaign, Session, Summary);
+
 impl Entity {
     pub fn kind(&self) -> EntityKind {
         match self {
@@ -220,6 +244,14 @@ impl Entity {
 /// validated ids (no `/`, no `..`) keep it inside its prefix.
 pub fn transcript_storage_key(user: &Id, session: &Id, sha256_hex: &str) -> String {
     format!("{}{sha256_hex}", transcript_prefix(user, session))
+}
+
+/// The session a transcript object belongs to, read from its key (the
+/// inverse of `transcript_storage_key`); `None` for a key of another shape.
+pub fn transcript_session(key: &str) -> Option<Id> {
+    let mut parts = key.strip_prefix("transcripts/")?.split('/');
+    let (_user, session) = (parts.next()?, parts.next()?);
+    Id::parse(session).ok()
 }
 
 /// Every transcript object of one session starts with this.

@@ -81,11 +81,6 @@ impl Default for ProfileCheckOptions {
     }
 }
 
-/// The `information_schema` type name as the profile's column type.
-fn column_type_of(data_type: &str) -> Option<ColumnType> {
-    ColumnType::parse(data_type)
-}
-
 async fn check_postgres(
     app: &App,
     options: &ProfileCheckOptions,
@@ -154,7 +149,7 @@ async fn check_postgres(
                 complete = false;
                 continue;
             };
-            match column_type_of(data_type) {
+            match ColumnType::parse(data_type) {
                 Some(ty) if ty == column.ty => {}
                 _ => {
                     report.findings.push(finding(
@@ -201,7 +196,14 @@ async fn check_postgres(
             .pg
             .ids_after(kind, None, i64::from(options.sample))
             .await?;
-        for id in &ids {
+        // The sample in one query; only when some row does not decode, row by
+        // row to name each.
+        let undecodable = match app.pg.entities_by_ids(kind, &ids).await {
+            Ok(_) => Vec::new(),
+            Err(AppError::MalformedRow { .. } | AppError::InvalidId(_)) => ids.clone(),
+            Err(other) => return Err(other),
+        };
+        for id in &undecodable {
             match app.pg.entities_by_ids(kind, std::slice::from_ref(id)).await {
                 Ok(_) => {}
                 Err(AppError::MalformedRow { detail }) => {
@@ -441,8 +443,8 @@ mod tests {
             ("bigint", ColumnType::Bigint),
             ("integer", ColumnType::Integer),
         ] {
-            assert_eq!(column_type_of(data_type), Some(expected), "{data_type}");
+            assert_eq!(ColumnType::parse(data_type), Some(expected), "{data_type}");
         }
-        assert_eq!(column_type_of("boolean"), None);
+        assert_eq!(ColumnType::parse("boolean"), None);
     }
 }

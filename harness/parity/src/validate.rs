@@ -339,34 +339,6 @@ async fn recheck(
     Ok(findings)
 }
 
-/// Whether an object that looked orphaned is pointed to now (an upload that
-/// was ahead of its item when the scan passed).
-async fn orphan_resolved(app: &App, key: &str) -> Result<bool, AppError> {
-    let session = key
-        .trim_end_matches('/')
-        .split('/')
-        .nth(2)
-        .and_then(|s| Id::parse(s).ok());
-    let Some(session) = session else {
-        return Ok(false);
-    };
-    let Some(Entity::Session(pg)) = app
-        .pg
-        .entities_by_ids(EntityKind::Session, &[session.to_string()])
-        .await?
-        .into_iter()
-        .next()
-    else {
-        return Ok(false);
-    };
-    let item = app.dynamo.get(&Entity::Session(pg).key()).await?;
-    // Only an item the app can read points anywhere: a malformed one's pointer is not followed.
-    let decoded = item
-        .as_ref()
-        .and_then(|item| app.profile().from_item(item).ok());
-    Ok(matches!(decoded, Some(Entity::Session(session)) if session.transcript.storage_key == key))
-}
-
 /// Compares everything PostgreSQL, DynamoDB and S3 hold for the app.
 pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityReport, AppError> {
     let began = Instant::now();
@@ -501,7 +473,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         unresolved = still;
         let mut remaining = Vec::new();
         for key in orphans {
-            if orphan_resolved(&app, &key).await? {
+            if app.relay().object_in_use(&key).await? {
                 in_flight.push(orphan_object(&key));
             } else {
                 remaining.push(key);

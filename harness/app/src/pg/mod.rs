@@ -18,7 +18,7 @@ use crate::transcripts::sha256_hex;
 use cutover_core::command::{Change, Command, Outcome};
 
 mod rows;
-pub(crate) use rows::{one as entity_row, where_field as rows_where};
+pub(crate) use rows::{of_kind, one as entity_row, where_field as rows_where};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -40,6 +40,9 @@ pub struct PgStore {
     /// The writes (`execute`, `load`, `migrate`) are the reference app's and
     /// need its schema.
     schema: Arc<Profile>,
+    /// Whether `schema` is the reference app's tables, decided once (every
+    /// write checks it).
+    reference_schema: bool,
 }
 
 const SESSION_COLUMNS: &str = "id, campaign_id, user_id, name, summary, metadata, share_token, transcript_bytes, transcript_sha256, search_text, created_at, updated_at, version";
@@ -61,25 +64,9 @@ fn reference_row(kind: EntityKind, row: &PgRow) -> Result<Entity, AppError> {
     rows::entity_from_row(&Profile::reference(), kind, row, false).map(|(entity, _)| entity)
 }
 
-fn session_row(row: &PgRow) -> Result<Session, AppError> {
-    match reference_row(EntityKind::Session, row)? {
-        Entity::Session(session) => Ok(session),
-        _ => unreachable!("read as a session"),
-    }
-}
-
-fn summary_row(row: &PgRow) -> Result<Summary, AppError> {
-    match reference_row(EntityKind::Summary, row)? {
-        Entity::Summary(summary) => Ok(summary),
-        _ => unreachable!("read as a summary"),
-    }
-}
-
-fn campaign_row(row: &PgRow) -> Result<Campaign, AppError> {
-    match reference_row(EntityKind::Campaign, row)? {
-        Entity::Campaign(campaign) => Ok(campaign),
-        _ => unreachable!("read as a campaign"),
-    }
+/// A row of the reference schema as the kind it holds.
+fn reference_row_as<T: TryFrom<Entity>>(kind: EntityKind, row: &PgRow) -> Result<T, AppError> {
+    reference_row(kind, row).map(of_kind)
 }
 
 /// Text PostgreSQL can store: no NUL characters.
@@ -170,6 +157,7 @@ impl PgStore {
             pool,
             profile,
             schema: Profile::reference(),
+            reference_schema: true,
         }
     }
 
@@ -178,6 +166,7 @@ impl PgStore {
     pub fn of_app(pool: PgPool, profile: Arc<Profile>) -> PgStore {
         PgStore {
             pool,
+            reference_schema: profile.same_tables_as(&Profile::reference()),
             profile: profile.clone(),
             schema: profile,
         }
@@ -195,7 +184,7 @@ impl PgStore {
     /// Whether the database has the reference app's schema (and so its outbox
     /// and the write path).
     pub fn is_reference_schema(&self) -> bool {
-        self.schema.same_tables_as(&Profile::reference())
+        self.reference_schema
     }
 
     /// Whether pending writes are recorded in an outbox this store can read.
@@ -772,7 +761,7 @@ impl PgStore {
         outcome: &mut Recorder,
         row: &PgRow,
     ) -> Result<(), AppError> {
-        let session = session_row(row)?;
+        let session: Session = reference_row_as(EntityKind::Session, row)?;
         let search_text = session.search_text();
         let stored: String = column(row, "search_text")?;
         if stored != search_text {
@@ -830,7 +819,9 @@ impl PgStore {
         .fetch_all(&mut **tx)
         .await
         .map_err(AppError::pg("listing sessions"))?;
-        rows.iter().map(session_row).collect()
+        rows.iter()
+            .map(|row| reference_row_as(EntityKind::Session, row))
+            .collect()
     }
 
     async fn summaries_where(
@@ -849,7 +840,9 @@ impl PgStore {
         .fetch_all(&mut **tx)
         .await
         .map_err(AppError::pg("listing summaries"))?;
-        rows.iter().map(summary_row).collect()
+        rows.iter()
+            .map(|row| reference_row_as(EntityKind::Summary, row))
+            .collect()
     }
 
     async fn campaigns_where(
@@ -866,7 +859,9 @@ impl PgStore {
         .fetch_all(&mut **tx)
         .await
         .map_err(AppError::pg("listing campaigns"))?;
-        rows.iter().map(campaign_row).collect()
+        rows.iter()
+            .map(|row| reference_row_as(EntityKind::Campaign, row))
+            .collect()
     }
 }
 

@@ -57,6 +57,12 @@ fn cell(entity: &EntityProfile, row: &PgRow, column: &Column) -> Result<Cell, Ap
     })
 }
 
+/// An entity read by kind as that kind.
+pub(crate) fn of_kind<T: TryFrom<Entity>>(entity: Entity) -> T {
+    let kind = entity.kind();
+    T::try_from(entity).unwrap_or_else(|_| unreachable!("read as a {kind}"))
+}
+
 /// One row of `kind` that holds (at least) the columns
 /// `selected_columns(with_transcript)` lists, read by name.
 pub(crate) fn entity_from_row(

@@ -42,7 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(profile) = &args.profile {
         reproduce.push_str(&format!(" --profile {}", profile.display()));
     }
-    let profile = crate::store_args::load_profile(args.profile.as_deref())?;
+    let profile = crate::input::load_profile(args.profile.as_deref())?;
     eprintln!(
         "scenario {} with seed {seed} (reproduce: {reproduce})",
         scenario.name

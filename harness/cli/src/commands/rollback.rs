@@ -43,7 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.switch_after,
         args.writes
     );
-    let profile = crate::store_args::load_profile(args.profile.as_deref())?;
+    let profile = crate::input::load_profile(args.profile.as_deref())?;
     let (engines, sandbox) = args.backends.start().await?;
     let outcome = async {
         let app = App::install_with_profile(&sandbox, Mode::Dual, profile).await?;

@@ -556,26 +556,27 @@ impl Profile {
     /// A read's answer from PostgreSQL as this profile's items would give it
     /// (`as_stored` on every entity), so it compares with DynamoDB's answer.
     pub fn answer_as_stored(&self, answer: &Answer) -> Answer {
-        macro_rules! stored {
-            ($variant:ident, $value:expr) => {
-                match self.as_stored(&Entity::$variant($value.clone())) {
-                    Entity::$variant(inner) => inner,
-                    _ => unreachable!("as_stored keeps the kind"),
-                }
-            };
+        fn stored<T>(profile: &Profile, value: &T) -> T
+        where
+            T: Clone + Into<Entity> + TryFrom<Entity>,
+        {
+            T::try_from(profile.as_stored(&value.clone().into()))
+                .unwrap_or_else(|_| unreachable!("as_stored keeps the kind"))
         }
         match answer {
-            Answer::User(one) => Answer::User(one.as_ref().map(|u| stored!(User, u))),
+            Answer::User(user) => Answer::User(user.as_ref().map(|u| stored(self, u))),
             Answer::Campaigns(list) => {
-                Answer::Campaigns(list.iter().map(|c| stored!(Campaign, c)).collect())
+                Answer::Campaigns(list.iter().map(|c| stored(self, c)).collect())
             }
-            Answer::Campaign(one) => Answer::Campaign(one.as_ref().map(|c| stored!(Campaign, c))),
+            Answer::Campaign(campaign) => {
+                Answer::Campaign(campaign.as_ref().map(|c| stored(self, c)))
+            }
             Answer::Sessions(list) => {
-                Answer::Sessions(list.iter().map(|s| stored!(Session, s)).collect())
+                Answer::Sessions(list.iter().map(|s| stored(self, s)).collect())
             }
-            Answer::Session(one) => Answer::Session(one.as_ref().map(|s| stored!(Session, s))),
+            Answer::Session(session) => Answer::Session(session.as_ref().map(|s| stored(self, s))),
             Answer::Summaries(list) => {
-                Answer::Summaries(list.iter().map(|m| stored!(Summary, m)).collect())
+                Answer::Summaries(list.iter().map(|m| stored(self, m)).collect())
             }
             Answer::Transcript(_) | Answer::SessionIds(_) => answer.clone(),
         }
