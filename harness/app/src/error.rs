@@ -59,6 +59,18 @@ pub enum AppError {
     MalformedRow { detail: String },
     #[error("dynamodb item {key} is malformed: {detail}")]
     MalformedItem { key: String, detail: String },
+    #[error("harness task {action} died: {source}")]
+    Task {
+        action: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error("local scratch file: {action}: {source}")]
+    Scratch {
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl AppError {
@@ -89,12 +101,16 @@ impl AppError {
 
     /// A harness task that died (a panic or cancellation): not worth retrying.
     pub fn task(action: impl Into<String>, error: tokio::task::JoinError) -> AppError {
-        AppError::DynamoDb {
+        AppError::Task {
             action: action.into(),
-            detail: error.to_string(),
-            retryable: false,
-            source: Some(Box::new(error)),
+            source: error,
         }
+    }
+
+    /// A harness-local file (a spill run, say) that could not be written or read.
+    pub fn scratch(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
+        let action = action.into();
+        move |source| AppError::Scratch { action, source }
     }
 
     /// A store failure that may pass if the same request is tried again: the

@@ -233,6 +233,22 @@ impl TranscriptStore {
     /// Keys under `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, AppError> {
         let mut keys = Vec::new();
+        self.for_each_key(prefix, |key| {
+            keys.push(key);
+            Ok(())
+        })
+        .await?;
+        Ok(keys)
+    }
+
+    /// Hands every key under `prefix` to `each`, a listing page at a time,
+    /// holding no more than one page; returns how many keys there were.
+    pub async fn for_each_key(
+        &self,
+        prefix: &str,
+        mut each: impl FnMut(String) -> Result<(), AppError>,
+    ) -> Result<u64, AppError> {
+        let mut count = 0u64;
         let mut pages = self
             .client
             .list_objects_v2()
@@ -242,13 +258,12 @@ impl TranscriptStore {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AppError::s3(format!("listing {prefix}"), e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
+            for key in page.contents().iter().filter_map(|o| o.key()) {
+                each(key.to_owned())?;
+                count += 1;
+            }
         }
-        Ok(keys)
+        Ok(count)
     }
 
     /// Deletes every object under `prefix` except `keep`; returns how many.

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod profile_check;
 mod repair;
 mod report;
+pub mod spill;
 mod validate;
 
 pub use profile_check::{ProfileCheckOptions, ProfileCheckReport, check_profile};

@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use cutover_core::parity::{
 use cutover_core::profile::Profile;
 
 use crate::report::{Leftovers, ParityReport};
+use crate::spill::{self, SortedSpill, entity_key, only_in_left, parse_entity_key};
 
 /// Object reads in flight per Scan segment.
 pub(crate) const OBJECT_CONCURRENCY: usize = 8;
@@ -47,6 +49,10 @@ pub struct ParityOptions {
     pub stuck_after: Duration,
     /// ...and so is one that has failed this many times.
     pub stuck_attempts: i32,
+    /// Memory each set of keys (ids seen, object pointers, the bucket
+    /// listing, PostgreSQL's ids) may buffer before spilling a sorted run to
+    /// disk: the validator's memory does not grow with the table.
+    pub spill_buffer_bytes: usize,
 }
 
 impl Default for ParityOptions {
@@ -62,6 +68,7 @@ impl Default for ParityOptions {
             // are not a write in flight.
             stuck_after: Duration::from_secs(300),
             stuck_attempts: 10,
+            spill_buffer_bytes: spill::DEFAULT_BUFFER_BYTES,
         }
     }
 }
@@ -86,14 +93,32 @@ impl Suspect {
 }
 
 /// What one Scan segment found.
-#[derive(Default)]
 struct SegmentResult {
     tally: Tally,
     suspects: Vec<Suspect>,
-    seen: Vec<(EntityKind, String)>,
-    pointers: Vec<String>,
+    /// `entity_key`s of the entities seen at their current key (or claimed
+    /// by a malformed item).
+    seen: SortedSpill,
+    /// Every session item's object key.
+    pointers: SortedSpill,
     /// `pk`/`sk` of malformed items whose key attributes are strings.
     malformed_keys: Vec<(String, String)>,
+}
+
+impl SegmentResult {
+    fn new(spill_buffer_bytes: usize) -> SegmentResult {
+        SegmentResult {
+            tally: Tally::default(),
+            suspects: Vec::new(),
+            seen: SortedSpill::new(spill_buffer_bytes),
+            pointers: SortedSpill::new(spill_buffer_bytes),
+            malformed_keys: Vec::new(),
+        }
+    }
+}
+
+fn spilling(error: io::Error) -> AppError {
+    AppError::scratch("spilling the validator's key sets")(error)
 }
 
 /// What is at `key`: its size (HEAD) and, when that is the size expected and
@@ -188,8 +213,9 @@ async fn scan_segment(
     segment: i32,
     total: i32,
     check: TranscriptCheck,
+    spill_buffer_bytes: usize,
 ) -> Result<SegmentResult, AppError> {
-    let mut result = SegmentResult::default();
+    let mut result = SegmentResult::new(spill_buffer_bytes);
     let mut start = None;
     loop {
         let page = app.dynamo.scan_page(Some((segment, total)), start).await?;
@@ -224,7 +250,7 @@ async fn scan_segment(
                     );
                     match claimed {
                         Some((kind, id)) => {
-                            result.seen.push((kind, id));
+                            result.seen.push(entity_key(kind, &id)).map_err(spilling)?;
                             result.tally.record(Some(kind), vec![finding]);
                         }
                         None => result.tally.record(None, vec![finding]),
@@ -279,12 +305,14 @@ async fn scan_segment(
             for (entity, findings, at_current_key) in compared {
                 let findings = findings?;
                 if let Entity::Session(session) = &entity {
-                    result.pointers.push(session.transcript.storage_key.clone());
+                    let pointer = session.transcript.storage_key.clone().into_bytes();
+                    result.pointers.push(pointer).map_err(spilling)?;
                 }
                 if at_current_key {
                     // Seen where PostgreSQL holds it; a stale-key item does not
                     // stand for the entity, so its current key is checked too.
-                    result.seen.push((kind, entity.id().to_string()));
+                    let seen = entity_key(kind, entity.id().as_str());
+                    result.seen.push(seen).map_err(spilling)?;
                 }
                 if findings.is_empty() && at_current_key {
                     result.tally.record(Some(kind), findings);
@@ -339,36 +367,9 @@ async fn recheck(
     Ok(findings)
 }
 
-/// Compares everything PostgreSQL, DynamoDB and S3 hold for the app.
-pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityReport, AppError> {
-    let began = Instant::now();
-    let segments = options.segments.max(1) as i32;
-    let mut tasks = Vec::new();
-    for segment in 0..segments {
-        tasks.push(tokio::spawn(scan_segment(
-            app.clone(),
-            segment,
-            segments,
-            options.transcripts,
-        )));
-    }
-    let mut tally = Tally::default();
-    let mut suspects = Vec::new();
-    let mut seen: HashSet<(EntityKind, String)> = HashSet::new();
-    let mut pointers: HashSet<String> = HashSet::new();
-    let mut malformed_keys = Vec::new();
-    for task in tasks {
-        let part = task
-            .await
-            .map_err(|e| AppError::task("a Scan segment", e))??;
-        tally.merge(part.tally);
-        suspects.extend(part.suspects);
-        seen.extend(part.seen);
-        pointers.extend(part.pointers);
-        malformed_keys.extend(part.malformed_keys);
-    }
-
-    // What PostgreSQL has and the scan did not see.
+/// Every entity PostgreSQL holds, as `entity_key`s, read a keyset page at a time.
+async fn postgres_entity_keys(app: &App, options: &ParityOptions) -> Result<SortedSpill, AppError> {
+    let mut keys = SortedSpill::new(options.spill_buffer_bytes);
     for kind in EntityKind::ALL {
         let mut after: Option<String> = None;
         loop {
@@ -376,40 +377,117 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
                 .pg
                 .ids_after(kind, after.as_deref(), options.page_size)
                 .await?;
-            let missing: Vec<String> = ids
-                .iter()
-                .filter(|id| !seen.contains(&(kind, (*id).clone())))
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
-                for entity in app.pg.entities_by_ids(kind, &missing).await? {
-                    let findings = compare_entity(Some(&entity), None);
-                    suspects.push(Suspect {
-                        kind,
-                        id: entity.id().clone(),
-                        key: entity.key(),
-                        findings,
-                        stands_for_entity: true,
-                    });
-                }
+            for id in &ids {
+                keys.push(entity_key(kind, id)).map_err(spilling)?;
             }
+            let last_page = i64::try_from(ids.len()).unwrap_or(i64::MAX) < options.page_size;
             after = ids.last().cloned();
-            if (ids.len() as i64) < options.page_size {
+            if last_page {
                 break;
             }
         }
     }
+    Ok(keys)
+}
 
-    // Objects no item points to.
+/// Suspects for entities PostgreSQL holds and the scan did not see.
+async fn missing_from_dynamodb(
+    app: &App,
+    kind: EntityKind,
+    ids: &[String],
+) -> Result<Vec<Suspect>, AppError> {
+    Ok(app
+        .pg
+        .entities_by_ids(kind, ids)
+        .await?
+        .into_iter()
+        .map(|entity| Suspect {
+            kind,
+            id: entity.id().clone(),
+            key: entity.key(),
+            findings: compare_entity(Some(&entity), None),
+            stands_for_entity: true,
+        })
+        .collect())
+}
+
+/// Compares everything PostgreSQL, DynamoDB and S3 hold for the app.
+pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityReport, AppError> {
+    let began = Instant::now();
+    let segments = i32::try_from(options.segments.max(1)).unwrap_or(i32::MAX);
+    // One budget per set, shared by the segments that fill it.
+    let segment_buffer_bytes =
+        options.spill_buffer_bytes / usize::try_from(segments).unwrap_or(usize::MAX).max(1);
+    let mut tasks = Vec::new();
+    for segment in 0..segments {
+        tasks.push(tokio::spawn(scan_segment(
+            app.clone(),
+            segment,
+            segments,
+            options.transcripts,
+            segment_buffer_bytes,
+        )));
+    }
+    let mut tally = Tally::default();
+    let mut suspects = Vec::new();
+    let mut seen = SortedSpill::new(options.spill_buffer_bytes);
+    let mut pointers = SortedSpill::new(options.spill_buffer_bytes);
+    let mut malformed_keys = Vec::new();
+    for task in tasks {
+        let part = task
+            .await
+            .map_err(|e| AppError::task("a Scan segment", e))??;
+        tally.merge(part.tally);
+        suspects.extend(part.suspects);
+        seen.absorb(part.seen).map_err(spilling)?;
+        pointers.absorb(part.pointers).map_err(spilling)?;
+        malformed_keys.extend(part.malformed_keys);
+    }
+
+    // What PostgreSQL has and the scan did not see: both sides as sorted
+    // streams (bytes, not PostgreSQL's collation), merged.
+    let postgres_ids = postgres_entity_keys(&app, options).await?;
+    let missing = only_in_left(
+        postgres_ids.into_sorted().map_err(spilling)?,
+        seen.into_sorted().map_err(spilling)?,
+    );
+    let page_size = usize::try_from(options.page_size).unwrap_or(1000).max(1);
+    let mut batch: Option<(EntityKind, Vec<String>)> = None;
+    for key in missing {
+        let key = key.map_err(spilling)?;
+        let (kind, id) = parse_entity_key(&key).expect("only entity keys are spilled");
+        match &mut batch {
+            Some((batch_kind, ids)) if *batch_kind == kind && ids.len() < page_size => ids.push(id),
+            _ => {
+                if let Some((batch_kind, ids)) = batch.replace((kind, vec![id])) {
+                    suspects.extend(missing_from_dynamodb(&app, batch_kind, &ids).await?);
+                }
+            }
+        }
+    }
+    if let Some((kind, ids)) = batch {
+        suspects.extend(missing_from_dynamodb(&app, kind, &ids).await?);
+    }
+
+    // Objects no item points to: the listing and the pointers, merged.
     let mut orphans: Vec<String> = if options.transcripts == TranscriptCheck::Skip {
         Vec::new()
     } else {
+        let mut listed = SortedSpill::new(options.spill_buffer_bytes);
         app.transcripts
-            .list("transcripts/")
-            .await?
-            .into_iter()
-            .filter(|key| !pointers.contains(key))
-            .collect()
+            .for_each_key("transcripts/", |key| {
+                listed.push(key.into_bytes()).map_err(spilling)
+            })
+            .await?;
+        only_in_left(
+            listed.into_sorted().map_err(spilling)?,
+            pointers.into_sorted().map_err(spilling)?,
+        )
+        .map(|key| {
+            let key = key.map_err(spilling)?;
+            Ok(String::from_utf8(key).expect("object keys are UTF-8"))
+        })
+        .collect::<Result<_, AppError>>()?
     };
     let scanned_s = began.elapsed().as_secs_f64();
 
