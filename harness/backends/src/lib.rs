@@ -17,7 +17,7 @@ pub mod dynamodb;
 mod engines;
 pub mod error;
 pub mod postgres;
-mod process;
+pub mod process;
 pub mod roundtrip;
 mod runtime;
 pub mod s3;

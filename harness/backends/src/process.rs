@@ -233,6 +233,46 @@ pub(crate) fn open_log(
     Ok(file)
 }
 
+/// How a child process ended and the most memory it held.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildUsage {
+    pub status: std::process::ExitStatus,
+    /// The child's peak resident set (`ru_maxrss` from `wait4`), in KiB.
+    pub peak_rss_kib: u64,
+    pub wall: Duration,
+}
+
+/// Runs `command` to its end and reports its peak RSS as the kernel counted
+/// it: `wait4` on the child's own pid, so neither this process nor another
+/// child is in the figure. Blocks; call it from a blocking thread.
+pub fn run_measuring_peak_rss(command: &mut Command) -> std::io::Result<ChildUsage> {
+    let began = Instant::now();
+    let child = command.spawn()?;
+    let pid = libc::pid_t::try_from(child.id())
+        .map_err(|_| std::io::Error::other(format!("pid {} out of range", child.id())))?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own unreaped child; both pointers are valid.
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if waited == pid {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    // The child is reaped: `Child` must not wait for it again (its drop does not).
+    drop(child);
+    Ok(ChildUsage {
+        status: std::os::unix::process::ExitStatusExt::from_raw(status),
+        peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        wall: began.elapsed(),
+    })
+}
+
 /// Finds `program` on `PATH`.
 pub(crate) fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -259,6 +299,23 @@ mod safety_tests {
                 .any(|name| line.starts_with(&format!("{name}=")))),
             "{seen}"
         );
+    }
+
+    #[test]
+    fn a_child_that_holds_memory_reports_it() {
+        // 64 MiB held by a shell's `head` buffer would be fragile; Python
+        // allocating and touching 64 MiB is not.
+        let mut command = Command::new("python3");
+        command.args([
+            "-c",
+            "b = bytearray(64 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1",
+        ]);
+        let usage = run_measuring_peak_rss(&mut command).unwrap();
+        assert!(usage.status.success());
+        assert!(usage.peak_rss_kib >= 64 << 10, "{usage:?}");
+        let mut small = Command::new("true");
+        let usage = run_measuring_peak_rss(&mut small).unwrap();
+        assert!(usage.peak_rss_kib < 64 << 10, "{usage:?}");
     }
 
     #[test]

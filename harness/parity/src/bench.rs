@@ -58,86 +58,96 @@ fn id(prefix: &str, n: usize) -> Id {
 /// transcripts) and summaries, all at version 1 — 106 entities per user,
 /// grouped by user, parents first. Also the backfill benchmark's source.
 pub fn dataset(users: usize) -> Vec<Vec<(Entity, Option<String>)>> {
+    (0..users).map(user_entities).collect()
+}
+
+/// User `u`'s 106 entities, parents first, each session with its transcript.
+pub fn user_entities(u: usize) -> Vec<(Entity, Option<String>)> {
     let at = Utc
         .timestamp_millis_opt(1_700_000_000_000)
         .single()
         .expect("valid time");
-    (0..users)
-        .map(|u| {
-            let user = id("u", u);
-            let mut entities = vec![(
-                Entity::User(User {
-                    id: user.clone(),
-                    email: format!("{user}@example.com"),
-                    display_name: format!("User {u}"),
+    let user = id("u", u);
+    let mut entities = vec![(
+        Entity::User(User {
+            id: user.clone(),
+            email: format!("{user}@example.com"),
+            display_name: format!("User {u}"),
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        }),
+        None,
+    )];
+    for c in 0..CAMPAIGNS_PER_USER {
+        let campaign = id("c", u * CAMPAIGNS_PER_USER + c);
+        entities.push((
+            Entity::Campaign(Campaign {
+                id: campaign.clone(),
+                user_id: user.clone(),
+                name: format!("Campaign {c}"),
+                description: "a campaign".into(),
+                created_at: at,
+                updated_at: at,
+                version: 1,
+            }),
+            None,
+        ));
+        for s in 0..SESSIONS_PER_CAMPAIGN {
+            let n = (u * CAMPAIGNS_PER_USER + c) * SESSIONS_PER_CAMPAIGN + s;
+            let session = id("s", n);
+            let transcript = format!("GM: session {n} begins.\nPlayer: we enter the tavern.\n");
+            let sha256 = sha256_hex(transcript.as_bytes());
+            entities.push((
+                Entity::Session(Session {
+                    id: session.clone(),
+                    campaign_id: campaign.clone(),
+                    user_id: user.clone(),
+                    name: format!("Session {s}"),
+                    summary: "the party meets a dragon".into(),
+                    metadata: serde_json::json!({"round": s, "tags": ["dragon"]}),
+                    share_token: None,
+                    transcript: TranscriptPointer {
+                        storage_key: transcript_storage_key(&user, &session, &sha256),
+                        bytes: transcript.len() as u64,
+                        sha256,
+                    },
+                    created_at: at,
+                    updated_at: at,
+                    version: 1,
+                }),
+                Some(transcript),
+            ));
+            entities.push((
+                Entity::Summary(Summary {
+                    id: id("m", n),
+                    session_id: session,
+                    user_id: user.clone(),
+                    kind: "recap".into(),
+                    body: format!("summary {n}"),
                     created_at: at,
                     updated_at: at,
                     version: 1,
                 }),
                 None,
-            )];
-            for c in 0..CAMPAIGNS_PER_USER {
-                let campaign = id("c", u * CAMPAIGNS_PER_USER + c);
-                entities.push((
-                    Entity::Campaign(Campaign {
-                        id: campaign.clone(),
-                        user_id: user.clone(),
-                        name: format!("Campaign {c}"),
-                        description: "a campaign".into(),
-                        created_at: at,
-                        updated_at: at,
-                        version: 1,
-                    }),
-                    None,
-                ));
-                for s in 0..SESSIONS_PER_CAMPAIGN {
-                    let n = (u * CAMPAIGNS_PER_USER + c) * SESSIONS_PER_CAMPAIGN + s;
-                    let session = id("s", n);
-                    let transcript =
-                        format!("GM: session {n} begins.\nPlayer: we enter the tavern.\n");
-                    let sha256 = sha256_hex(transcript.as_bytes());
-                    entities.push((
-                        Entity::Session(Session {
-                            id: session.clone(),
-                            campaign_id: campaign.clone(),
-                            user_id: user.clone(),
-                            name: format!("Session {s}"),
-                            summary: "the party meets a dragon".into(),
-                            metadata: serde_json::json!({"round": s, "tags": ["dragon"]}),
-                            share_token: None,
-                            transcript: TranscriptPointer {
-                                storage_key: transcript_storage_key(&user, &session, &sha256),
-                                bytes: transcript.len() as u64,
-                                sha256,
-                            },
-                            created_at: at,
-                            updated_at: at,
-                            version: 1,
-                        }),
-                        Some(transcript),
-                    ));
-                    entities.push((
-                        Entity::Summary(Summary {
-                            id: id("m", n),
-                            session_id: session,
-                            user_id: user.clone(),
-                            kind: "recap".into(),
-                            body: format!("summary {n}"),
-                            created_at: at,
-                            updated_at: at,
-                            version: 1,
-                        }),
-                        None,
-                    ));
-                }
-            }
-            entities
-        })
-        .collect()
+            ));
+        }
+    }
+    entities
 }
 
 /// Loads the same data into PostgreSQL, DynamoDB and S3 (not timed as validation).
 async fn load(app: &App, users: Vec<Vec<(Entity, Option<String>)>>) -> Result<(), AppError> {
+    load_users(app, users, true).await
+}
+
+/// Loads users as they are generated; without `objects` no transcript is
+/// uploaded (for runs that do not read S3).
+pub(crate) async fn load_users(
+    app: &App,
+    users: impl IntoIterator<Item = Vec<(Entity, Option<String>)>>,
+    objects: bool,
+) -> Result<(), AppError> {
     futures::stream::iter(users)
         .map(|entities| async move {
             app.pg.load(&entities).await?;
@@ -146,7 +156,7 @@ async fn load(app: &App, users: Vec<Vec<(Entity, Option<String>)>>) -> Result<()
                 .map(|(e, _)| app.profile().to_item(e))
                 .collect();
             app.dynamo.batch_put(&items).await?;
-            for (entity, transcript) in &entities {
+            for (entity, transcript) in entities.iter().filter(|_| objects) {
                 if let (Entity::Session(s), Some(text)) = (entity, transcript) {
                     app.transcripts.put(&s.transcript.storage_key, text).await?;
                 }

@@ -9,6 +9,7 @@
 //! content: items and rows are compared a page at a time.
 
 pub mod bench;
+pub mod memory_bench;
 pub mod profile_check;
 mod repair;
 mod report;

@@ -14,6 +14,8 @@ pub enum Bench {
     Replay(ReplayArgs),
     /// Parity validation rate against reading both sides raw and the naive per-item lookup.
     Parity(ParityArgs),
+    /// The validator's peak memory (RSS of a `cutover parity` process) against entity count.
+    ParityMemory(ParityMemoryArgs),
     /// What FilterExpression search costs (items and RCU read vs returned) over campaign sizes.
     SearchCost(SearchCostArgs),
     /// Backfill throughput (entities/s, MiB/s) against each target engine written alone.
@@ -87,6 +89,28 @@ pub struct ParityArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ParityMemoryArgs {
+    /// Entity counts to measure at (users of 106 entities each; loaded incrementally).
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000, 1_000_000], value_parser = crate::ranges::count(100_000_000))]
+    entities: Vec<usize>,
+    /// What the validator reads of S3: `skip` uploads no transcripts at all;
+    /// `size` (HEAD each, and the listing) and `content` upload one per session.
+    #[arg(long, default_value = "skip", value_parser = ["content", "size", "skip"])]
+    transcripts: String,
+    /// Parallel Scan segments of the validator.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    segments: u32,
+    /// Where to write parity-memory.json and .md.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[command(flatten)]
+    backends: crate::backend_args::BackendArgs,
+}
+
+/// The validator's peak RSS should stay under this at every size (issue 15).
+const PARITY_MEMORY_TARGET_MIB: f64 = 512.0;
+
+#[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// The scenario whose writes are measured.
     #[arg(long, default_value = "scenarios/campaign-50.toml")]
@@ -128,6 +152,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         Bench::Startup(args) => startup(args).await,
         Bench::Replay(args) => replay_throughput(args).await,
         Bench::Parity(args) => parity_rate(args).await,
+        Bench::ParityMemory(args) => parity_memory(args).await,
         Bench::SearchCost(args) => search_cost(args).await,
         Bench::Backfill(args) => backfill_throughput(args).await,
     }
@@ -390,6 +415,113 @@ async fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
     println!("{markdown}");
     println!("wrote {}", written.join(" and "));
     Ok(ExitCode::SUCCESS)
+}
+
+async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
+    let (engines, sandbox) = args.backends.start().await?;
+    let app =
+        std::sync::Arc::new(cutover_app::App::install(&sandbox, cutover_app::Mode::Dual).await?);
+    let program = std::env::current_exe()?;
+    let objects = args.transcripts != "skip";
+    eprintln!(
+        "loading up to {} entities ({}), running `cutover parity` as a child at each size...",
+        args.entities.iter().max().copied().unwrap_or(0),
+        if objects {
+            "with transcripts"
+        } else {
+            "no transcripts"
+        }
+    );
+    let validator = {
+        let table = app.dynamo.table().to_owned();
+        let bucket = app.transcripts.bucket().to_owned();
+        let dynamodb = sandbox.dynamodb_endpoint.clone();
+        let s3 = sandbox.s3_endpoint.clone();
+        let database_url = sandbox.pg_url.clone();
+        let transcripts = args.transcripts.clone();
+        let segments = args.segments.to_string();
+        move |out: &std::path::Path| {
+            let mut command = std::process::Command::new(&program);
+            command.arg("parity");
+            command.args(["--table", &table, "--bucket", &bucket]);
+            command.args(["--transcripts", &transcripts, "--segments", &segments]);
+            command.args(["--grace-seconds", "0", "--max-mismatch-percent", "0"]);
+            command.arg("--out").arg(out);
+            command.args(["--region", &s3.region]);
+            for (flag, endpoint) in [("--dynamodb-endpoint", &dynamodb), ("--s3-endpoint", &s3)] {
+                if let Some(url) = &endpoint.url {
+                    command.args([flag, url]);
+                }
+            }
+            // The password stays out of the command line (other users can read it).
+            command.env("DATABASE_URL", &database_url);
+            // The S3 store's key; the local DynamoDB engines accept any.
+            if let Some(credentials) = s3.credentials.as_ref().or(dynamodb.credentials.as_ref()) {
+                command.env("AWS_ACCESS_KEY_ID", &credentials.access_key_id);
+                command.env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key);
+            }
+            command.stdout(std::process::Stdio::null());
+            command
+        }
+    };
+    let measured =
+        cutover_parity::memory_bench::measure_memory(app, &args.entities, objects, validator).await;
+    let engine_names = report::engines_line(&engines);
+    let cleanup = sandbox.close().await;
+    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    let bench = measured?;
+    cleanup?;
+    let mut markdown = format!(
+        "# Parity validator memory\n\nGenerated {} on {}; engines: {engine_names}.\n\nEach row: `cutover parity --transcripts {}` run as a child process on the loaded stores; peak RSS is the child's `ru_maxrss` from `wait4` (reported by the kernel, not estimated), so the engines and the loader are not in it. Loading took {:.0} s in all (not timed as validation).\n\n| entities | compared | parity | peak RSS (MiB) | validate (s) |\n| ---: | ---: | ---: | ---: | ---: |\n",
+        report::now_rfc3339(),
+        report::machine_line(),
+        args.transcripts,
+        bench.load_seconds,
+    );
+    for point in &bench.points {
+        markdown.push_str(&format!(
+            "| {} | {} | {:.3}% | {:.1} | {:.1} |\n",
+            point.entities,
+            point.compared_entities,
+            point.parity_percent,
+            point.peak_rss_mib,
+            point.validate_seconds
+        ));
+    }
+    let peak = bench
+        .points
+        .iter()
+        .map(|p| p.peak_rss_mib)
+        .fold(0.0, f64::max);
+    let all_compared = bench
+        .points
+        .iter()
+        .all(|p| p.passed && p.compared_entities == p.entities);
+    markdown.push_str(&format!(
+        "\nAim: flat, under {PARITY_MEMORY_TARGET_MIB:.0} MiB at every size. Highest peak: {peak:.1} MiB — {}.{}\n\nThe validator keeps its key sets (ids seen, object pointers, the listing, PostgreSQL's ids) in sorted runs on disk past an 8 MiB buffer each, so what grows with the table is disk, not memory; findings are kept per mismatch (a store with many mismatches holds each one for the report).\n\nReproduce: `cutover bench parity-memory --entities {} --transcripts {} --segments {}` (a release build: `cargo run --release -p cutover -- bench parity-memory ...`).\n",
+        if peak < PARITY_MEMORY_TARGET_MIB { "met" } else { "NOT met" },
+        if all_compared { "" } else { " **A run did not compare every entity or did not pass: see the JSON.**" },
+        args.entities.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+        args.transcripts,
+        args.segments
+    ));
+    let document = serde_json::json!({
+        "benchmark": "parity-memory",
+        "generated_at": report::now_rfc3339(),
+        "machine": report::machine(),
+        "engines": engine_names,
+        "transcripts": args.transcripts,
+        "target_peak_rss_mib": PARITY_MEMORY_TARGET_MIB,
+        "report": bench,
+    });
+    let written = report::write_pair(&args.out, "parity-memory", &document, &markdown)?;
+    println!("{markdown}");
+    println!("wrote {}", written.join(" and "));
+    Ok(if peak < PARITY_MEMORY_TARGET_MIB && all_compared {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
