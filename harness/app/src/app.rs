@@ -131,7 +131,9 @@ impl App {
         );
         app.pg.migrate().await?;
         app.dynamo.create_table().await?;
+        sandbox.claim_table(app.dynamo.table()).await?;
         app.transcripts.create_bucket().await?;
+        sandbox.claim_bucket(app.transcripts.bucket()).await?;
         Ok(app)
     }
 

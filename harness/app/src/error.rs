@@ -65,6 +65,8 @@ pub enum AppError {
         #[source]
         source: tokio::task::JoinError,
     },
+    #[error(transparent)]
+    Sandbox(#[from] cutover_backends::BackendError),
     #[error("local scratch file: {action}: {source}")]
     Scratch {
         action: String,

@@ -143,6 +143,7 @@ async fn dynamodb_roundtrip(
         .send()
         .await
         .map_err(|e| fail(&format!("creating table {table}"), &e))?;
+    sandbox.claim_table(&table).await?;
     let written: Vec<HashMap<String, AttributeValue>> = (0..5)
         .map(|i| {
             HashMap::from([
@@ -204,6 +205,7 @@ async fn s3_roundtrip(
         .send()
         .await
         .map_err(|e| fail(&format!("creating bucket {bucket}"), &e))?;
+    sandbox.claim_bucket(&bucket).await?;
     let mut body = vec![0u8; object_bytes];
     rand::rngs::StdRng::seed_from_u64(object_bytes as u64).fill_bytes(&mut body);
     let sha_written = hex::encode(Sha256::digest(&body));

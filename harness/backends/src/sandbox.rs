@@ -1,11 +1,13 @@
 //! One run's private corner of the engines: its own PostgreSQL database, and the
 //! DynamoDB tables and S3 buckets named with its run id.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use cutover_core::naming::RunId;
-use cutover_core::provision::Engine;
+use cutover_core::provision::{Engine, Provisioner};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgPool};
 
@@ -27,7 +29,45 @@ pub struct Sandbox {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb_endpoint: AwsEndpoint,
     pub s3_endpoint: AwsEndpoint,
+    /// What this sandbox claimed (`claim_table`, `claim_bucket`), for cleanup.
+    claims: Arc<Mutex<Claims>>,
     targets: Option<CleanupTargets>,
+}
+
+/// The tag key (tables) and marker object (buckets) that name a resource's owner.
+pub const OWNER_TAG: &str = "cutover-owner";
+/// The tag key that names the run a table belongs to.
+pub const RUN_TAG: &str = "cutover-run-id";
+
+/// Tables and buckets this sandbox created and claimed.
+#[derive(Clone, Debug, Default)]
+struct Claims {
+    tables: Vec<String>,
+    /// Claimed tables on a shared engine that has no tagging (DynamoDB Local
+    /// answers `UnknownOperationException`): this record is all there is.
+    untagged_tables: Vec<String>,
+    buckets: Vec<String>,
+}
+
+/// Who may delete what on engines other processes can reach.
+#[derive(Clone, Debug)]
+struct Ownership {
+    /// 128 random bits drawn when the sandbox opened: two processes (or two
+    /// sandboxes) with one run id never share it.
+    token: String,
+    /// The DynamoDB engine is an endpoint (shared): delete only claimed tables
+    /// whose owner tag is this token.
+    dynamodb_shared: bool,
+    /// The S3 store is an endpoint: delete only claimed buckets whose owner
+    /// marker is this token.
+    s3_shared: bool,
+}
+
+impl Ownership {
+    /// The marker object's body: the run id, then the token.
+    fn marker(&self, run_id: &RunId) -> String {
+        format!("{run_id} {}", self.token)
+    }
 }
 
 /// Everything cleanup needs, as plain data, so it can run on any runtime.
@@ -40,6 +80,8 @@ struct CleanupTargets {
     /// What the run's id already named when it was reopened: never removed
     /// by this run's cleanup, which removes only what the run created.
     kept: Existing,
+    ownership: Ownership,
+    claims: Arc<Mutex<Claims>>,
 }
 
 /// The database, tables and buckets a run id names on the engines.
@@ -83,6 +125,9 @@ pub struct CleanupReport {
     pub tables_deleted: Vec<String>,
     pub buckets_deleted: Vec<String>,
     pub objects_deleted: usize,
+    /// Run-named tables and buckets on a shared (endpoint) engine that this
+    /// sandbox did not claim, or whose owner is another: left in place.
+    pub left_to_their_owner: Vec<String>,
 }
 
 impl Sandbox {
@@ -151,15 +196,24 @@ impl Sandbox {
             .map_err(|err| {
                 BackendError::operation(Engine::Postgres, format!("connecting to {database}"), err)
             })?;
+        let claims = Arc::new(Mutex::new(Claims::default()));
+        let ownership = Ownership {
+            token: format!("{:032x}", rand::random::<u128>()),
+            dynamodb_shared: engines.dynamodb().provisioner == Provisioner::Endpoint,
+            s3_shared: engines.s3().provisioner == Provisioner::Endpoint,
+        };
         Ok(Sandbox {
             dynamodb: dynamodb_endpoint.dynamodb_client().await,
             s3: s3_endpoint.s3_client().await,
+            claims: claims.clone(),
             targets: Some(CleanupTargets {
                 run_id: run_id.clone(),
                 pg_admin_url: admin_url,
                 dynamodb: dynamodb_endpoint.clone(),
                 s3: s3_endpoint.clone(),
                 kept: existing,
+                ownership,
+                claims,
             }),
             run_id,
             pg,
@@ -182,6 +236,79 @@ impl Sandbox {
         self.run_id
             .s3_bucket(purpose)
             .expect("bucket purposes are valid constants")
+    }
+
+    /// Records that this sandbox created `table` (named with [`Sandbox::table_name`]);
+    /// on a shared (endpoint) engine also tags it with the run id and this
+    /// sandbox's owner token. Cleanup on a shared engine deletes only claimed
+    /// tables still tagged with that token; on an engine this process started,
+    /// every table the run id names that it did not find at open.
+    pub async fn claim_table(&self, table: &str) -> Result<(), BackendError> {
+        let targets = self.targets.as_ref().expect("claims precede cleanup");
+        if !targets.run_id.owns(table) {
+            return Err(BackendError::operation(
+                Engine::DynamoDb,
+                format!("claiming table {table}"),
+                format!("the name is not run {}'s", targets.run_id),
+            ));
+        }
+        let tagged = if targets.ownership.dynamodb_shared {
+            tag_table(&self.dynamodb, table, &targets.run_id, &targets.ownership).await?
+        } else {
+            true
+        };
+        let mut claims = self.claims.lock().expect("claims lock");
+        claims.tables.push(table.to_owned());
+        if !tagged {
+            tracing::warn!(
+                table,
+                "the DynamoDB endpoint has no tagging: cleanup relies on this process's record alone"
+            );
+            claims.untagged_tables.push(table.to_owned());
+        }
+        Ok(())
+    }
+
+    /// [`Sandbox::claim_table`] for a bucket: the owner is written as the
+    /// marker object [`OWNER_TAG`] (any S3 has objects; not every one has
+    /// bucket tagging).
+    pub async fn claim_bucket(&self, bucket: &str) -> Result<(), BackendError> {
+        let targets = self.targets.as_ref().expect("claims precede cleanup");
+        if !targets.run_id.owns(bucket) {
+            return Err(BackendError::operation(
+                Engine::S3,
+                format!("claiming bucket {bucket}"),
+                format!("the name is not run {}'s", targets.run_id),
+            ));
+        }
+        if targets.ownership.s3_shared {
+            self.s3
+                .put_object()
+                .bucket(bucket)
+                .key(OWNER_TAG)
+                .body(
+                    targets
+                        .ownership
+                        .marker(&targets.run_id)
+                        .into_bytes()
+                        .into(),
+                )
+                .send()
+                .await
+                .map_err(|err| {
+                    BackendError::operation(
+                        Engine::S3,
+                        format!("marking bucket {bucket} as this run's"),
+                        error_chain(&err),
+                    )
+                })?;
+        }
+        self.claims
+            .lock()
+            .expect("claims lock")
+            .buckets
+            .push(bucket.to_owned());
+        Ok(())
     }
 
     /// Removes everything the run created and says what that was.
@@ -225,13 +352,17 @@ async fn cleanup(targets: &CleanupTargets) -> Result<CleanupReport, BackendError
         }
     }
     match delete_tables(targets).await {
-        Ok(tables) => report.tables_deleted = tables,
+        Ok((tables, left)) => {
+            report.tables_deleted = tables;
+            report.left_to_their_owner.extend(left);
+        }
         Err(error) => errors.push(error),
     }
     match delete_buckets(targets).await {
-        Ok((buckets, objects)) => {
+        Ok((buckets, objects, left)) => {
             report.buckets_deleted = buckets;
             report.objects_deleted = objects;
+            report.left_to_their_owner.extend(left);
         }
         Err(error) => errors.push(error),
     }
@@ -310,13 +441,135 @@ async fn owned_buckets(
         .collect())
 }
 
-async fn delete_tables(targets: &CleanupTargets) -> Result<Vec<String>, BackendError> {
-    let client = targets.dynamodb.dynamodb_client().await;
-    let created: Vec<String> = owned_tables(&targets.run_id, &targets.dynamodb)
-        .await?
+/// Tags `table` with the run id and the owner token; false when the engine
+/// has no tagging at all.
+async fn tag_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    run_id: &RunId,
+    ownership: &Ownership,
+) -> Result<bool, BackendError> {
+    let failed = |err: String| {
+        BackendError::operation(Engine::DynamoDb, format!("tagging table {table}"), err)
+    };
+    let arn = table_arn(client, table).await?;
+    let tag = |key: &str, value: &str| {
+        aws_sdk_dynamodb::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .map_err(|err| failed(error_chain(&err)))
+    };
+    match client
+        .tag_resource()
+        .resource_arn(arn)
+        .tags(tag(RUN_TAG, run_id.as_str())?)
+        .tags(tag(OWNER_TAG, &ownership.token)?)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(err) if err.code() == Some("UnknownOperationException") => Ok(false),
+        Err(err) => Err(failed(error_chain(&err))),
+    }
+}
+
+async fn table_arn(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<String, BackendError> {
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|err| {
+            BackendError::operation(
+                Engine::DynamoDb,
+                format!("describing table {table}"),
+                error_chain(&err),
+            )
+        })?;
+    described
+        .table()
+        .and_then(|t| t.table_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            BackendError::operation(
+                Engine::DynamoDb,
+                format!("describing table {table}"),
+                "the answer has no table ARN",
+            )
+        })
+}
+
+/// The owner token a table is tagged with, if any.
+async fn table_owner(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<Option<String>, BackendError> {
+    let arn = table_arn(client, table).await?;
+    let tags = client
+        .list_tags_of_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|err| {
+            BackendError::operation(
+                Engine::DynamoDb,
+                format!("reading the tags of table {table}"),
+                error_chain(&err),
+            )
+        })?;
+    Ok(tags
+        .tags()
+        .iter()
+        .find(|tag| tag.key() == OWNER_TAG)
+        .map(|tag| tag.value().to_owned()))
+}
+
+/// What cleanup may delete of what the run id names: on an engine this
+/// process started, all of it but what was there at open; on a shared one,
+/// only what this sandbox claimed and still carries its owner token (a name
+/// deleted and re-created by another process since is that process's).
+/// Returns the deletable and the left.
+fn partition_deletable(
+    named: Vec<String>,
+    kept: &[String],
+    shared: bool,
+    claimed: &[String],
+) -> (Vec<String>, Vec<String>) {
+    named
         .into_iter()
-        .filter(|table| !targets.kept.tables.contains(table))
-        .collect();
+        .filter(|name| !kept.contains(name))
+        .partition(|name| !shared || claimed.contains(name))
+}
+
+async fn delete_tables(
+    targets: &CleanupTargets,
+) -> Result<(Vec<String>, Vec<String>), BackendError> {
+    let client = targets.dynamodb.dynamodb_client().await;
+    let claimed = targets.claims.lock().expect("claims lock").tables.clone();
+    let (candidates, mut left) = partition_deletable(
+        owned_tables(&targets.run_id, &targets.dynamodb).await?,
+        &targets.kept.tables,
+        targets.ownership.dynamodb_shared,
+        &claimed,
+    );
+    let untagged = targets
+        .claims
+        .lock()
+        .expect("claims lock")
+        .untagged_tables
+        .clone();
+    let mut created = Vec::new();
+    for table in candidates {
+        if targets.ownership.dynamodb_shared
+            && !untagged.contains(&table)
+            && table_owner(&client, &table).await?.as_deref() != Some(&targets.ownership.token)
+        {
+            left.push(table);
+        } else {
+            created.push(table);
+        }
+    }
     for table in &created {
         client
             .delete_table()
@@ -331,19 +584,73 @@ async fn delete_tables(targets: &CleanupTargets) -> Result<Vec<String>, BackendE
                 )
             })?;
     }
-    Ok(created)
+    Ok((created, left))
 }
 
-async fn delete_buckets(targets: &CleanupTargets) -> Result<(Vec<String>, usize), BackendError> {
+/// The owner marker's body in `bucket`, if it has one.
+async fn bucket_owner(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Option<String>, BackendError> {
+    match client
+        .get_object()
+        .bucket(bucket)
+        .key(OWNER_TAG)
+        .send()
+        .await
+    {
+        Ok(answer) => {
+            let body = answer.body.collect().await.map_err(|err| {
+                BackendError::operation(
+                    Engine::S3,
+                    format!("reading the owner marker of {bucket}"),
+                    error_chain(&err),
+                )
+            })?;
+            Ok(Some(
+                String::from_utf8_lossy(&body.into_bytes()).into_owned(),
+            ))
+        }
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(BackendError::operation(
+            Engine::S3,
+            format!("reading the owner marker of {bucket}"),
+            error_chain(&err),
+        )),
+    }
+}
+
+async fn delete_buckets(
+    targets: &CleanupTargets,
+) -> Result<(Vec<String>, usize, Vec<String>), BackendError> {
     let client = targets.s3.s3_client().await;
     let failed = |action: String, err: &dyn std::error::Error| -> BackendError {
         BackendError::operation(Engine::S3, action, error_chain(err))
     };
-    let owned: Vec<String> = owned_buckets(&targets.run_id, &targets.s3)
-        .await?
-        .into_iter()
-        .filter(|bucket| !targets.kept.buckets.contains(bucket))
-        .collect();
+    let claimed = targets.claims.lock().expect("claims lock").buckets.clone();
+    let (candidates, mut left) = partition_deletable(
+        owned_buckets(&targets.run_id, &targets.s3).await?,
+        &targets.kept.buckets,
+        targets.ownership.s3_shared,
+        &claimed,
+    );
+    let marker = targets.ownership.marker(&targets.run_id);
+    let mut owned = Vec::new();
+    for bucket in candidates {
+        if targets.ownership.s3_shared
+            && bucket_owner(&client, &bucket).await?.as_deref() != Some(&marker)
+        {
+            left.push(bucket);
+        } else {
+            owned.push(bucket);
+        }
+    }
     let mut objects_deleted = 0;
     for bucket in &owned {
         // Unfinished multipart uploads keep a bucket from being deleted on AWS.
@@ -398,5 +705,38 @@ async fn delete_buckets(targets: &CleanupTargets) -> Result<(Vec<String>, usize)
             .await
             .map_err(|err| failed(format!("deleting bucket {bucket}"), &err))?;
     }
-    Ok((owned, objects_deleted))
+    Ok((owned, objects_deleted, left))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_deletable;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn on_a_private_engine_everything_named_but_what_was_there_is_deletable() {
+        let (delete, left) = partition_deletable(
+            names(&["run-a", "run-b", "run-c"]),
+            &names(&["run-b"]),
+            false,
+            &[],
+        );
+        assert_eq!(delete, names(&["run-a", "run-c"]));
+        assert!(left.is_empty());
+    }
+
+    #[test]
+    fn on_a_shared_engine_only_what_was_claimed_is_deletable() {
+        let (delete, left) = partition_deletable(
+            names(&["run-a", "run-b", "run-c"]),
+            &names(&["run-b"]),
+            true,
+            &names(&["run-a"]),
+        );
+        assert_eq!(delete, names(&["run-a"]));
+        assert_eq!(left, names(&["run-c"]));
+    }
 }

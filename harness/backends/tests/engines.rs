@@ -380,6 +380,122 @@ async fn endpoint_provisioner_uses_engines_that_already_run() {
     after.close().await.unwrap();
 }
 
+/// Engines any process can reach (a CI service, real AWS): two processes
+/// that both use one run id (the second with --reopen) each delete only what
+/// they claimed and still own; a run-named table nobody here claimed is left.
+#[tokio::test]
+async fn on_shared_endpoints_a_run_deletes_only_what_it_claimed_and_still_owns() {
+    let running = embedded().await;
+    let mut plan = Plan::embedded()
+        .with(Engine::Postgres, Provisioner::Endpoint)
+        .with(Engine::DynamoDb, Provisioner::Endpoint)
+        .with(Engine::S3, Provisioner::Endpoint);
+    plan.settings.postgres.endpoint = Some(running.postgres().admin_url.clone());
+    plan.settings.dynamodb.endpoint = running.dynamodb().endpoint.url.clone();
+    plan.settings.s3.endpoint = running.s3().endpoint.url.clone();
+    let attached = Engines::start(&plan).await.expect("endpoint engines");
+
+    let run_id = RunId::generate();
+    let first = Sandbox::open(&attached, run_id.clone()).await.unwrap();
+    let first_table = create_table(&first, "first").await;
+    first.claim_table(&first_table).await.unwrap();
+    let first_bucket = first.bucket_name("first");
+    first
+        .s3
+        .create_bucket()
+        .bucket(&first_bucket)
+        .send()
+        .await
+        .unwrap();
+    first.claim_bucket(&first_bucket).await.unwrap();
+
+    // A second process joins the run after the first opened it.
+    let second = Sandbox::open_with(&attached, run_id.clone(), cutover_backends::Reopen::Yes)
+        .await
+        .unwrap();
+    let second_table = create_table(&second, "second").await;
+    second.claim_table(&second_table).await.unwrap();
+    let second_bucket = second.bucket_name("second");
+    second
+        .s3
+        .create_bucket()
+        .bucket(&second_bucket)
+        .send()
+        .await
+        .unwrap();
+    second.claim_bucket(&second_bucket).await.unwrap();
+    // Someone else's table under the run's name, claimed by nobody here.
+    let stray = create_table(&second, "stray").await;
+    // A table the first claimed, deleted and created again by the second: the
+    // first's record says "mine", its owner tag says otherwise, and the tag wins.
+    let recreated = create_table(&first, "recreated").await;
+    first.claim_table(&recreated).await.unwrap();
+    second
+        .dynamodb
+        .delete_table()
+        .table_name(&recreated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create_table(&second, "recreated").await, recreated);
+    second.claim_table(&recreated).await.unwrap();
+    // A claim with a name that is not the run's is refused.
+    assert!(first.claim_table("someone-elses-table").await.is_err());
+
+    let report = first.close().await.unwrap();
+    assert_eq!(
+        report.tables_deleted,
+        vec![first_table.clone()],
+        "{report:?}"
+    );
+    assert_eq!(
+        report.buckets_deleted,
+        vec![first_bucket.clone()],
+        "{report:?}"
+    );
+    let mut left = report.left_to_their_owner.clone();
+    left.sort();
+    let mut expected = vec![
+        second_table.clone(),
+        stray.clone(),
+        recreated.clone(),
+        second_bucket.clone(),
+    ];
+    expected.sort();
+    assert_eq!(left, expected, "{report:?}");
+    let tables = table_names(&second).await;
+    assert!(tables.contains(&second_table) && tables.contains(&stray));
+    assert!(!tables.contains(&first_table));
+    assert!(bucket_names(&second).await.contains(&second_bucket));
+
+    let report = second.close().await.unwrap();
+    let mut deleted = report.tables_deleted.clone();
+    deleted.sort();
+    let mut expected = vec![second_table.clone(), recreated.clone()];
+    expected.sort();
+    assert_eq!(deleted, expected, "{report:?}");
+    assert_eq!(report.buckets_deleted, vec![second_bucket], "{report:?}");
+    assert_eq!(
+        report.left_to_their_owner,
+        vec![stray.clone()],
+        "{report:?}"
+    );
+
+    // The stray table goes with whoever owns it: here, the test.
+    let observer = sandbox_on_running().await;
+    observer
+        .dynamodb
+        .delete_table()
+        .table_name(&stray)
+        .send()
+        .await
+        .unwrap();
+    observer.close().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(attached))
+        .await
+        .unwrap();
+}
+
 async fn sandbox_on_running() -> Sandbox {
     sandbox(embedded().await).await
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cutover_app::dynamo::DynamoStore;
 use cutover_app::transcripts::TranscriptStore;
-use cutover_app::{App, Mode};
+use cutover_app::{App, AppError, Mode};
 use cutover_backends::Sandbox;
 use cutover_core::backfill::KIND_ORDER;
 use cutover_core::domain::Entity;
@@ -130,6 +130,10 @@ pub async fn measure(
     let raw_dynamodb = {
         let table = DynamoStore::new(sandbox.dynamodb.clone(), sandbox.table_name("raw"));
         table.create_table().await?;
+        sandbox
+            .claim_table(table.table())
+            .await
+            .map_err(AppError::from)?;
         let items: Vec<_> = entities
             .iter()
             .map(|(entity, _)| app.profile().to_item(entity))
@@ -154,6 +158,10 @@ pub async fn measure(
     let raw_s3 = {
         let bucket = TranscriptStore::new(sandbox.s3.clone(), sandbox.bucket_name("raw"));
         bucket.create_bucket().await?;
+        sandbox
+            .claim_bucket(bucket.bucket())
+            .await
+            .map_err(AppError::from)?;
         let objects = transcript_objects(&entities);
         let bytes = objects.iter().map(|(_, text)| text.len() as u64).sum();
         let began = Instant::now();

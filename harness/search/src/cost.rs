@@ -198,6 +198,7 @@ impl SearchBench {
         pg.migrate().await?;
         let table = sandbox.table_name("searchcost");
         create_table(&sandbox.dynamodb, &table).await?;
+        sandbox.claim_table(&table).await?;
         let dynamo = DynamoStore::new(sandbox.dynamodb.clone(), table);
         let user = Id::parse("cost-user").expect("a valid id");
         pg.load(&[(

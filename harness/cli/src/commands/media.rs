@@ -103,6 +103,7 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 None => {
                     let table = sandbox.table_name("media");
                     cutover_media::schema::create_source_table(&sandbox.dynamodb, &table).await?;
+                    sandbox.claim_table(&table).await?;
                     let seed = args.seed.unwrap_or_else(rand::random);
                     eprintln!(
                         "filling {table} with {} generated items (seed {seed})",
