@@ -535,14 +535,26 @@ impl Relay {
     /// same lock).
     pub async fn remove_orphan(&self, object: &str) -> Result<Removal, AppError> {
         let Some(session) = transcript_session(object) else {
-            self.transcripts.delete(object).await?;
-            return Ok(Removal::Deleted { object: None });
+            // Not of the app's layout: not provably the app's to delete.
+            return Ok(Removal::Kept(
+                "its key is not of the app's transcript layout (listed, not deleted)",
+            ));
         };
         let mut tx = self
             .lock_entity(EntityKind::Session, &session, "remove an orphan object")
             .await?;
         if self.points_to(&mut tx, &session, object).await? {
             return Ok(Removal::Kept("its session's item points to it now"));
+        }
+        // PostgreSQL's row is the truth: an object it names is the item's
+        // problem (missing or malformed), never garbage.
+        if let Some((Entity::Session(row), _)) =
+            self.current(&mut tx, EntityKind::Session, &session).await?
+            && row.transcript.storage_key == object
+        {
+            return Ok(Removal::Kept(
+                "PostgreSQL's row of its session names it (the item is what is wrong)",
+            ));
         }
         self.transcripts.delete(object).await?;
         tx.commit()

@@ -250,7 +250,17 @@ pub fn transcript_storage_key(user: &Id, session: &Id, sha256_hex: &str) -> Stri
 /// inverse of `transcript_storage_key`); `None` for a key of another shape.
 pub fn transcript_session(key: &str) -> Option<Id> {
     let mut parts = key.strip_prefix("transcripts/")?.split('/');
-    let (_user, session) = (parts.next()?, parts.next()?);
+    let (user, session, name) = (parts.next()?, parts.next()?, parts.next()?);
+    // Exactly the app's layout: a `..`, an empty or an extra level is not it.
+    let plain_name = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if parts.next().is_some() || Id::parse(user).is_err() || !plain_name {
+        return None;
+    }
     Id::parse(session).ok()
 }
 
@@ -263,6 +273,26 @@ pub fn transcript_prefix(user: &Id, session: &Id) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_keys_of_the_app_layout_name_a_session() {
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            transcript_session(&format!("transcripts/alice/s1/{sha}")),
+            Some(Id::parse("s1").unwrap())
+        );
+        for key in [
+            "transcripts/../outside".to_owned(),
+            "transcripts/alice/../s1".to_owned(),
+            "transcripts/alice/s1/..".to_owned(),
+            "transcripts/alice/s1/".to_owned(),
+            format!("transcripts/alice/s1/{sha}/extra"),
+            format!("other/alice/s1/{sha}"),
+            "transcripts/al ice/s1/x".to_owned(),
+        ] {
+            assert_eq!(transcript_session(&key), None, "{key}");
+        }
+    }
 
     #[test]
     fn whole_floats_become_integers_everywhere() {

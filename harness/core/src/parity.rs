@@ -38,10 +38,14 @@ pub enum Category {
     OrphanObject,
     /// An item whose key cannot be parsed or whose attributes have the wrong type.
     MalformedItem,
+    /// A PostgreSQL row that does not hold what the profile says (an id, a
+    /// hash, a timestamp): the source of truth itself is wrong. Listed, never
+    /// repaired — nothing trustworthy could be written from it.
+    MalformedRow,
 }
 
 impl Category {
-    pub const ALL: [Category; 9] = [
+    pub const ALL: [Category; 10] = [
         Category::MissingInDynamodb,
         Category::OnlyInDynamodb,
         Category::FieldMismatch,
@@ -51,6 +55,7 @@ impl Category {
         Category::TranscriptContentMismatch,
         Category::OrphanObject,
         Category::MalformedItem,
+        Category::MalformedRow,
     ];
 }
 
@@ -339,6 +344,22 @@ pub fn malformed_item(key: &str, problem: &str, claimed: Option<(EntityKind, &st
         postgres: None,
         dynamodb: Some(problem.to_owned()),
         note: claimed.map(|(kind, id)| format!("the item claims to be {kind} {id:?}")),
+    }
+}
+
+/// PostgreSQL's row for `kind` `id` does not decode: `problem` names the column.
+pub fn malformed_row(kind: EntityKind, id: &str, problem: &str) -> Finding {
+    Finding {
+        category: Category::MalformedRow,
+        entity: Some(kind),
+        id: id.to_owned(),
+        field: None,
+        postgres: Some(problem.to_owned()),
+        dynamodb: None,
+        note: Some(
+            "PostgreSQL's row is not what the profile says: fix the row; repair skips it"
+                .to_owned(),
+        ),
     }
 }
 

@@ -81,7 +81,7 @@ pub enum MigrateError {
     Store(#[from] AppError),
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: String, reason: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Backup(#[from] cutover_core::media::backup::BackupError),
     #[error("reading {path}: {reason}")]
     Read { path: String, reason: String },

@@ -12,7 +12,7 @@ use cutover_core::item_size::Item;
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::parity::{
     Category, Finding, ObjectObservation, Tally, compare_entity, compare_transcript,
-    malformed_item, orphan_object, stale_derived_findings,
+    malformed_item, malformed_row, orphan_object, stale_derived_findings,
 };
 use cutover_core::profile::Profile;
 
@@ -78,7 +78,9 @@ impl Default for ParityOptions {
 struct Suspect {
     kind: EntityKind,
     id: Id,
-    key: ItemKey,
+    /// Where the entity was found, or is held; `None` for a PostgreSQL row
+    /// that does not decode (its key cannot be known).
+    key: Option<ItemKey>,
     findings: Vec<Finding>,
     /// False for an item at a key PostgreSQL does not hold the entity at: it
     /// is counted as an item of no entity, the entity itself at its own key.
@@ -103,6 +105,9 @@ struct SegmentResult {
     pointers: SortedSpill,
     /// `pk`/`sk` of malformed items whose key attributes are strings.
     malformed_keys: Vec<(String, String)>,
+    /// The entities malformed items claim to be: a repair rewrites them from
+    /// PostgreSQL (which decides whether the entity exists) before any delete.
+    claimed_by_malformed: Vec<(EntityKind, Id)>,
 }
 
 impl SegmentResult {
@@ -113,6 +118,7 @@ impl SegmentResult {
             seen: SortedSpill::new(spill_buffer_bytes),
             pointers: SortedSpill::new(spill_buffer_bytes),
             malformed_keys: Vec::new(),
+            claimed_by_malformed: Vec::new(),
         }
     }
 }
@@ -151,6 +157,34 @@ async fn observe_object(
             sha256: String::new(),
         }),
         TranscriptCheck::Skip => unreachable!("objects are not observed when skipped"),
+    }
+}
+
+/// PostgreSQL's rows of `kind` with these ids: the entities, and the ids
+/// whose rows do not decode with what is wrong (a bad row is a finding, not
+/// the end of the run). A batch with a bad row is re-read one id at a time.
+async fn rows_by_ids(
+    app: &App,
+    kind: EntityKind,
+    ids: &[String],
+) -> Result<(Vec<Entity>, HashMap<String, String>), AppError> {
+    match app.pg.entities_by_ids(kind, ids).await {
+        Ok(entities) => Ok((entities, HashMap::new())),
+        Err(AppError::MalformedRow { .. } | AppError::InvalidId(_)) => {
+            let mut entities = Vec::new();
+            let mut malformed = HashMap::new();
+            for id in ids {
+                match app.pg.entities_by_ids(kind, std::slice::from_ref(id)).await {
+                    Ok(found) => entities.extend(found),
+                    Err(error @ (AppError::MalformedRow { .. } | AppError::InvalidId(_))) => {
+                        malformed.insert(id.clone(), error.to_string());
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok((entities, malformed))
+        }
+        Err(error) => Err(error),
     }
 }
 
@@ -251,6 +285,9 @@ async fn scan_segment(
                     match claimed {
                         Some((kind, id)) => {
                             result.seen.push(entity_key(kind, &id)).map_err(spilling)?;
+                            if let Ok(parsed) = Id::parse(&id) {
+                                result.claimed_by_malformed.push((kind, parsed));
+                            }
                             result.tally.record(Some(kind), vec![finding]);
                         }
                         None => result.tally.record(None, vec![finding]),
@@ -260,20 +297,22 @@ async fn scan_segment(
         }
         for (kind, entities) in by_kind {
             let ids: Vec<String> = entities.iter().map(|(e, _)| e.id().to_string()).collect();
-            let rows: HashMap<String, Entity> = app
-                .pg
-                .entities_by_ids(kind, &ids)
-                .await?
-                .into_iter()
-                .map(|e| (e.id().to_string(), e))
-                .collect();
+            let (rows, malformed_rows) = rows_by_ids(&app, kind, &ids).await?;
+            let rows: HashMap<String, Entity> =
+                rows.into_iter().map(|e| (e.id().to_string(), e)).collect();
             // Object reads dominate: compare a page's entities concurrently.
             let compared: Vec<(Entity, Result<Vec<Finding>, AppError>, bool)> =
                 futures::stream::iter(entities)
                     .map(|(entity, item)| {
                         let app = &app;
                         let postgres = rows.get(entity.id().as_str());
+                        let malformed_row = malformed_rows.get(entity.id().as_str());
                         async move {
+                            // PostgreSQL's row is unreadable: that is the finding.
+                            if let Some(problem) = malformed_row {
+                                let finding = malformed_row_finding(kind, &entity, problem);
+                                return (entity.clone(), Ok(vec![finding]), true);
+                            }
                             // An item at a key PostgreSQL does not hold the entity at
                             // is DynamoDB's only, whatever its fields say.
                             if let Some(postgres) = postgres.filter(|pg| pg.key() != entity.key()) {
@@ -320,7 +359,7 @@ async fn scan_segment(
                     result.suspects.push(Suspect {
                         kind,
                         id: entity.id().clone(),
-                        key: entity.key(),
+                        key: Some(entity.key()),
                         findings,
                         stands_for_entity: at_current_key,
                     });
@@ -334,6 +373,10 @@ async fn scan_segment(
     }
 }
 
+fn malformed_row_finding(kind: EntityKind, entity: &Entity, problem: &str) -> Finding {
+    malformed_row(kind, entity.id().as_str(), problem)
+}
+
 /// Re-reads one suspect on both sides, at the key it was found at (or, for
 /// one DynamoDB lacked, PostgreSQL's): its findings now.
 async fn recheck(
@@ -341,17 +384,28 @@ async fn recheck(
     suspect: &Suspect,
     check: TranscriptCheck,
 ) -> Result<Vec<Finding>, AppError> {
-    let postgres = app
-        .pg
-        .entities_by_ids(suspect.kind, &[suspect.id.to_string()])
-        .await?
-        .into_iter()
-        .next();
-    let item = app.dynamo.get(&suspect.key).await?;
+    let (rows, malformed) = rows_by_ids(app, suspect.kind, &[suspect.id.to_string()]).await?;
+    if let Some(problem) = malformed.get(suspect.id.as_str()) {
+        return Ok(vec![malformed_row(
+            suspect.kind,
+            suspect.id.as_str(),
+            problem,
+        )]);
+    }
+    let postgres = rows.into_iter().next();
+    let Some(key) = suspect
+        .key
+        .clone()
+        .or_else(|| postgres.as_ref().map(Entity::key))
+    else {
+        // Neither side holds it any more.
+        return Ok(Vec::new());
+    };
+    let item = app.dynamo.get(&key).await?;
     let dynamodb = item
         .as_ref()
         .and_then(|item| app.profile().from_item(item).ok());
-    if let Some(postgres) = postgres.as_ref().filter(|pg| pg.key() != suspect.key) {
+    if let Some(postgres) = postgres.as_ref().filter(|pg| pg.key() != key) {
         // PostgreSQL holds the entity elsewhere now: whatever is still at the
         // suspect's key is DynamoDB's only; its current key is the scan's concern.
         let at = app.profile().key(&postgres.key()).to_string();
@@ -395,20 +449,34 @@ async fn missing_from_dynamodb(
     app: &App,
     kind: EntityKind,
     ids: &[String],
+    tally: &mut Tally,
 ) -> Result<Vec<Suspect>, AppError> {
-    Ok(app
-        .pg
-        .entities_by_ids(kind, ids)
-        .await?
+    let (entities, malformed) = rows_by_ids(app, kind, ids).await?;
+    let mut suspects: Vec<Suspect> = entities
         .into_iter()
         .map(|entity| Suspect {
             kind,
             id: entity.id().clone(),
-            key: entity.key(),
+            key: Some(entity.key()),
             findings: compare_entity(Some(&entity), None),
             stands_for_entity: true,
         })
-        .collect())
+        .collect();
+    for (id, problem) in malformed {
+        let finding = malformed_row(kind, &id, &problem);
+        match Id::parse(&id) {
+            Ok(parsed) => suspects.push(Suspect {
+                kind,
+                key: None,
+                id: parsed,
+                findings: vec![finding],
+                stands_for_entity: true,
+            }),
+            // Not even an id: no write can be in flight for it; final now.
+            Err(_) => tally.record(Some(kind), vec![finding]),
+        }
+    }
+    Ok(suspects)
 }
 
 /// Compares everything PostgreSQL, DynamoDB and S3 hold for the app.
@@ -433,6 +501,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     let mut seen = SortedSpill::new(options.spill_buffer_bytes);
     let mut pointers = SortedSpill::new(options.spill_buffer_bytes);
     let mut malformed_keys = Vec::new();
+    let mut claimed_by_malformed = Vec::new();
     for task in tasks {
         let part = task
             .await
@@ -442,6 +511,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         seen.absorb(part.seen).map_err(spilling)?;
         pointers.absorb(part.pointers).map_err(spilling)?;
         malformed_keys.extend(part.malformed_keys);
+        claimed_by_malformed.extend(part.claimed_by_malformed);
     }
 
     // What PostgreSQL has and the scan did not see: both sides as sorted
@@ -460,13 +530,14 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
             Some((batch_kind, ids)) if *batch_kind == kind && ids.len() < page_size => ids.push(id),
             _ => {
                 if let Some((batch_kind, ids)) = batch.replace((kind, vec![id])) {
-                    suspects.extend(missing_from_dynamodb(&app, batch_kind, &ids).await?);
+                    let found = missing_from_dynamodb(&app, batch_kind, &ids, &mut tally).await?;
+                    suspects.extend(found);
                 }
             }
         }
     }
     if let Some((kind, ids)) = batch {
-        suspects.extend(missing_from_dynamodb(&app, kind, &ids).await?);
+        suspects.extend(missing_from_dynamodb(&app, kind, &ids, &mut tally).await?);
     }
 
     // Objects no item points to: the listing and the pointers, merged.
@@ -562,15 +633,15 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
     let mut leftovers = Leftovers {
         malformed_keys,
         orphan_objects: orphans.clone(),
+        repairable: claimed_by_malformed,
         ..Leftovers::default()
     };
     for suspect in unresolved.into_iter().chain(stuck_suspects) {
-        if suspect
-            .findings
-            .iter()
-            .any(|f| f.category == Category::OnlyInDynamodb)
-        {
-            leftovers.dynamodb_only.push(suspect.key.clone());
+        let has = |category: Category| suspect.findings.iter().any(|f| f.category == category);
+        if has(Category::MalformedRow) {
+            // Nothing trustworthy to write from: listed by its finding only.
+        } else if let (true, Some(key)) = (has(Category::OnlyInDynamodb), &suspect.key) {
+            leftovers.dynamodb_only.push(key.clone());
         } else {
             leftovers
                 .repairable
