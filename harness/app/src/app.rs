@@ -155,6 +155,12 @@ impl App {
         &self.relay
     }
 
+    /// The app with its relay's transactions bounded by `bounds`.
+    pub fn with_relay_bounds(mut self, bounds: crate::relay::TransactionBounds) -> App {
+        self.relay = self.relay.with_bounds(bounds);
+        self
+    }
+
     pub fn postgres_reads(&self) -> &PgReads {
         &self.pg_reads
     }

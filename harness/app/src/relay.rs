@@ -22,6 +22,17 @@ use crate::error::AppError;
 use crate::pg::PgStore;
 use crate::transcripts::TranscriptStore;
 
+/// The entity lock every relay transaction takes: `$1` the kind, `$2` the id.
+/// One expression, so every holder of the invariant locks the same key.
+macro_rules! entity_lock {
+    () => {
+        "pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))"
+    };
+}
+
+/// Takes an entity's lock for the rest of the transaction (`$1` kind name, `$2` id).
+pub const ENTITY_LOCK_SQL: &str = concat!("SELECT ", entity_lock!());
+
 /// Bounds on a transaction that holds an entity's lock across DynamoDB and
 /// S3 calls (each bounded by `cutover_backends::aws::sdk_timeouts`): waiting
 /// for the lock, any one statement, and the transaction sitting idle while the
@@ -29,15 +40,39 @@ use crate::transcripts::TranscriptStore;
 /// applies of one entity from interleaving their item writes — so it is
 /// bounded instead of released; a writer that cannot get it in time fails
 /// transiently and its records stay pending for the relay.
-const TRANSACTION_BOUNDS: &str = "SELECT set_config('lock_timeout', '60s', true),
-        set_config('statement_timeout', '60s', true),
-        set_config('idle_in_transaction_session_timeout', '900s', true)";
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionBounds {
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub idle_in_transaction_timeout: Duration,
+}
 
-async fn bound(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> Result<(), AppError> {
-    sqlx::query(TRANSACTION_BOUNDS)
-        .execute(&mut **tx)
-        .await
-        .map_err(AppError::pg("bounding a relay transaction"))?;
+impl Default for TransactionBounds {
+    fn default() -> Self {
+        TransactionBounds {
+            lock_timeout: Duration::from_secs(60),
+            statement_timeout: Duration::from_secs(60),
+            idle_in_transaction_timeout: Duration::from_secs(900),
+        }
+    }
+}
+
+async fn bound(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    bounds: &TransactionBounds,
+) -> Result<(), AppError> {
+    let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+    sqlx::query(
+        "SELECT set_config('lock_timeout', $1, true),
+                set_config('statement_timeout', $2, true),
+                set_config('idle_in_transaction_session_timeout', $3, true)",
+    )
+    .bind(ms(bounds.lock_timeout))
+    .bind(ms(bounds.statement_timeout))
+    .bind(ms(bounds.idle_in_transaction_timeout))
+    .execute(&mut **tx)
+    .await
+    .map_err(AppError::pg("bounding a relay transaction"))?;
     Ok(())
 }
 
@@ -46,6 +81,7 @@ pub struct Relay {
     pg: PgStore,
     dynamo: DynamoStore,
     transcripts: TranscriptStore,
+    bounds: TransactionBounds,
 }
 
 /// A pending outbox record.
@@ -87,7 +123,14 @@ impl Relay {
             pg,
             dynamo,
             transcripts,
+            bounds: TransactionBounds::default(),
         }
+    }
+
+    /// The same relay with other transaction bounds.
+    pub fn with_bounds(mut self, bounds: TransactionBounds) -> Relay {
+        self.bounds = bounds;
+        self
     }
 
     /// Outbox records not yet applied.
@@ -153,21 +196,25 @@ impl Relay {
             .begin()
             .await
             .map_err(AppError::pg("beginning a relay transaction"))?;
-        bound(&mut tx).await?;
+        bound(&mut tx, &self.bounds).await?;
         // Lock and read in one round trip. Records committed while we waited for the
         // lock may be missing here; their writers apply them after us.
-        let rows = sqlx::query(
-            "WITH entity_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0)))
+        let rows = sqlx::query(concat!(
+            "WITH entity_lock AS (SELECT ",
+            entity_lock!(),
+            ")
              SELECT id, item_pk, item_sk, owner_id, version, attempts,
                     (extract(epoch FROM clock_timestamp()) * 1000)::bigint
              FROM outbox, entity_lock
-             WHERE entity_kind = $1 AND entity_id = $2 AND done_at IS NULL ORDER BY id",
-        )
+             WHERE entity_kind = $1 AND entity_id = $2 AND done_at IS NULL ORDER BY id"
+        ))
         .bind(kind.name())
         .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await
-        .map_err(AppError::pg("locking an entity and reading its pending outbox records"))?;
+        .map_err(AppError::pg(
+            "locking an entity and reading its pending outbox records",
+        ))?;
         if rows.is_empty() {
             return Ok(false);
         }
@@ -352,8 +399,8 @@ impl Relay {
         let mut tx = self.pg.pool().begin().await.map_err(AppError::pg(format!(
             "beginning a transaction to {purpose}"
         )))?;
-        bound(&mut tx).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
+        bound(&mut tx, &self.bounds).await?;
+        sqlx::query(ENTITY_LOCK_SQL)
             .bind(kind.name())
             .bind(id.as_str())
             .execute(&mut *tx)

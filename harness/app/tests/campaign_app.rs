@@ -772,3 +772,87 @@ async fn a_missing_table_is_a_permanent_failure_with_its_cause() {
     assert!(!source.to_string().is_empty());
     sandbox.close().await.unwrap();
 }
+
+/// A relay transaction waits for an entity's lock only as long as its bound,
+/// then fails transiently (its records stay pending) instead of hanging every
+/// writer of the entity behind one stalled holder.
+#[tokio::test]
+async fn a_relay_transaction_gives_up_on_a_held_lock_at_its_bound() {
+    let (sandbox, app) = installed(DynamoEngine::Dynoxide, Mode::Dual).await;
+    run(
+        &app,
+        Command::CreateUser {
+            user: id("alice"),
+            email: "a@example.com".into(),
+            display_name: "A".into(),
+        },
+    )
+    .await;
+    let app = app.with_relay_bounds(cutover_app::relay::TransactionBounds {
+        lock_timeout: Duration::from_millis(200),
+        ..Default::default()
+    });
+    // Another holder of alice's lock, stalled.
+    let mut holder = sandbox.pg.begin().await.unwrap();
+    sqlx::query(cutover_app::relay::ENTITY_LOCK_SQL)
+        .bind("user")
+        .bind("alice")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // The guard only turns a hang into a failure; it is not the bound under test.
+    let error = tokio::time::timeout(
+        Duration::from_secs(30),
+        app.relay().repair_entity(EntityKind::User, &id("alice")),
+    )
+    .await
+    .expect("the relay gave up at its lock bound")
+    .unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    let source = std::error::Error::source(&error).expect("the database error is kept");
+    assert!(source.to_string().contains("lock timeout"), "{source}");
+    holder.rollback().await.unwrap();
+    assert!(
+        app.relay()
+            .repair_entity(EntityKind::User, &id("alice"))
+            .await
+            .unwrap()
+    );
+    sandbox.close().await.unwrap();
+}
+
+/// An engine that accepts the connection and never answers: the SDK call
+/// ends at its attempt timeout, and the failure is classified as transient.
+#[tokio::test]
+async fn a_stalled_engine_ends_a_call_at_its_timeout_as_a_transient_failure() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stalled = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (connection, _) = listener.accept().await.unwrap();
+            held.push(connection);
+        }
+    });
+    let endpoint = cutover_backends::aws::AwsEndpoint::local(
+        url,
+        cutover_backends::dynamodb::local_credentials(),
+    );
+    let short = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .operation_attempt_timeout(Duration::from_millis(300))
+        .operation_timeout(Duration::from_secs(2))
+        .build();
+    let client = aws_sdk_dynamodb::Client::new(&endpoint.sdk_config_with(short).await);
+    let store = DynamoStore::new(client, "stalled".into());
+    let error = tokio::time::timeout(
+        Duration::from_secs(30),
+        store.get(&ItemKey::User { user: id("alice") }),
+    )
+    .await
+    .expect("the SDK gave up at its timeout")
+    .unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    assert!(error.to_string().contains("timeout"), "{error}");
+    stalled.abort();
+}

@@ -91,6 +91,11 @@ impl AwsEndpoint {
     /// Builds the SDK configuration (with `sdk_timeouts`). Uses rustls with ring, which builds much
     /// faster than the SDK's default aws-lc and is all the harness needs.
     pub async fn sdk_config(&self) -> SdkConfig {
+        self.sdk_config_with(sdk_timeouts()).await
+    }
+
+    /// `sdk_config` with other timeouts (tests that stall an engine on purpose).
+    pub async fn sdk_config_with(&self, timeouts: aws_config::timeout::TimeoutConfig) -> SdkConfig {
         let http_client = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::Ring,
@@ -98,7 +103,7 @@ impl AwsEndpoint {
             .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client)
-            .timeout_config(sdk_timeouts())
+            .timeout_config(timeouts)
             .region(Region::new(self.region.clone()));
         if let Some(url) = &self.url {
             loader = loader.endpoint_url(url);
@@ -131,5 +136,18 @@ impl AwsEndpoint {
             .force_path_style(self.url.is_some())
             .build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sdk_call_is_bounded() {
+        let timeouts = sdk_timeouts();
+        assert!(timeouts.connect_timeout().is_some());
+        assert!(timeouts.operation_attempt_timeout().is_some());
+        assert!(timeouts.operation_timeout().is_some());
     }
 }
