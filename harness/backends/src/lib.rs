@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod dynamodb;
 mod engines;
 pub mod error;
+mod netns;
 pub mod postgres;
 pub mod process;
 pub mod roundtrip;

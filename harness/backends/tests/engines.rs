@@ -622,3 +622,44 @@ async fn missing_prerequisites_name_what_and_how() {
         .to_string();
     assert!(message.contains("CUTOVER_PG_URL"), "{message}");
 }
+
+/// This machine's address on a non-loopback interface, if it has one: the
+/// source address of a route towards a documentation address (no packet is sent).
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let address = socket.local_addr().ok()?.ip();
+    (!address.is_loopback()).then_some(address)
+}
+
+/// DynamoDB Local has no bind-address option; where cutover can give it a
+/// private network (root) it is reachable on loopback only, never from
+/// another interface of this machine.
+#[tokio::test]
+async fn dynamodb_local_is_reachable_on_loopback_only() {
+    let Some(address) = non_loopback_address() else {
+        eprintln!("skipping: this machine has no non-loopback interface to try from");
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: not root, so DynamoDB Local runs without a private network");
+        return;
+    }
+    let engines = with_dynamodb_local().await;
+    let url = engines.dynamodb().endpoint.url.clone().unwrap();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "{url} answers on loopback"
+    );
+    assert!(
+        std::net::TcpStream::connect((address, port)).is_err(),
+        "DynamoDB Local answers on {address}:{port}"
+    );
+    let sandbox = sandbox(engines).await;
+    roundtrip::run(&sandbox, 1024)
+        .await
+        .expect("a round trip through the bridge");
+    sandbox.close().await.unwrap();
+}

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cutover_core::provision::{Engine, Provisioner};
@@ -14,6 +15,7 @@ use cutover_core::provision::{Engine, Provisioner};
 use super::local_credentials;
 use crate::aws::AwsEndpoint;
 use crate::error::{BackendError, error_chain};
+use crate::netns::PrivateNetwork;
 use crate::process::{ManagedChild, RestartableChild, die_with_parent, free_loopback_port, which};
 use crate::scratch::ScratchDir;
 
@@ -258,29 +260,70 @@ pub fn java() -> Result<PathBuf, BackendError> {
 }
 
 pub(crate) struct DynamoDbLocalProcess {
-    // Field order matters: the JVM stops before its data directory is removed.
+    // Field order matters: the JVM stops before its bridge, its network and
+    // its data directory go.
     process: RestartableChild,
+    _bridge: Option<AbortOnDrop>,
+    network: Option<Arc<PrivateNetwork>>,
     data: ScratchDir,
     install: Installation,
+    /// Where clients connect: the bridge's port, or the JVM's own without a
+    /// private network.
     port: u16,
+    /// The JVM's port (inside its network when it has one).
+    jvm_port: u16,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl DynamoDbLocalProcess {
     /// Starts DynamoDB Local on a free port. Its tables live in files (`-dbPath`
     /// in a scratch directory, not `-inMemory`) so a killed JVM can be started
     /// again with its data, as `restart` does.
+    ///
+    /// DynamoDB Local cannot be told to bind loopback only; where a network
+    /// namespace can be made (root), the JVM runs in one of its own and is
+    /// reached through a bridge on 127.0.0.1 (`netns`), so no other machine
+    /// can reach it. Elsewhere it listens on every interface, and a warning
+    /// says so.
     pub(crate) async fn start(
         install: &Installation,
     ) -> Result<DynamoDbLocalProcess, BackendError> {
-        let port = free_loopback_port()
+        let jvm_port = free_loopback_port()
             .map_err(BackendError::io("finding a free port for", &install.dir))?;
         let data = ScratchDir::create("dynamodb-local")?;
-        let process = spawn_jvm(install, data.path(), port).await?;
+        let (network, bridge, port) = match PrivateNetwork::create() {
+            Ok(network) => {
+                let network = Arc::new(network);
+                let (port, task) = crate::netns::bridge(network.clone(), jvm_port)
+                    .await
+                    .map_err(BackendError::io("bridging to", &install.dir))?;
+                (Some(network), Some(AbortOnDrop(task)), port)
+            }
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    "no private network namespace for DynamoDB Local: it listens on every interface"
+                );
+                (None, None, jvm_port)
+            }
+        };
+        let process = spawn_jvm(install, data.path(), jvm_port, port, network.as_deref()).await?;
         Ok(DynamoDbLocalProcess {
             process: RestartableChild::new(Engine::DynamoDb, "DynamoDB Local", process),
+            _bridge: bridge,
+            network,
             data,
             install: install.clone(),
             port,
+            jvm_port,
         })
     }
 
@@ -300,7 +343,9 @@ impl DynamoDbLocalProcess {
         engine_runtime: &tokio::runtime::Handle,
     ) -> Result<String, BackendError> {
         let (install, data, port) = (self.install.clone(), self.data.path().to_owned(), self.port);
-        let start = async move { spawn_jvm(&install, &data, port).await };
+        let (jvm_port, network) = (self.jvm_port, self.network.clone());
+        let start =
+            async move { spawn_jvm(&install, &data, jvm_port, port, network.as_deref()).await };
         let pid = self
             .process
             .crash_and_restart(libc::SIGKILL, down, engine_runtime, start)
@@ -311,11 +356,14 @@ impl DynamoDbLocalProcess {
     }
 }
 
-/// Runs DynamoDB Local and waits until its API answers.
+/// Runs DynamoDB Local on `jvm_port` (inside `network`, when given) and waits
+/// until its API answers on `port` (the bridge's, or the same).
 async fn spawn_jvm(
     install: &Installation,
     data_dir: &Path,
+    jvm_port: u16,
     port: u16,
+    network: Option<&PrivateNetwork>,
 ) -> Result<ManagedChild, BackendError> {
     let java = java()?;
     let log = data_dir.join("dynamodb-local.log");
@@ -333,13 +381,17 @@ async fn spawn_jvm(
         .arg(install.dir.join(JAR))
         .args(["-sharedDb", "-disableTelemetry", "-dbPath"])
         .arg(data_dir)
-        .args(["-port", &port.to_string()])
+        .args(["-port", &jvm_port.to_string()])
         .current_dir(&install.dir)
         .stdin(Stdio::null())
         .stdout(log_out)
         .stderr(log_err);
     die_with_parent(&mut command, libc::SIGKILL);
-    let child = command.spawn().map_err(|err| {
+    let spawned = match network {
+        Some(network) => network.spawn(command),
+        None => command.spawn(),
+    };
+    let child = spawned.map_err(|err| {
         BackendError::startup(
             Engine::DynamoDb,
             Provisioner::Local,
