@@ -233,43 +233,56 @@ pub(crate) fn open_log(
     Ok(file)
 }
 
-/// How a child process ended and the most memory it held.
+/// The environment variable that asks a cutover process to write its peak
+/// RSS (in KiB) to the file it names when it exits (`record_peak_rss`).
+pub const PEAK_RSS_FILE_ENV: &str = "CUTOVER_PEAK_RSS_FILE";
+
+/// This process's peak resident set since it exec'd, in KiB: the kernel's
+/// `VmHWM`. (Not `ru_maxrss`: that also counts the parent's pages the
+/// forked copy held before exec, so a child of a big process looks big.)
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Writes `peak_rss_kib` to the file `PEAK_RSS_FILE_ENV` names, if it is set.
+pub fn record_peak_rss() -> std::io::Result<()> {
+    let Some(path) = std::env::var_os(PEAK_RSS_FILE_ENV) else {
+        return Ok(());
+    };
+    let peak =
+        peak_rss_kib().ok_or_else(|| std::io::Error::other("no VmHWM in /proc/self/status"))?;
+    std::fs::write(path, peak.to_string())
+}
+
+/// How a child cutover process ended and the most memory it held.
 #[derive(Debug, Clone, Copy)]
 pub struct ChildUsage {
     pub status: std::process::ExitStatus,
-    /// The child's peak resident set (`ru_maxrss` from `wait4`), in KiB.
+    /// The child's own peak resident set after exec (its `VmHWM`, written by
+    /// the child itself through `record_peak_rss`), in KiB.
     pub peak_rss_kib: u64,
     pub wall: Duration,
 }
 
-/// Runs `command` to its end and reports its peak RSS as the kernel counted
-/// it: `wait4` on the child's own pid, so neither this process nor another
-/// child is in the figure. Blocks; call it from a blocking thread.
+/// Runs a cutover `command` to its end and reads the peak RSS it reports of
+/// itself. Blocks; call it from a blocking thread.
 pub fn run_measuring_peak_rss(command: &mut Command) -> std::io::Result<ChildUsage> {
+    let report = tempfile::NamedTempFile::new()?;
     let began = Instant::now();
-    let child = command.spawn()?;
-    let pid = libc::pid_t::try_from(child.id())
-        .map_err(|_| std::io::Error::other(format!("pid {} out of range", child.id())))?;
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `pid` is our own unreaped child; both pointers are valid.
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if waited == pid {
-            break;
-        }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
-    // The child is reaped: `Child` must not wait for it again (its drop does not).
-    drop(child);
+    let status = command.env(PEAK_RSS_FILE_ENV, report.path()).status()?;
+    let wall = began.elapsed();
+    let text = std::fs::read_to_string(report.path())?;
+    let peak_rss_kib = text.trim().parse().map_err(|_| {
+        std::io::Error::other(format!(
+            "the child (exit {status}) reported no peak RSS: {text:?}"
+        ))
+    })?;
     Ok(ChildUsage {
-        status: std::os::unix::process::ExitStatusExt::from_raw(status),
-        peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
-        wall: began.elapsed(),
+        status,
+        peak_rss_kib,
+        wall,
     })
 }
 
@@ -303,19 +316,17 @@ mod safety_tests {
 
     #[test]
     fn a_child_that_holds_memory_reports_it() {
-        // 64 MiB held by a shell's `head` buffer would be fragile; Python
-        // allocating and touching 64 MiB is not.
+        // A stand-in for a cutover child: Python touching 64 MiB, then writing
+        // its own VmHWM where PEAK_RSS_FILE_ENV says, as `record_peak_rss` does.
+        let script = "import os\nb = bytearray(64 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nhwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\nopen(os.environ['CUTOVER_PEAK_RSS_FILE'], 'w').write(hwm)";
         let mut command = Command::new("python3");
-        command.args([
-            "-c",
-            "b = bytearray(64 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1",
-        ]);
+        command.args(["-c", script]);
         let usage = run_measuring_peak_rss(&mut command).unwrap();
         assert!(usage.status.success());
         assert!(usage.peak_rss_kib >= 64 << 10, "{usage:?}");
-        let mut small = Command::new("true");
-        let usage = run_measuring_peak_rss(&mut small).unwrap();
-        assert!(usage.peak_rss_kib < 64 << 10, "{usage:?}");
+        let mut silent = Command::new("true");
+        assert!(run_measuring_peak_rss(&mut silent).is_err());
+        assert!(peak_rss_kib().unwrap() > 0);
     }
 
     #[test]

@@ -87,6 +87,9 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(migrate) => commands::media::run_migrate(migrate).await,
         }
     });
+    if let Err(error) = cutover_backends::process::record_peak_rss() {
+        eprintln!("error: recording the peak RSS: {error}");
+    }
     match outcome {
         Ok(code) => code,
         Err(error) => {

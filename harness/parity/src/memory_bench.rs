@@ -1,8 +1,10 @@
 //! The validator's memory against the table's size: a growing dataset is
 //! loaded and, at each size, `cutover parity` runs on it as a child process
-//! whose peak RSS the kernel reports (`wait4`). A child, so that neither the
-//! engines (Dynoxide and the S3 store run in this process) nor the loader
-//! are in the figure. Measurement only; the CLI writes the report.
+//! that reports its own peak RSS (the kernel's `VmHWM`) when it exits. A
+//! child, so that neither the engines (Dynoxide and the S3 store run in this
+//! process) nor the loader are in the figure; `VmHWM`, not `wait4`'s
+//! `ru_maxrss`, which counts this big process's pages the forked copy held
+//! before exec. Measurement only; the CLI writes the report.
 
 use std::path::Path;
 use std::process::Command;

@@ -514,9 +514,19 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         claimed_by_malformed.extend(part.claimed_by_malformed);
     }
 
+    tracing::info!(
+        seen = seen.keys_pushed(),
+        runs = seen.runs_written(),
+        "scan done"
+    );
     // What PostgreSQL has and the scan did not see: both sides as sorted
     // streams (bytes, not PostgreSQL's collation), merged.
     let postgres_ids = postgres_entity_keys(&app, options).await?;
+    tracing::info!(
+        ids = postgres_ids.keys_pushed(),
+        runs = postgres_ids.runs_written(),
+        "postgres ids read"
+    );
     let missing = only_in_left(
         postgres_ids.into_sorted().map_err(spilling)?,
         seen.into_sorted().map_err(spilling)?,
@@ -540,6 +550,7 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         suspects.extend(missing_from_dynamodb(&app, kind, &ids, &mut tally).await?);
     }
 
+    tracing::info!(suspects = suspects.len(), "missing merged");
     // Objects no item points to: the listing and the pointers, merged.
     let mut orphans: Vec<String> = if options.transcripts == TranscriptCheck::Skip {
         Vec::new()

@@ -14,7 +14,7 @@ pub enum Bench {
     Replay(ReplayArgs),
     /// Parity validation rate against reading both sides raw and the naive per-item lookup.
     Parity(ParityArgs),
-    /// The validator's peak memory (RSS of a `cutover parity` process) against entity count.
+    /// The validator's peak memory (VmHWM of a `cutover parity` process) against entity count.
     ParityMemory(ParityMemoryArgs),
     /// What FilterExpression search costs (items and RCU read vs returned) over campaign sizes.
     SearchCost(SearchCostArgs),
@@ -472,7 +472,7 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
     let bench = measured?;
     cleanup?;
     let mut markdown = format!(
-        "# Parity validator memory\n\nGenerated {} on {}; engines: {engine_names}.\n\nEach row: `cutover parity --transcripts {}` run as a child process on the loaded stores; peak RSS is the child's `ru_maxrss` from `wait4` (reported by the kernel, not estimated), so the engines and the loader are not in it. Loading took {:.0} s in all (not timed as validation).\n\n| entities | compared | parity | peak RSS (MiB) | validate (s) |\n| ---: | ---: | ---: | ---: | ---: |\n",
+        "# Parity validator memory\n\nGenerated {} on {}; engines: {engine_names}.\n\nEach row: `cutover parity --transcripts {}` run as a child process on the loaded stores; peak RSS is the child's own `VmHWM` (reported by the kernel, not estimated), so the engines and the loader are not in it (`ru_maxrss` from `wait4` would count the pages of this process the forked child held before exec). Loading took {:.0} s in all (not timed as validation).\n\n| entities | compared | parity | peak RSS (MiB) | validate (s) |\n| ---: | ---: | ---: | ---: | ---: |\n",
         report::now_rfc3339(),
         report::machine_line(),
         args.transcripts,
