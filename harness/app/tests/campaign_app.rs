@@ -834,10 +834,8 @@ async fn a_stalled_engine_ends_a_call_at_its_timeout_as_a_transient_failure() {
             held.push(connection);
         }
     });
-    let endpoint = cutover_backends::aws::AwsEndpoint::local(
-        url,
-        cutover_backends::dynamodb::local_credentials(),
-    );
+    let endpoint =
+        cutover_backends::aws::AwsEndpoint::local(url, cutover_backends::aws::local_credentials());
     let short = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))
         .operation_attempt_timeout(Duration::from_millis(300))

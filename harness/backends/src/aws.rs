@@ -51,6 +51,12 @@ pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
+/// Local engines accept any signature; one fixed key keeps DynamoDB Local's
+/// per-key databases from splitting (it also runs with `-sharedDb`).
+pub fn local_credentials() -> StaticCredentials {
+    StaticCredentials::new("cutover", "cutover-secret")
+}
+
 impl AwsEndpoint {
     /// An engine on this machine that accepts any well-formed signature.
     pub fn local(url: String, credentials: StaticCredentials) -> Self {
@@ -67,7 +73,7 @@ impl AwsEndpoint {
         let port = crate::process::free_loopback_port()?;
         Ok(AwsEndpoint::local(
             format!("http://127.0.0.1:{port}"),
-            crate::dynamodb::local_credentials(),
+            local_credentials(),
         ))
     }
 
@@ -79,7 +85,7 @@ impl AwsEndpoint {
             || std::env::var_os("AWS_PROFILE").is_some();
         AwsEndpoint {
             credentials: if url.is_some() && !chain_configured {
-                Some(crate::dynamodb::local_credentials())
+                Some(local_credentials())
             } else {
                 None
             },

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use cutover_core::provision::{Engine, Provisioner};
 
-use super::local_credentials;
 use crate::aws::AwsEndpoint;
+use crate::aws::local_credentials;
 use crate::error::{BackendError, error_chain};
 use crate::netns::PrivateNetwork;
 use crate::process::{ManagedChild, RestartableChild, die_with_parent, free_loopback_port, which};

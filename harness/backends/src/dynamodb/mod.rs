@@ -13,14 +13,8 @@ use testcontainers_modules::testcontainers::{ContainerAsync, runners::AsyncRunne
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::aws::{AwsEndpoint, StaticCredentials};
+use crate::aws::{AwsEndpoint, local_credentials};
 use crate::error::{BackendError, error_chain};
-
-/// Local engines accept any signature; one fixed key keeps DynamoDB Local's
-/// per-key databases from splitting (it also runs with `-sharedDb`).
-pub fn local_credentials() -> StaticCredentials {
-    StaticCredentials::new("cutover", "cutover-secret")
-}
 
 /// A running DynamoDB-compatible engine.
 pub struct DynamoDbEngine {
