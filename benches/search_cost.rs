@@ -8,7 +8,6 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::capacity::{Consistency, query_rcu};
-use cutover_core::naming::RunId;
 use cutover_core::search::cost::Design;
 use cutover_core::search::lexemes::lexemes;
 use cutover_search::cost::SearchBench;
@@ -36,7 +35,7 @@ fn filter_search(c: &mut Criterion) {
         .block_on(Engines::start(&Plan::embedded()))
         .expect("embedded engines start");
     let sandbox = runtime
-        .block_on(Sandbox::open(&engines, RunId::generate()))
+        .block_on(Sandbox::open(&engines, cutover_backends::new_run_id()))
         .expect("a sandbox opens");
     let bench = runtime
         .block_on(SearchBench::install(&sandbox))

@@ -12,7 +12,6 @@ use cutover_app::dynamo::{KeySpec, create_string_keyed_table};
 use cutover_app::item_to_sdk;
 use cutover_backends::Sandbox;
 use cutover_core::item_size::{AttrValue, Item, MAX_ITEM_BYTES, item_bytes};
-use cutover_core::naming::RunId;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use support::{DynamoEngine, engines};
@@ -232,7 +231,7 @@ async fn engine_disagreement(sandbox: &Sandbox, table: &str, name: &str, shape: 
 }
 
 async fn boundary_report(engine: DynamoEngine) -> Vec<(String, i64)> {
-    let sandbox = Sandbox::open(engines(engine).await, RunId::generate())
+    let sandbox = Sandbox::open(engines(engine).await, cutover_backends::new_run_id())
         .await
         .unwrap();
     let table = sandbox.table_name("sizes");

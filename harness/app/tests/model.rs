@@ -18,7 +18,6 @@ use cutover_backends::Sandbox;
 use cutover_core::domain::Entity;
 use cutover_core::keys::Id;
 use cutover_core::model::{Model, ModelCampaign, ModelSession, ModelSummary, ModelUser, Refusal};
-use cutover_core::naming::RunId;
 use proptest::prelude::*;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
 use support::DynamoEngine;
@@ -244,7 +243,7 @@ impl StateMachineTest for RealApp {
         let (sandbox, app) = runtime.block_on(async {
             let sandbox = Sandbox::open(
                 support::engines(DynamoEngine::Dynoxide).await,
-                RunId::generate(),
+                cutover_backends::new_run_id(),
             )
             .await
             .unwrap();

@@ -28,5 +28,5 @@ pub mod settings;
 
 pub use engines::{Engines, Restarted};
 pub use error::BackendError;
-pub use sandbox::{CleanupReport, Reopen, Sandbox};
+pub use sandbox::{CleanupReport, Reopen, Sandbox, new_run_id};
 pub use settings::Plan;

@@ -149,9 +149,9 @@ async fn dynamodb_roundtrip(
             HashMap::from([
                 (
                     "pk".to_owned(),
-                    AttributeValue::S("CAMP#roundtrip".to_owned()),
+                    AttributeValue::S("RT#roundtrip".to_owned()),
                 ),
-                ("sk".to_owned(), AttributeValue::S(format!("SESS#{i:03}"))),
+                ("sk".to_owned(), AttributeValue::S(format!("ITEM#{i:03}"))),
                 (
                     "name".to_owned(),
                     AttributeValue::S(format!("séance {i} 🐉")),
@@ -173,8 +173,8 @@ async fn dynamodb_roundtrip(
         .query()
         .table_name(&table)
         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-        .expression_attribute_values(":pk", AttributeValue::S("CAMP#roundtrip".to_owned()))
-        .expression_attribute_values(":prefix", AttributeValue::S("SESS#".to_owned()))
+        .expression_attribute_values(":pk", AttributeValue::S("RT#roundtrip".to_owned()))
+        .expression_attribute_values(":prefix", AttributeValue::S("ITEM#".to_owned()))
         .consistent_read(true)
         .return_consumed_capacity(ReturnConsumedCapacity::Total)
         .send()

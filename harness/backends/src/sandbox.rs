@@ -34,6 +34,11 @@ pub struct Sandbox {
     targets: Option<CleanupTargets>,
 }
 
+/// A fresh run id from the OS's randomness (core's `RunId::from_random` reads none).
+pub fn new_run_id() -> RunId {
+    RunId::from_random(rand::random())
+}
+
 /// The tag key (tables) and marker object (buckets) that name a resource's owner.
 pub const OWNER_TAG: &str = "cutover-owner";
 /// The tag key that names the run a table belongs to.

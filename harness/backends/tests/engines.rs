@@ -8,7 +8,6 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use cutover_backends::{BackendError, Engines, Plan, Sandbox, roundtrip};
-use cutover_core::naming::RunId;
 use cutover_core::provision::{Engine, Provisioner};
 use sqlx::Connection;
 use tokio::sync::OnceCell;
@@ -38,7 +37,7 @@ async fn with_dynamodb_local() -> &'static Engines {
 }
 
 async fn sandbox(engines: &Engines) -> Sandbox {
-    Sandbox::open(engines, RunId::generate())
+    Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .expect("sandbox opens")
 }
@@ -261,7 +260,7 @@ async fn closing_a_sandbox_removes_everything_it_created() {
 #[tokio::test]
 async fn a_second_run_with_the_same_id_is_refused_and_a_reopened_one_removes_only_its_own() {
     let engines = embedded().await;
-    let run_id = RunId::generate();
+    let run_id = cutover_backends::new_run_id();
     let first = Sandbox::open(engines, run_id.clone()).await.unwrap();
     fill_sandbox(&first).await;
     let database = run_id.postgres_database();
@@ -395,7 +394,7 @@ async fn on_shared_endpoints_a_run_deletes_only_what_it_claimed_and_still_owns()
     plan.settings.s3.endpoint = running.s3().endpoint.url.clone();
     let attached = Engines::start(&plan).await.expect("endpoint engines");
 
-    let run_id = RunId::generate();
+    let run_id = cutover_backends::new_run_id();
     let first = Sandbox::open(&attached, run_id.clone()).await.unwrap();
     let first_table = create_table(&first, "first").await;
     first.claim_table(&first_table).await.unwrap();
@@ -513,7 +512,7 @@ async fn a_second_set_of_engines_runs_beside_the_first_and_stops_when_dropped() 
     );
 
     // The same run id on two engine sets: as two test suites on one machine would.
-    let run = RunId::generate();
+    let run = cutover_backends::new_run_id();
     let (a, b) = tokio::join!(
         Sandbox::open(first, run.clone()),
         Sandbox::open(&second, run.clone())

@@ -11,7 +11,6 @@ use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_backfill::{BackfillOptions, backfill};
 use cutover_core::keys::Id;
 use cutover_core::model::Model;
-use cutover_core::naming::RunId;
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use cutover_parity::bench::{ENTITIES_PER_USER, dataset};
 use cutover_parity::{ParityOptions, ParityReport, TranscriptCheck, validate};
@@ -50,7 +49,7 @@ fn race_seeds() -> Vec<u64> {
 }
 
 async fn installed_app(mode: Mode) -> (Sandbox, App) {
-    let sandbox = Sandbox::open(engines().await, RunId::generate())
+    let sandbox = Sandbox::open(engines().await, cutover_backends::new_run_id())
         .await
         .unwrap();
     let app = App::install(&sandbox, mode).await.unwrap();

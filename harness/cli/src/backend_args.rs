@@ -66,7 +66,7 @@ impl BackendArgs {
     pub fn run_id(&self) -> anyhow::Result<RunId> {
         match &self.run_id {
             Some(id) => RunId::parse(id).context("--run-id"),
-            None => Ok(RunId::generate()),
+            None => Ok(cutover_backends::new_run_id()),
         }
     }
 

@@ -292,7 +292,6 @@ mod stores {
     use cutover_backends::{Engines, Plan, Sandbox};
     use cutover_core::item_size::AttrValue;
     use cutover_core::keys::{Id, ItemKey};
-    use cutover_core::naming::RunId;
 
     fn id(text: &str) -> Id {
         Id::parse(text).unwrap()
@@ -351,7 +350,9 @@ mod stores {
     }
 
     async fn seeded(engines: &Engines) -> (Sandbox, App) {
-        let sandbox = Sandbox::open(engines, RunId::generate()).await.unwrap();
+        let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
+            .await
+            .unwrap();
         let app = App::install(&sandbox, Mode::Dual).await.unwrap();
         for write in [
             Write::CreateUser {

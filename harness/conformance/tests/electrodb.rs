@@ -27,7 +27,6 @@ use cutover_core::campaign_item::format_timestamp;
 use cutover_core::command::Command;
 use cutover_core::domain::Entity;
 use cutover_core::keys::{EntityKind, Id};
-use cutover_core::naming::RunId;
 use cutover_core::parity::Category;
 use cutover_core::profile::{ELECTRODB_TOML, Profile};
 use cutover_core::provision::{Engine, Provisioner};
@@ -417,7 +416,7 @@ async fn electrodb_reads_everything(
 }
 
 async fn check(engine: DynamoEngine, variant: Variant) {
-    let sandbox = Sandbox::open(engines(engine).await, RunId::generate())
+    let sandbox = Sandbox::open(engines(engine).await, cutover_backends::new_run_id())
         .await
         .expect("sandbox");
     let profile = variant.profile();
@@ -606,9 +605,12 @@ async fn prisma_database(sandbox: &Sandbox, rows: &[(Entity, Option<String>)]) {
 /// engine writes for `schema.prisma`, byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_prisma_migration_is_what_prisma_writes() {
-    let sandbox = Sandbox::open(engines(DynamoEngine::Dynoxide).await, RunId::generate())
-        .await
-        .expect("sandbox");
+    let sandbox = Sandbox::open(
+        engines(DynamoEngine::Dynoxide).await,
+        cutover_backends::new_run_id(),
+    )
+    .await
+    .expect("sandbox");
     let answer = prisma(&sandbox, json!({"op": "migration"})).await;
     assert_eq!(answer["sql"].as_str(), Some(PRISMA_MIGRATION));
     sandbox.close().await.unwrap();
@@ -642,7 +644,7 @@ async fn prisma_stores(
     Vec<Entity>,
     Vec<(Entity, Option<String>)>,
 ) {
-    let sandbox = Sandbox::open(engines(engine).await, RunId::generate())
+    let sandbox = Sandbox::open(engines(engine).await, cutover_backends::new_run_id())
         .await
         .expect("sandbox");
     let profile = variant.profile();

@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use rand::RngExt;
 use thiserror::Error;
 
 /// Length of a generated run id: 36^10 ≈ 3.7e15 ids, short enough that every
@@ -35,12 +34,17 @@ pub enum NamingError {
 pub struct RunId(String);
 
 impl RunId {
-    /// A fresh random run id.
-    pub fn generate() -> Self {
+    /// The run id that `bits` spell in the run-id alphabet. The caller draws
+    /// them (`cutover_backends::new_run_id`): core reads no OS randomness.
+    pub fn from_random(mut bits: u128) -> Self {
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let mut rng = rand::rng();
+        let base = ALPHABET.len() as u128;
         let id = (0..GENERATED_RUN_ID_LEN)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .map(|_| {
+                let letter = ALPHABET[(bits % base) as usize] as char;
+                bits /= base;
+                letter
+            })
             .collect();
         RunId(id)
     }
@@ -149,8 +153,8 @@ mod tests {
 
     #[test]
     fn generated_ids_are_distinct_and_parse_back() {
-        let a = RunId::generate();
-        let b = RunId::generate();
+        let a = RunId::from_random(1);
+        let b = RunId::from_random(u128::MAX);
         assert_ne!(a, b);
         assert_eq!(RunId::parse(a.as_str()), Ok(a));
     }

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::dynamo::DynamoStore;
 use cutover_app::{AppError, item_from_sdk};
 use cutover_core::media::backup::{file_name, parse_backup_file};
-use cutover_core::media::source::{attr, from_source_item};
+use cutover_core::media::source::{attr, from_source_item, type_id};
 use cutover_core::media::{MediaItem, MediaType};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -235,7 +235,7 @@ async fn screen(
     let mut seen = HashSet::new();
     let mut valid = Vec::new();
     for item in items {
-        let key = format!("{}:{}", item.media_type.name(), item.id);
+        let key = type_id(item.media_type, &item.id);
         if let Err(e) = item.validate() {
             rejected.push(Rejected {
                 key,
@@ -270,7 +270,7 @@ async fn screen(
     .collect();
     let mut accepted = Vec::new();
     for item in valid {
-        let key = format!("{}:{}", item.media_type.name(), item.id);
+        let key = type_id(item.media_type, &item.id);
         if let Some(other) = existing
             .get(&item.id)
             .filter(|t| *t != item.media_type.name())

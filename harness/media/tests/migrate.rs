@@ -11,7 +11,6 @@ use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::media::parity::MediaCategory;
 use cutover_core::media::source::to_source_item;
 use cutover_core::media::{MediaType, generator};
-use cutover_core::naming::RunId;
 use cutover_media::migrate::{MigrateError, MigrateOptions, Source, migrate};
 use cutover_media::occ::{RetryPolicy, with_retry};
 use cutover_media::schema::{create_source_table, install_target};
@@ -23,7 +22,9 @@ async fn sandbox() -> Sandbox {
     let engines = ENGINES
         .get_or_init(|| async { Engines::start(&Plan::embedded()).await.unwrap() })
         .await;
-    let sandbox = Sandbox::open(engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     install_target(&sandbox.pg).await.unwrap();
     sandbox
 }

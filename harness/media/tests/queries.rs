@@ -9,7 +9,6 @@ use cutover_app::dynamo::DynamoStore;
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::media::source::to_source_item;
 use cutover_core::media::{MediaType, generator};
-use cutover_core::naming::RunId;
 use cutover_media::migrate::{MigrateOptions, Source, migrate};
 use cutover_media::queries::{check, queries_for};
 use cutover_media::schema::{create_source_table, install_target};
@@ -17,7 +16,9 @@ use cutover_media::schema::{create_source_table, install_target};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_query_pair_gives_the_same_items_in_the_same_order_page_by_page() {
     let engines = Engines::start(&Plan::embedded()).await.unwrap();
-    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     install_target(&sandbox.pg).await.unwrap();
     let table = sandbox.table_name("media");
     create_source_table(&sandbox.dynamodb, &table)

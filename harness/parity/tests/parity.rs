@@ -13,7 +13,6 @@ use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::domain::{Entity, User};
 use cutover_core::item_size::AttrValue;
 use cutover_core::keys::{Id, ItemKey};
-use cutover_core::naming::RunId;
 use cutover_core::parity::Category;
 use cutover_parity::{ParityOptions, repair, validate};
 use serde_json::json;
@@ -29,7 +28,9 @@ async fn fresh_app() -> (Sandbox, Arc<App>) {
     let engines = ENGINES
         .get_or_init(|| async { Engines::start(&Plan::embedded()).await.unwrap() })
         .await;
-    let sandbox = Sandbox::open(engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     let app = Arc::new(App::install(&sandbox, Mode::Dual).await.unwrap());
     (sandbox, app)
 }

@@ -21,7 +21,6 @@ use cutover_core::domain::{
 use cutover_core::item_size::Item;
 use cutover_core::keys::{Id, ItemKey};
 use cutover_core::model::Model;
-use cutover_core::naming::RunId;
 use cutover_core::profile::Profile;
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use serde::Serialize;
@@ -317,7 +316,7 @@ async fn run_commands(
     commands: &[(Id, Command)],
     concurrency: usize,
 ) -> Result<Duration, ReplayError> {
-    let sandbox = Sandbox::open(engines, RunId::generate()).await?;
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id()).await?;
     let app = Arc::new(App::install(&sandbox, mode).await?);
     let elapsed = run_partitioned(commands.to_vec(), concurrency, move |command: Command| {
         let app = app.clone();
@@ -355,7 +354,7 @@ pub async fn measure(
     let derived = derive_store_writes(&commands);
     let item_requests: u64 = derived.iter().map(|(_, w)| w.items.len() as u64).sum();
     let object_requests: u64 = derived.iter().map(|(_, w)| w.objects.len() as u64).sum();
-    let sandbox = Sandbox::open(engines, RunId::generate()).await?;
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id()).await?;
     let app = Arc::new(App::install(&sandbox, Mode::Dual).await?);
     let items: Vec<(Id, Vec<ItemWrite>)> = derived
         .iter()

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use cutover_app::App;
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::naming::RunId;
 use cutover_core::provision::{Engine, Provisioner};
 use cutover_core::workload::{FaultKind, Scenario};
 use cutover_replay::faults::{FaultRig, Injector, instrumented_app};
@@ -25,7 +24,9 @@ fn faults_scenario() -> Scenario {
 
 async fn run_with_faults(plan: Plan, operations: u64) -> ReplayRecord {
     let engines = Engines::start(&plan).await.expect("engines");
-    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     let scenario = faults_scenario();
     let mode = app_mode(&scenario);
     App::install(&sandbox, mode).await.unwrap();
@@ -125,7 +126,9 @@ async fn killing_dynamodb_local_mid_run_loses_nothing() {
 #[tokio::test]
 async fn a_scenario_with_faults_is_refused_without_the_engines_to_restart() {
     let engines = Engines::start(&Plan::embedded()).await.expect("engines");
-    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     let scenario = faults_scenario();
     let app = Arc::new(App::install(&sandbox, app_mode(&scenario)).await.unwrap());
     let options = ReplayOptions {

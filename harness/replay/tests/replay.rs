@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use cutover_app::App;
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::naming::RunId;
 use cutover_core::profile::{ELECTRODB_TOML, Profile};
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use cutover_replay::{ReplayOptions, app_mode, replay};
@@ -103,7 +102,9 @@ async fn the_smoke_scenario_replays_on_the_electrodb_layout() {
 
 async fn smoke_on(profile: Arc<Profile>) {
     let engines = Engines::start(&Plan::embedded()).await.expect("engines");
-    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     let scenario = load("smoke");
     let app = Arc::new(
         App::install_with_profile(&sandbox, app_mode(&scenario), profile)

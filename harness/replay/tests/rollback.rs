@@ -9,7 +9,6 @@ use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::domain::{Entity, User};
 use cutover_core::keys::{EntityKind, Id};
-use cutover_core::naming::RunId;
 use cutover_core::profile::{ELECTRODB_TOML, Profile};
 use cutover_core::workload::Scenario;
 use cutover_replay::rollback::drill;
@@ -34,7 +33,9 @@ async fn drill_on(profile: Arc<Profile>, ghost_key: &str) {
     )
     .unwrap();
     let engines = Engines::start(&Plan::embedded()).await.unwrap();
-    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     let app = App::install_with_profile(&sandbox, Mode::Dual, profile)
         .await
         .unwrap();

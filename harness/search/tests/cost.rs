@@ -3,7 +3,6 @@
 //! engine's ConsumedCapacity sits beside our model for every DynamoDB point.
 
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::naming::RunId;
 use cutover_core::provision::{Engine, Provisioner};
 use cutover_core::search::cost::{Design, SweepReport, Threshold, session_matches};
 use cutover_search::cost::{SweepOptions, sweep};
@@ -23,7 +22,9 @@ fn options() -> SweepOptions {
 
 async fn run(plan: Plan) -> SweepReport {
     let engines = Engines::start(&plan).await.unwrap();
-    let sandbox = Sandbox::open(&engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     let engine = engines.dynamodb().engine_name.to_string();
     let report = sweep(&sandbox, &engine, &options(), &|_: &str| {})
         .await

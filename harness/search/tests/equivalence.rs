@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::naming::RunId;
 use cutover_core::search::corpus::Corpus;
 use cutover_core::search::equivalence::EquivalenceReport;
 use cutover_core::search::expression::{MAX_EXPRESSION_BYTES, SearchFilter, max_lexemes};
@@ -21,7 +20,9 @@ async fn fresh_app() -> (Sandbox, App) {
     let engines = ENGINES
         .get_or_init(|| async { Engines::start(&Plan::embedded()).await.unwrap() })
         .await;
-    let sandbox = Sandbox::open(engines, RunId::generate()).await.unwrap();
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
     let app = App::install(&sandbox, Mode::Dual).await.unwrap();
     (sandbox, app)
 }

@@ -6,7 +6,6 @@
 
 use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_core::naming::RunId;
 use cutover_core::provision::{Engine, Provisioner};
 use tokio::sync::OnceCell;
 
@@ -63,7 +62,7 @@ pub async fn engines(which: DynamoEngine) -> &'static Engines {
 
 /// A fresh sandbox with the app installed on it.
 pub async fn installed(which: DynamoEngine, mode: Mode) -> (Sandbox, App) {
-    let sandbox = Sandbox::open(engines(which).await, RunId::generate())
+    let sandbox = Sandbox::open(engines(which).await, cutover_backends::new_run_id())
         .await
         .expect("sandbox");
     let app = App::install(&sandbox, mode).await.expect("install the app");

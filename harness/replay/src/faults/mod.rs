@@ -242,12 +242,18 @@ pub(crate) async fn drive(
 }
 
 /// Fills in each fired fault's reaction: the counters from its firing to the
-/// next fault's (or to `end`).
+/// next fault's (or to `end`). An injected timeout holds its requests for
+/// `INJECTED_TIMEOUT` before they fail and are retried, so its window lasts
+/// until the first fault fired after that hold (windows may then overlap):
+/// a fault that fires sooner must not take the timeout's retries for its own.
 pub(crate) fn settle(
     fired: Vec<(FaultRecord, Option<PathReaction>)>,
     end: PathReaction,
 ) -> Vec<FaultRecord> {
-    let starts: Vec<Option<PathReaction>> = fired.iter().map(|(_, start)| *start).collect();
+    let starts: Vec<(Option<f64>, Option<PathReaction>)> = fired
+        .iter()
+        .map(|(record, start)| (record.at_ms, *start))
+        .collect();
     fired
         .into_iter()
         .enumerate()
@@ -255,11 +261,17 @@ pub(crate) fn settle(
             let Some(start) = start else {
                 return record;
             };
+            let hold_ms = match record.kind {
+                FaultKind::DynamodbTimeout | FaultKind::S3Timeout => {
+                    (INJECTED_TIMEOUT + Duration::from_secs(1)).as_secs_f64() * 1000.0
+                }
+                _ => 0.0,
+            };
+            let fired_ms = record.at_ms.unwrap_or(0.0);
             let next = starts[index + 1..]
                 .iter()
-                .flatten()
-                .next()
-                .copied()
+                .filter(|(at_ms, _)| at_ms.unwrap_or(f64::MAX) >= fired_ms + hold_ms)
+                .find_map(|(_, snapshot)| *snapshot)
                 .unwrap_or(end);
             record.reaction = next.since(&start);
             if record.kind.is_injected() {
