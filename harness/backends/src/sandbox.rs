@@ -29,8 +29,6 @@ pub struct Sandbox {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb_endpoint: AwsEndpoint,
     pub s3_endpoint: AwsEndpoint,
-    /// What this sandbox claimed (`claim_table`, `claim_bucket`), for cleanup.
-    claims: Arc<Mutex<Claims>>,
     targets: Option<CleanupTargets>,
 }
 
@@ -201,7 +199,6 @@ impl Sandbox {
             .map_err(|err| {
                 BackendError::operation(Engine::Postgres, format!("connecting to {database}"), err)
             })?;
-        let claims = Arc::new(Mutex::new(Claims::default()));
         let ownership = Ownership {
             token: format!("{:032x}", rand::random::<u128>()),
             dynamodb_shared: engines.dynamodb().provisioner == Provisioner::Endpoint,
@@ -210,7 +207,6 @@ impl Sandbox {
         Ok(Sandbox {
             dynamodb: dynamodb_endpoint.dynamodb_client().await,
             s3: s3_endpoint.s3_client().await,
-            claims: claims.clone(),
             targets: Some(CleanupTargets {
                 run_id: run_id.clone(),
                 pg_admin_url: admin_url,
@@ -218,7 +214,7 @@ impl Sandbox {
                 s3: s3_endpoint.clone(),
                 kept: existing,
                 ownership,
-                claims,
+                claims: Arc::new(Mutex::new(Claims::default())),
             }),
             run_id,
             pg,
@@ -249,20 +245,13 @@ impl Sandbox {
     /// tables still tagged with that token; on an engine this process started,
     /// every table the run id names that it did not find at open.
     pub async fn claim_table(&self, table: &str) -> Result<(), BackendError> {
-        let targets = self.targets.as_ref().expect("claims precede cleanup");
-        if !targets.run_id.owns(table) {
-            return Err(BackendError::operation(
-                Engine::DynamoDb,
-                format!("claiming table {table}"),
-                format!("the name is not run {}'s", targets.run_id),
-            ));
-        }
+        let targets = self.claiming(Engine::DynamoDb, "table", table)?;
         let tagged = if targets.ownership.dynamodb_shared {
             tag_table(&self.dynamodb, table, &targets.run_id, &targets.ownership).await?
         } else {
             true
         };
-        let mut claims = self.claims.lock().expect("claims lock");
+        let mut claims = targets.claims.lock().expect("claims lock");
         claims.tables.push(table.to_owned());
         if !tagged {
             tracing::warn!(
@@ -278,14 +267,7 @@ impl Sandbox {
     /// marker object [`OWNER_TAG`] (any S3 has objects; not every one has
     /// bucket tagging).
     pub async fn claim_bucket(&self, bucket: &str) -> Result<(), BackendError> {
-        let targets = self.targets.as_ref().expect("claims precede cleanup");
-        if !targets.run_id.owns(bucket) {
-            return Err(BackendError::operation(
-                Engine::S3,
-                format!("claiming bucket {bucket}"),
-                format!("the name is not run {}'s", targets.run_id),
-            ));
-        }
+        let targets = self.claiming(Engine::S3, "bucket", bucket)?;
         if targets.ownership.s3_shared {
             self.s3
                 .put_object()
@@ -308,12 +290,31 @@ impl Sandbox {
                     )
                 })?;
         }
-        self.claims
+        targets
+            .claims
             .lock()
             .expect("claims lock")
             .buckets
             .push(bucket.to_owned());
         Ok(())
+    }
+
+    /// The cleanup targets, once `name` is checked to be one of this run's.
+    fn claiming(
+        &self,
+        engine: Engine,
+        what: &str,
+        name: &str,
+    ) -> Result<&CleanupTargets, BackendError> {
+        let targets = self.targets.as_ref().expect("claims precede cleanup");
+        if !targets.run_id.owns(name) {
+            return Err(BackendError::operation(
+                engine,
+                format!("claiming {what} {name}"),
+                format!("the name is not run {}'s", targets.run_id),
+            ));
+        }
+        Ok(targets)
     }
 
     /// Removes everything the run created and says what that was.

@@ -348,9 +348,9 @@ async fn dropping_a_sandbox_cleans_up_too() {
     observer.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn endpoint_provisioner_uses_engines_that_already_run() {
-    let running = embedded().await;
+/// A plan that attaches to `running` through the endpoint provisioner, as
+/// to a CI service or another process's engines.
+fn endpoints_of(running: &Engines) -> Plan {
     let mut plan = Plan::embedded()
         .with(Engine::Postgres, Provisioner::Endpoint)
         .with(Engine::DynamoDb, Provisioner::Endpoint)
@@ -358,6 +358,12 @@ async fn endpoint_provisioner_uses_engines_that_already_run() {
     plan.settings.postgres.endpoint = Some(running.postgres().admin_url.clone());
     plan.settings.dynamodb.endpoint = running.dynamodb().endpoint.url.clone();
     plan.settings.s3.endpoint = running.s3().endpoint.url.clone();
+    plan
+}
+
+#[tokio::test]
+async fn endpoint_provisioner_uses_engines_that_already_run() {
+    let plan = endpoints_of(embedded().await);
 
     let attached = Engines::start(&plan).await.expect("endpoint engines");
     assert_eq!(attached.provisioner(Engine::S3), Provisioner::Endpoint);
@@ -384,14 +390,7 @@ async fn endpoint_provisioner_uses_engines_that_already_run() {
 /// they claimed and still own; a run-named table nobody here claimed is left.
 #[tokio::test]
 async fn on_shared_endpoints_a_run_deletes_only_what_it_claimed_and_still_owns() {
-    let running = embedded().await;
-    let mut plan = Plan::embedded()
-        .with(Engine::Postgres, Provisioner::Endpoint)
-        .with(Engine::DynamoDb, Provisioner::Endpoint)
-        .with(Engine::S3, Provisioner::Endpoint);
-    plan.settings.postgres.endpoint = Some(running.postgres().admin_url.clone());
-    plan.settings.dynamodb.endpoint = running.dynamodb().endpoint.url.clone();
-    plan.settings.s3.endpoint = running.s3().endpoint.url.clone();
+    let plan = endpoints_of(embedded().await);
     let attached = Engines::start(&plan).await.expect("endpoint engines");
 
     let run_id = cutover_backends::new_run_id();

@@ -190,9 +190,7 @@ impl ParityReport {
                     match (&finding.postgres, &finding.dynamodb) {
                         (Some(pg), Some(ddb)) => format!(": postgres {pg:?}, dynamodb {ddb:?}"),
                         (None, Some(ddb)) => format!(": {ddb}"),
-                        (Some(problem), None) if finding.category == Category::MalformedRow => {
-                            format!(": {problem}")
-                        }
+                        (Some(pg), None) => format!(": {pg}"),
                         _ => String::new(),
                     },
                     finding

@@ -70,13 +70,10 @@ impl SortedSpill {
 
     /// Takes in another spill's keys (one per Scan segment, say).
     pub fn absorb(&mut self, other: SortedSpill) -> io::Result<()> {
-        self.keys_pushed += other.keys_pushed;
+        // Its buffered keys are counted again as they are pushed here.
+        self.keys_pushed += other.keys_pushed - other.buffer.len() as u64;
         for key in other.buffer {
-            self.buffered_bytes += key.len() + KEY_OVERHEAD_BYTES;
-            self.buffer.push(key);
-            if self.buffered_bytes >= self.buffer_limit_bytes {
-                self.spill_buffer()?;
-            }
+            self.push(key)?;
         }
         self.runs.extend(other.runs);
         self.compact_runs()

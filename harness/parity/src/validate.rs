@@ -306,11 +306,11 @@ async fn scan_segment(
                     .map(|(entity, item)| {
                         let app = &app;
                         let postgres = rows.get(entity.id().as_str());
-                        let malformed_row = malformed_rows.get(entity.id().as_str());
+                        let row_problem = malformed_rows.get(entity.id().as_str());
                         async move {
                             // PostgreSQL's row is unreadable: that is the finding.
-                            if let Some(problem) = malformed_row {
-                                let finding = malformed_row_finding(kind, &entity, problem);
+                            if let Some(problem) = row_problem {
+                                let finding = malformed_row(kind, entity.id().as_str(), problem);
                                 return (entity.clone(), Ok(vec![finding]), true);
                             }
                             // An item at a key PostgreSQL does not hold the entity at
@@ -371,10 +371,6 @@ async fn scan_segment(
             return Ok(result);
         }
     }
-}
-
-fn malformed_row_finding(kind: EntityKind, entity: &Entity, problem: &str) -> Finding {
-    malformed_row(kind, entity.id().as_str(), problem)
 }
 
 /// Re-reads one suspect on both sides, at the key it was found at (or, for
@@ -660,6 +656,9 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         }
         tally.record(suspect.counted_as(), suspect.findings);
     }
+    // An entity a malformed item claims may be a suspect too: repaired once.
+    leftovers.repairable.sort();
+    leftovers.repairable.dedup();
     for key in orphans {
         tally.record(None, vec![orphan_object(&key)]);
     }

@@ -498,9 +498,10 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .all(|p| p.passed && p.compared_entities == p.entities);
     markdown.push_str(&format!(
-        "\nAim: flat, under {PARITY_MEMORY_TARGET_MIB:.0} MiB at every size. Highest peak: {peak:.1} MiB — {}.{}\n\nThe validator keeps its key sets (ids seen, object pointers, the listing, PostgreSQL's ids) in sorted runs on disk past an 8 MiB buffer each, so what grows with the table is disk, not memory; findings are kept per mismatch (a store with many mismatches holds each one for the report).\n\nReproduce: `cutover bench parity-memory --entities {} --transcripts {} --segments {}` (a release build: `cargo run --release -p cutover -- bench parity-memory ...`).\n",
+        "\nAim: flat, under {PARITY_MEMORY_TARGET_MIB:.0} MiB at every size. Highest peak: {peak:.1} MiB — {}.{}\n\nThe validator keeps its key sets (ids seen, object pointers, the listing, PostgreSQL's ids) in sorted runs on disk past a {} MiB buffer each, so what grows with the table is disk, not memory; findings are kept per mismatch (a store with many mismatches holds each one for the report).\n\nReproduce: `cutover bench parity-memory --entities {} --transcripts {} --segments {}` (a release build: `cargo run --release -p cutover -- bench parity-memory ...`).\n",
         if peak < PARITY_MEMORY_TARGET_MIB { "met" } else { "NOT met" },
         if all_compared { "" } else { " **A run did not compare every entity or did not pass: see the JSON.**" },
+        cutover_parity::spill::DEFAULT_BUFFER_BYTES >> 20,
         args.entities.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         args.transcripts,
         args.segments
