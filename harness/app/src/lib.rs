@@ -17,7 +17,7 @@ pub mod reads;
 pub mod relay;
 pub mod transcripts;
 
-pub use app::{App, Mode};
+pub use app::{App, BUCKET_PURPOSE, Mode, TABLE_PURPOSE};
 pub use convert::{item_from_sdk, item_to_sdk};
 pub use cutover_core::command::{Answer, Change, Command, Outcome, Read};
 pub use error::AppError;

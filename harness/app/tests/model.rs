@@ -262,7 +262,7 @@ impl StateMachineTest for RealApp {
         let expected = sut.model.apply(&transition);
         let actual = sut.runtime.block_on(sut.app.execute(&transition));
         match (&expected, &actual) {
-            (Ok(()), Ok(_)) => {}
+            (Ok(_), Ok(_)) => {}
             (Err(refusal), Err(error)) => assert_eq!(
                 Some(refusal.clone()),
                 refusal_of(error),

@@ -43,3 +43,14 @@ pub fn percent(text: &str) -> Result<f64, String> {
 pub fn seconds(text: &str) -> Result<f64, String> {
     number(text, |v| (0.0..=3600.0).contains(&v), "in 0..=3600")
 }
+
+/// A duration above zero, as humantime writes it (`30s`, `2m`, `500ms`).
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err("a duration above 0 (e.g. 30s)".to_owned()),
+        Err(error) => Err(format!(
+            "{text:?} is not a duration such as 30s or 500ms: {error}"
+        )),
+    }
+}

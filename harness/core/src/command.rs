@@ -6,7 +6,7 @@ use crate::domain::{Campaign, Session, Summary, User};
 use crate::keys::{EntityKind, Id};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
     CreateUser {
@@ -116,7 +116,7 @@ pub struct Outcome {
 }
 
 /// One read request of the app.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "read", content = "arg", rename_all = "snake_case")]
 pub enum Read {
     User(Id),

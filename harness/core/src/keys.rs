@@ -56,6 +56,20 @@ impl Id {
     }
 }
 
+impl schemars::JsonSchema for Id {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Id".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An entity id: 1 to 128 of A-Z, a-z, 0-9, '_' and '-'.",
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{1,128}$"
+        })
+    }
+}
+
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -9,6 +9,7 @@ pub mod campaign_item;
 pub mod capacity;
 pub mod command;
 pub mod domain;
+pub mod driver;
 pub mod input;
 pub mod item_size;
 pub mod keys;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::command::Command;
+use crate::command::{Change, Command};
 use crate::domain::canonical_json;
 use crate::keys::{EntityKind, Id};
 
@@ -73,7 +73,14 @@ fn exists(kind: EntityKind, id: &Id) -> Refusal {
 
 impl Model {
     /// Applies `command` as the app would, or says why the app refuses it.
-    pub fn apply(&mut self, command: &Command) -> Result<(), Refusal> {
+    /// Returns every entity it wrote or deleted: its target, then what a
+    /// delete cascaded to (parents before children).
+    pub fn apply(&mut self, command: &Command) -> Result<Vec<Change>, Refusal> {
+        let (kind, id) = command.target();
+        let mut touched = vec![Change {
+            kind,
+            id: id.clone(),
+        }];
         match command {
             Command::CreateUser {
                 user,
@@ -118,7 +125,7 @@ impl Model {
                     .map(|(id, _)| id.clone())
                     .collect();
                 for campaign in campaigns {
-                    self.remove_campaign(&campaign);
+                    self.remove_campaign(&campaign, &mut touched);
                 }
             }
             Command::CreateCampaign {
@@ -162,7 +169,8 @@ impl Model {
                 if !self.campaigns.contains_key(campaign) {
                     return Err(not_found(EntityKind::Campaign, campaign));
                 }
-                self.remove_campaign(campaign);
+                touched.clear();
+                self.remove_campaign(campaign, &mut touched);
             }
             Command::CreateSession {
                 session,
@@ -220,7 +228,8 @@ impl Model {
                 if !self.sessions.contains_key(session) {
                     return Err(not_found(EntityKind::Session, session));
                 }
-                self.remove_session(session);
+                touched.clear();
+                self.remove_session(session, &mut touched);
             }
             Command::ShareSession { session } | Command::UnshareSession { session } => {
                 let found = self
@@ -265,11 +274,15 @@ impl Model {
                     .ok_or_else(|| not_found(EntityKind::Summary, summary))?;
             }
         }
-        Ok(())
+        Ok(touched)
     }
 
-    fn remove_campaign(&mut self, campaign: &Id) {
+    fn remove_campaign(&mut self, campaign: &Id, touched: &mut Vec<Change>) {
         self.campaigns.remove(campaign);
+        touched.push(Change {
+            kind: EntityKind::Campaign,
+            id: campaign.clone(),
+        });
         let sessions: Vec<Id> = self
             .sessions
             .iter()
@@ -277,43 +290,74 @@ impl Model {
             .map(|(id, _)| id.clone())
             .collect();
         for session in sessions {
-            self.remove_session(&session);
+            self.remove_session(&session, touched);
         }
     }
 
-    fn remove_session(&mut self, session: &Id) {
+    fn remove_session(&mut self, session: &Id, touched: &mut Vec<Change>) {
         self.sessions.remove(session);
-        self.summaries
-            .retain(|_, summary| &summary.session != session);
+        touched.push(Change {
+            kind: EntityKind::Session,
+            id: session.clone(),
+        });
+        self.summaries.retain(|id, summary| {
+            let keep = &summary.session != session;
+            if !keep {
+                touched.push(Change {
+                    kind: EntityKind::Summary,
+                    id: id.clone(),
+                });
+            }
+            keep
+        });
     }
 }
 
-/// Entities two models disagree on, one line each: what `expected` holds
-/// and `actual` lacks, what `actual` holds beyond it, and what differs.
+/// An entity two models disagree on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub kind: EntityKind,
+    pub id: Id,
+    /// `missing`, `not expected`, or `expected …, found …`.
+    pub what: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.kind.name(), self.id, self.what)
+    }
+}
+
+/// Entities two models disagree on: what `expected` holds and `actual`
+/// lacks, what `actual` holds beyond it, and what differs.
 fn differences_in<T: PartialEq + std::fmt::Debug>(
     kind: EntityKind,
     expected: &BTreeMap<Id, T>,
     actual: &BTreeMap<Id, T>,
-    out: &mut Vec<String>,
+    out: &mut Vec<Difference>,
 ) {
+    let mut push = |id: &Id, what: String| {
+        out.push(Difference {
+            kind,
+            id: id.clone(),
+            what,
+        })
+    };
     for (id, want) in expected {
         match actual.get(id) {
-            None => out.push(format!("{} {id}: missing", kind.name())),
-            Some(have) if have != want => out.push(format!(
-                "{} {id}: expected {want:?}, found {have:?}",
-                kind.name()
-            )),
+            None => push(id, "missing".into()),
+            Some(have) if have != want => push(id, format!("expected {want:?}, found {have:?}")),
             Some(_) => {}
         }
     }
     for id in actual.keys().filter(|id| !expected.contains_key(*id)) {
-        out.push(format!("{} {id}: not expected", kind.name()));
+        push(id, "not expected".into());
     }
 }
 
 impl Model {
     /// Every entity `actual` holds differently from `self` (empty when equal).
-    pub fn differences(&self, actual: &Model) -> Vec<String> {
+    pub fn differing(&self, actual: &Model) -> Vec<Difference> {
         let mut out = Vec::new();
         differences_in(EntityKind::User, &self.users, &actual.users, &mut out);
         differences_in(
@@ -335,6 +379,14 @@ impl Model {
             &mut out,
         );
         out
+    }
+
+    /// [`Model::differing`], one line each.
+    pub fn differences(&self, actual: &Model) -> Vec<String> {
+        self.differing(actual)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 }
 
@@ -429,7 +481,18 @@ mod tests {
                 id: id("u")
             })
         );
-        model.apply(&Command::DeleteUser { user: id("u") }).unwrap();
+        let touched = model.apply(&Command::DeleteUser { user: id("u") }).unwrap();
+        let change = |kind, text: &str| Change { kind, id: id(text) };
+        assert_eq!(
+            touched,
+            vec![
+                change(EntityKind::User, "u"),
+                change(EntityKind::Campaign, "c"),
+                change(EntityKind::Session, "s"),
+                change(EntityKind::Summary, "m"),
+            ],
+            "a delete touches what it cascades to, parents first"
+        );
         assert_eq!(model, Model::default());
     }
 }

@@ -2,14 +2,158 @@
 
 use std::time::Duration;
 
-use cutover_app::{App, Read};
-use cutover_core::keys::Id;
-use futures::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
+use cutover_app::{App, Read};
+use cutover_core::command::Subject;
+use cutover_core::driver as protocol;
+use cutover_core::keys::EntityKind;
+use cutover_core::keys::Id;
+use cutover_core::model::Model;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+
+use crate::blame::EntityProblem;
+use crate::driver::{Action, Driver, DriverError, Performed};
 use crate::record::CheckResult;
 
 const PARITY_CONCURRENCY: usize = 8;
 const MISMATCH_SAMPLES: usize = 10;
+
+/// The driver finishes its background work (the relay empties the outbox)
+/// within `timeout`.
+pub async fn drained(driver: &Driver, timeout: Duration) -> Result<CheckResult, DriverError> {
+    let pending = driver.drain(timeout).await?;
+    Ok(CheckResult {
+        name: "relay-drained".to_owned(),
+        passed: pending == Ok(0),
+        detail: match pending {
+            Ok(0) => "no outbox record pending".to_owned(),
+            Ok(pending) => format!("{pending} outbox records still pending after {timeout:?}"),
+            Err(error) => error,
+        },
+        entities: Vec::new(),
+    })
+}
+
+/// Every access pattern, for every entity the model holds, answered by the
+/// driver as the owner asks it: each answer must be the model's (the
+/// protocol's answer shapes, projected to what the model holds). Share links
+/// of shared sessions are opened with the tokens the driver handed out.
+pub async fn driver_read_parity(
+    driver: &Driver,
+    model: &Model,
+    tokens: &Mutex<HashMap<Id, String>>,
+) -> Result<CheckResult, DriverError> {
+    let mut reads: Vec<(Id, Read, Option<Value>)> = Vec::new();
+    for user in model.users.keys() {
+        reads.push((user.clone(), Read::User(user.clone()), None));
+        reads.push((user.clone(), Read::CampaignsOf(user.clone()), None));
+    }
+    for (id, campaign) in &model.campaigns {
+        reads.push((campaign.user.clone(), Read::Campaign(id.clone()), None));
+        reads.push((campaign.user.clone(), Read::SessionsOf(id.clone()), None));
+    }
+    let tokens = tokens.lock().expect("tokens lock").clone();
+    for (id, session) in &model.sessions {
+        for read in [
+            Read::Session(id.clone()),
+            Read::SummariesOf(id.clone()),
+            Read::Transcript(id.clone()),
+        ] {
+            reads.push((session.user.clone(), read, None));
+        }
+        if session.shared
+            && let Some(token) = tokens.get(id)
+        {
+            // Whoever holds the link sees the session.
+            let expected = protocol::expected_answer(model, &Read::Session(id.clone()));
+            reads.push((
+                session.user.clone(),
+                Read::SessionByShareToken(token.clone()),
+                expected,
+            ));
+        }
+    }
+    let total = reads.len();
+    let outcomes: Vec<Option<(Read, protocol::AnswerDifference)>> = futures::stream::iter(reads)
+        .map(|(user, read, expected)| async move {
+            let operation = format!("read-parity {read:?}");
+            let performed = driver
+                .perform(&user, Action::Read(&read), &operation)
+                .await?;
+            let difference = match performed {
+                Performed::Ok { answer, .. } => match &expected {
+                    Some(expected) => protocol::compare_answer(&read, expected, &answer),
+                    None => protocol::answer_difference(model, &read, &answer),
+                },
+                Performed::Rejected { reason, detail } => Some(protocol::AnswerDifference {
+                    what: format!("rejected ({}): {detail}", reason.name()),
+                    entities: subject_of(&read)
+                        .map(|(kind, id)| vec![(kind, id.to_string())])
+                        .unwrap_or_default(),
+                }),
+                Performed::Failed { error, .. } => Some(protocol::AnswerDifference {
+                    what: format!("failed: {error}"),
+                    entities: subject_of(&read)
+                        .map(|(kind, id)| vec![(kind, id.to_string())])
+                        .unwrap_or_default(),
+                }),
+            };
+            Ok::<_, DriverError>(difference.map(|difference| (read, difference)))
+        })
+        .buffer_unordered(PARITY_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut mismatches = Vec::new();
+    let mut entities = Vec::new();
+    for (read, difference) in outcomes.into_iter().flatten() {
+        mismatches.push(format!("{read:?}: {}", difference.what));
+        for (kind, id) in difference.entities {
+            entities.push(EntityProblem {
+                kind,
+                id,
+                what: format!("the driver's answer to {read:?} differs from the model"),
+            });
+        }
+    }
+    Ok(read_parity_result(
+        total,
+        mismatches,
+        "the driver's answers against the model",
+        entities,
+    ))
+}
+
+fn read_parity_result(
+    total: usize,
+    mismatches: Vec<String>,
+    compared: &str,
+    entities: Vec<EntityProblem>,
+) -> CheckResult {
+    let mut detail = format!("{} of {total} reads differ ({compared})", mismatches.len());
+    for sample in mismatches.iter().take(MISMATCH_SAMPLES) {
+        let shortened: String = sample.chars().take(400).collect();
+        detail.push_str(&format!("; {shortened}"));
+    }
+    CheckResult {
+        name: "read-parity".to_owned(),
+        passed: mismatches.is_empty(),
+        detail,
+        entities,
+    }
+}
+
+/// The entity a read is about (a share link's session is not known by id).
+fn subject_of(read: &Read) -> Option<(EntityKind, &Id)> {
+    match read.subject() {
+        Subject::User(id) => Some((EntityKind::User, id)),
+        Subject::Campaign(id) => Some((EntityKind::Campaign, id)),
+        Subject::Session(id) => Some((EntityKind::Session, id)),
+        Subject::ShareLink => None,
+    }
+}
 
 /// The relay empties the outbox within `timeout`.
 pub async fn relay_drained(
@@ -25,6 +169,7 @@ pub async fn relay_drained(
         } else {
             format!("{pending} outbox records still pending after {timeout:?}")
         },
+        entities: Vec::new(),
     })
 }
 
@@ -81,16 +226,12 @@ pub async fn read_parity(app: &App) -> Result<CheckResult, cutover_app::AppError
         .try_collect()
         .await?;
     let mismatches: Vec<String> = outcomes.into_iter().flatten().collect();
-    let mut detail = format!("{} of {total} reads differ", mismatches.len());
-    for sample in mismatches.iter().take(MISMATCH_SAMPLES) {
-        let shortened: String = sample.chars().take(400).collect();
-        detail.push_str(&format!("; {shortened}"));
-    }
-    Ok(CheckResult {
-        name: "read-parity".to_owned(),
-        passed: mismatches.is_empty(),
-        detail,
-    })
+    Ok(read_parity_result(
+        total,
+        mismatches,
+        "PostgreSQL against DynamoDB and S3",
+        Vec::new(),
+    ))
 }
 
 /// The parity validator finds no persistent mismatch.
@@ -113,10 +254,44 @@ pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app
             finding.category, finding.id, finding.field
         ));
     }
+    // Every entity with a persistent finding (the leftovers are complete;
+    // the samples, which say what is wrong, are capped per category).
+    let mut sampled: HashMap<(EntityKind, &str), String> = HashMap::new();
+    for finding in report.findings() {
+        if let Some(kind) = finding.entity {
+            let what = match &finding.field {
+                Some(field) => format!("{:?} ({field})", finding.category),
+                None => format!("{:?}", finding.category),
+            };
+            sampled
+                .entry((kind, finding.id.as_str()))
+                .and_modify(|known| {
+                    known.push_str(", ");
+                    known.push_str(&what);
+                })
+                .or_insert(what);
+        }
+    }
+    let entities = report
+        .leftovers
+        .repairable
+        .iter()
+        .map(|(kind, id)| EntityProblem {
+            kind: *kind,
+            id: id.to_string(),
+            what: sampled
+                .get(&(*kind, id.as_str()))
+                .cloned()
+                .unwrap_or_else(|| {
+                    "a persistent mismatch (beyond the report's samples)".to_owned()
+                }),
+        })
+        .collect();
     Ok(CheckResult {
         name: "parity".to_owned(),
         passed: report.passed,
         detail,
+        entities,
     })
 }
 
@@ -127,7 +302,8 @@ pub async fn no_lost_writes(
     model: &cutover_core::model::Model,
 ) -> Result<CheckResult, cutover_app::AppError> {
     let postgres = cutover_app::model_view::postgres_as_model(&app.pg).await?;
-    let differences = model.differences(&postgres);
+    let differing = model.differing(&postgres);
+    let differences: Vec<String> = differing.iter().map(ToString::to_string).collect();
     let entities =
         model.users.len() + model.campaigns.len() + model.sessions.len() + model.summaries.len();
     Ok(CheckResult {
@@ -147,6 +323,14 @@ pub async fn no_lost_writes(
                     .join("; ")
             )
         },
+        entities: differing
+            .into_iter()
+            .map(|difference| EntityProblem {
+                kind: difference.kind,
+                id: difference.id.to_string(),
+                what: format!("PostgreSQL: {}", difference.what),
+            })
+            .collect(),
     })
 }
 
@@ -172,5 +356,6 @@ pub fn faults_happened(faults: &[crate::faults::FaultRecord]) -> CheckResult {
         } else {
             format!("did not happen as asked: {}", missed.join("; "))
         },
+        entities: Vec::new(),
     }
 }

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cutover_app::{App, AppError, Command, Mode, Read};
+use cutover_core::command::Change;
+use cutover_core::driver::Rejection;
 use cutover_core::keys::Id;
 use cutover_core::model::Model;
 use cutover_core::workload::{CheckName, DualWriteMode, Op, OpKind, RunLength, Scenario, Workload};
@@ -13,7 +15,9 @@ use hdrhistogram::Histogram;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use crate::blame::{self, LastWrite, WriteLog};
 use crate::checks;
+use crate::driver::{Action, Driver, DriverError, Performed};
 use crate::faults::{self, FaultRig, PathCounters, PathReaction};
 use crate::record::{KindStats, ReplayRecord};
 
@@ -32,6 +36,8 @@ pub enum ReplayError {
         "scenario {scenario:?} schedules faults: run it with the engines to restart and an instrumented app (replay_with_faults)"
     )]
     FaultsNeedEngines { scenario: String },
+    #[error(transparent)]
+    Driver(#[from] DriverError),
     #[error("a replay worker stopped unexpectedly: {0}")]
     Worker(String),
     #[error("end-of-run check {check} could not run: {source}")]
@@ -110,41 +116,75 @@ struct WorkerTally {
 /// Share tokens handed out during the run, so share links can be opened.
 type ShareTokens = Arc<Mutex<HashMap<Id, String>>>;
 
-async fn apply(app: &App, op: &Op, tokens: &ShareTokens) -> Result<(), AppError> {
+/// The read an operation asks, if it is one (a share link needs its token).
+fn read_of(op: &Op, tokens: &ShareTokens) -> Option<Read> {
     match &op.kind {
-        OpKind::Write { command } => {
-            let outcome = app.execute(command).await?;
-            let mut tokens = tokens.lock().expect("tokens lock");
-            match command {
-                Command::ShareSession { session } => {
-                    if let Some(token) = outcome.share_token {
-                        tokens.insert(session.clone(), token);
-                    }
-                }
-                Command::UnshareSession { session } | Command::DeleteSession { session } => {
-                    tokens.remove(session);
-                }
-                _ => {}
-            }
-        }
-        OpKind::Read { read } => {
-            app.read(read).await?;
-        }
-        OpKind::Search { campaign, query } => {
-            app.read(&Read::SearchSessions {
-                campaign: campaign.clone(),
-                query: query.clone(),
-            })
-            .await?;
-        }
+        OpKind::Write { .. } => None,
+        OpKind::Read { read } => Some(read.clone()),
+        OpKind::Search { campaign, query } => Some(Read::SearchSessions {
+            campaign: campaign.clone(),
+            query: query.clone(),
+        }),
         OpKind::OpenShareLink { session } => {
             let token = tokens.lock().expect("tokens lock").get(session).cloned();
             // An unshared session's link is a token nobody holds: it must find nothing.
-            let token = token.unwrap_or_else(|| "0".repeat(32));
-            app.read(&Read::SessionByShareToken(token)).await?;
+            Some(Read::SessionByShareToken(
+                token.unwrap_or_else(|| "0".repeat(32)),
+            ))
         }
     }
-    Ok(())
+}
+
+/// One attempt at `op` through `driver`; a share session's token is kept.
+async fn apply(driver: &Driver, op: &Op, tokens: &ShareTokens) -> Result<Performed, DriverError> {
+    let operation = describe_op(op);
+    let performed = match (&op.kind, read_of(op, tokens)) {
+        (OpKind::Write { command }, _) => {
+            let performed = driver
+                .perform(&op.user, Action::Write(command), &operation)
+                .await?;
+            if let Performed::Ok { share_token, .. } = &performed {
+                let mut tokens = tokens.lock().expect("tokens lock");
+                match command {
+                    Command::ShareSession { session } => {
+                        if let Some(token) = share_token {
+                            tokens.insert(session.clone(), token.clone());
+                        }
+                    }
+                    Command::UnshareSession { session } | Command::DeleteSession { session } => {
+                        tokens.remove(session);
+                    }
+                    _ => {}
+                }
+            }
+            performed
+        }
+        (_, Some(read)) => {
+            driver
+                .perform(&op.user, Action::Read(&read), &operation)
+                .await?
+        }
+        (_, None) => unreachable!("every operation but a write is a read"),
+    };
+    Ok(performed)
+}
+
+/// A command's name as the protocol writes it (`update_session`).
+fn command_name(command: &Command) -> String {
+    serde_json::to_value(command)
+        .ok()
+        .and_then(|value| {
+            value
+                .get("op")
+                .and_then(|op| op.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
+/// An operation as errors and samples name it.
+fn describe_op(op: &Op) -> String {
+    format!("op {} ({} by {})", op.ordinal, op.kind.label(), op.user)
 }
 
 /// How long a client keeps retrying an operation that fails transiently (an
@@ -153,80 +193,122 @@ const CLIENT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 const CLIENT_RETRY_FIRST_DELAY: Duration = Duration::from_millis(50);
 const CLIENT_RETRY_MAX_DELAY: Duration = Duration::from_secs(1);
 
-/// `apply`, tried again after transient failures as the app's clients would.
+/// `apply`, tried again after retryable failures as the app's clients would.
 /// A write whose earlier attempt failed may have committed anyway (the
 /// connection broke after COMMIT); if the retry is then refused as already
 /// done (`AlreadyExists`, `NotFound`), the write counts as applied. The
 /// `no-lost-writes` check compares PostgreSQL with the model, so a wrong guess
 /// here would show there.
 async fn apply_with_retries(
-    app: &App,
+    driver: &Driver,
     op: &Op,
     tokens: &ShareTokens,
     path: &PathCounters,
-) -> Result<(), AppError> {
+) -> Result<Performed, DriverError> {
     let began = Instant::now();
     let mut delay = CLIENT_RETRY_FIRST_DELAY;
     let mut failed_before = false;
     loop {
-        match apply(app, op, tokens).await {
-            Err(error) if error.is_transient() && began.elapsed() < CLIENT_RETRY_BUDGET => {
+        match apply(driver, op, tokens).await? {
+            Performed::Failed {
+                error,
+                retryable: true,
+            } if began.elapsed() < CLIENT_RETRY_BUDGET => {
                 tracing::debug!(%error, ordinal = op.ordinal, "retrying after a transient failure");
                 path.client_retries.fetch_add(1, Ordering::Relaxed);
                 failed_before = true;
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(CLIENT_RETRY_MAX_DELAY);
             }
-            Err(AppError::AlreadyExists { .. } | AppError::NotFound { .. })
-                if failed_before && matches!(op.kind, OpKind::Write { .. }) =>
-            {
+            Performed::Rejected {
+                reason: Rejection::AlreadyExists | Rejection::NotFound,
+                ..
+            } if failed_before && matches!(op.kind, OpKind::Write { .. }) => {
                 path.writes_resolved_on_retry
                     .fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+                return Ok(Performed::Ok {
+                    answer: serde_json::Value::Null,
+                    share_token: None,
+                });
             }
-            result => return result,
+            performed => return Ok(performed),
         }
     }
 }
 
-async fn worker(
-    app: Arc<App>,
-    mut ops: mpsc::Receiver<Op>,
+/// What a worker needs besides its operations.
+struct WorkerContext {
+    driver: Arc<Driver>,
     tokens: ShareTokens,
     path: Arc<PathCounters>,
-) -> WorkerTally {
+    writes: Arc<WriteLog>,
+    run_began: Instant,
+}
+
+/// An operation and, for a write, the entities the model says it touches.
+type Dispatched = (Op, Vec<Change>);
+
+async fn worker(
+    context: WorkerContext,
+    mut ops: mpsc::Receiver<Dispatched>,
+) -> Result<WorkerTally, DriverError> {
+    let WorkerContext {
+        driver,
+        tokens,
+        path,
+        writes,
+        run_began,
+    } = context;
     let mut tally = WorkerTally::default();
-    while let Some(op) = ops.recv().await {
+    while let Some((op, touched)) = ops.recv().await {
         let began = Instant::now();
-        let result = apply_with_retries(&app, &op, &tokens, &path).await;
+        let performed = apply_with_retries(&driver, &op, &tokens, &path).await?;
         let elapsed_us = began.elapsed().as_micros().max(1) as u64;
+        if let OpKind::Write { command } = &op.kind {
+            let since_start_ms = |at: Instant| (at - run_began).as_secs_f64() * 1000.0;
+            writes.record(
+                &touched,
+                LastWrite {
+                    ordinal: op.ordinal,
+                    command: command_name(command),
+                    outcome: match performed {
+                        Performed::Ok { .. } => "ok",
+                        Performed::Rejected { .. } => "rejected",
+                        Performed::Failed { .. } => "failed",
+                    },
+                    began_ms: since_start_ms(began),
+                    ended_ms: since_start_ms(Instant::now()),
+                },
+            );
+        }
         let kind = tally
             .kinds
             .entry(op.kind.label())
             .or_insert_with(KindTally::new);
         let _ = kind.latency_us.record(elapsed_us);
-        match result {
-            Ok(()) => kind.ok += 1,
-            Err(error) => {
-                if error.is_rejection() {
-                    kind.rejected += 1;
-                } else {
-                    kind.failed += 1;
-                    path.operations_failed.fetch_add(1, Ordering::Relaxed);
-                }
-                if tally.errors.len() < ERROR_SAMPLES {
-                    tally.errors.push(format!(
-                        "op {} ({} by {}): {error}",
-                        op.ordinal,
-                        op.kind.label(),
-                        op.user
-                    ));
-                }
+        let error = match performed {
+            Performed::Ok { .. } => {
+                kind.ok += 1;
+                None
             }
+            Performed::Rejected { reason, detail } => {
+                kind.rejected += 1;
+                Some(format!("rejected ({}): {detail}", reason.name()))
+            }
+            Performed::Failed { error, .. } => {
+                kind.failed += 1;
+                path.operations_failed.fetch_add(1, Ordering::Relaxed);
+                Some(error)
+            }
+        };
+        if let Some(error) = error
+            && tally.errors.len() < ERROR_SAMPLES
+        {
+            tally.errors.push(format!("{}: {error}", describe_op(&op)));
         }
         path.operations_done.fetch_add(1, Ordering::Relaxed);
     }
-    tally
+    Ok(tally)
 }
 
 pub(crate) fn worker_for(user: &Id, workers: usize) -> usize {
@@ -247,22 +329,44 @@ pub async fn replay(
             scenario: scenario.name.clone(),
         });
     }
-    run(app, scenario, options, None).await
+    let driver = Arc::new(Driver::BuiltIn(app.clone()));
+    run(driver, app, scenario, options, None).await
 }
 
 /// Runs the scenario's workload through `app` while its faults fire, then its
-/// checks. `app`'s SDK clients must be instrumented by `rig.injector`
-/// (`faults::instrumented_app`).
+/// checks. `app` must be `faults::instrumented_app` of `rig` (its SDK
+/// clients instrumented, its PostgreSQL connections through the proxy).
 pub async fn replay_with_faults(
     app: Arc<App>,
     scenario: &Scenario,
     options: &ReplayOptions,
     rig: &FaultRig<'_>,
 ) -> Result<ReplayRecord, ReplayError> {
-    run(app, scenario, options, Some(rig)).await
+    let driver = Arc::new(Driver::BuiltIn(app.clone()));
+    run(driver, app, scenario, options, Some(rig)).await
+}
+
+/// Runs the scenario's workload through `driver`, then its checks, which read
+/// the stores through `app` (the harness's own view of them, laid out as the
+/// run's profile says). Faults need `rig`, and the driver's connections
+/// made through its proxies (`driver::run_info` hands it their addresses).
+pub async fn replay_through(
+    driver: Arc<Driver>,
+    app: Arc<App>,
+    scenario: &Scenario,
+    options: &ReplayOptions,
+    rig: Option<&FaultRig<'_>>,
+) -> Result<ReplayRecord, ReplayError> {
+    if rig.is_none() && !scenario.faults.is_empty() {
+        return Err(ReplayError::FaultsNeedEngines {
+            scenario: scenario.name.clone(),
+        });
+    }
+    run(driver, app, scenario, options, rig).await
 }
 
 async fn run(
+    driver: Arc<Driver>,
     app: Arc<App>,
     scenario: &Scenario,
     options: &ReplayOptions,
@@ -273,31 +377,37 @@ async fn run(
         scenario.length = RunLength::Operations(operations);
     }
     app.set_mode(app_mode(&scenario));
+    let external = driver.answers_reads();
     let workers = scenario.concurrency as usize;
     let tokens: ShareTokens = Arc::default();
     let path = Arc::new(PathCounters::default());
+    let writes = Arc::new(WriteLog::default());
+    let began = Instant::now();
     let mut senders = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (sender, receiver) = mpsc::channel(CHANNEL_DEPTH);
         senders.push(sender);
-        handles.push(tokio::spawn(worker(
-            app.clone(),
-            receiver,
-            tokens.clone(),
-            path.clone(),
-        )));
+        let context = WorkerContext {
+            driver: driver.clone(),
+            tokens: tokens.clone(),
+            path: path.clone(),
+            writes: writes.clone(),
+            run_began: began,
+        };
+        handles.push(tokio::spawn(worker(context, receiver)));
     }
 
     let progress = options
         .progress
         .then(|| Progress::start(&scenario, path.clone()));
-    // The model of what PostgreSQL must hold, fed in each user's order.
-    let mut model = scenario
-        .checks
-        .contains(&CheckName::NoLostWrites)
-        .then(Model::default);
-    let began = Instant::now();
+    // The model of what PostgreSQL must hold, fed in each user's order; it
+    // also says which entities each write touches (for naming the write
+    // behind a problem). An external driver's answers are judged against it
+    // too. It holds every transcript, so a plain long run does without.
+    let keep_model =
+        external || rig.is_some() || scenario.checks.contains(&CheckName::NoLostWrites);
+    let mut model = Model::default();
     let deadline = match scenario.length {
         RunLength::Duration { seconds } => Some(began + Duration::from_secs(seconds)),
         RunLength::Operations(_) => None,
@@ -311,31 +421,51 @@ async fn run(
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 break;
             }
-            if let (Some(model), OpKind::Write { command }) = (model.as_mut(), &op.kind) {
+            let touched = match &op.kind {
                 // A refusal leaves the model as it is, as it leaves the app.
-                let _ = model.apply(command);
-            }
+                OpKind::Write { command } if keep_model => model.apply(command).unwrap_or_default(),
+                OpKind::Write { command } => {
+                    let (kind, id) = command.target();
+                    vec![Change {
+                        kind,
+                        id: id.clone(),
+                    }]
+                }
+                _ => Vec::new(),
+            };
             let target = worker_for(&op.user, workers);
-            if senders[target].send(op).await.is_err() {
-                return Err(ReplayError::Worker(format!("worker {target} hung up")));
+            if senders[target].send((op, touched)).await.is_err() {
+                // The worker stopped: its result below says why.
+                break;
             }
             dispatched += 1;
         }
         senders.clear();
+        let mut stopped = None;
         for handle in handles {
-            let tally = handle
-                .await
-                .map_err(|e| ReplayError::Worker(e.to_string()))?;
-            for (kind, counts) in &tally.kinds {
-                kinds
-                    .entry(kind)
-                    .or_insert_with(KindTally::new)
-                    .merge(counts);
+            match handle.await {
+                Ok(Ok(tally)) => {
+                    for (kind, counts) in &tally.kinds {
+                        kinds
+                            .entry(kind)
+                            .or_insert_with(KindTally::new)
+                            .merge(counts);
+                    }
+                    error_samples.extend(tally.errors);
+                }
+                Ok(Err(error)) => {
+                    stopped.get_or_insert(ReplayError::Driver(error));
+                }
+                Err(error) => {
+                    stopped.get_or_insert(ReplayError::Worker(error.to_string()));
+                }
             }
-            error_samples.extend(tally.errors);
+        }
+        finished.store(true, Ordering::Relaxed);
+        if let Some(error) = stopped {
+            return Err(error);
         }
         error_samples.truncate(ERROR_SAMPLES);
-        finished.store(true, Ordering::Relaxed);
         Ok((dispatched, kinds, error_samples))
     };
     let fault_driver = async {
@@ -355,26 +485,26 @@ async fn run(
         }
     };
     let (workload, fired) = tokio::join!(workload, fault_driver);
-    let (dispatched, kinds, error_samples) = workload?;
     let elapsed = began.elapsed();
+    if let Some(progress) = progress {
+        progress.finish(path.operations_done.load(Ordering::Relaxed), elapsed);
+    }
+    let (dispatched, kinds, error_samples) = workload?;
     let fault_records = match rig {
         Some(rig) => faults::settle(fired, PathReaction::now(&app, &rig.injector, &path)),
         None => Vec::new(),
     };
-    if let Some(progress) = progress {
-        progress.finish(dispatched, elapsed);
-    }
 
     let mut check_results = Vec::new();
     for check in &scenario.checks {
         let result = match check {
-            CheckName::RelayDrained => checks::relay_drained(&app, RELAY_DRAIN_TIMEOUT).await,
+            CheckName::RelayDrained => Ok(checks::drained(&driver, RELAY_DRAIN_TIMEOUT).await?),
+            CheckName::ReadParity if external => {
+                Ok(checks::driver_read_parity(&driver, &model, &tokens).await?)
+            }
             CheckName::ReadParity => checks::read_parity(&app).await,
             CheckName::Parity => checks::parity(app.clone()).await,
-            CheckName::NoLostWrites => {
-                let model = model.as_ref().expect("kept when the check is asked for");
-                checks::no_lost_writes(&app, model).await
-            }
+            CheckName::NoLostWrites => checks::no_lost_writes(&app, &model).await,
         };
         check_results.push(result.map_err(|source| ReplayError::Check {
             check: check.name(),
@@ -384,12 +514,14 @@ async fn run(
     if !fault_records.is_empty() {
         check_results.push(checks::faults_happened(&fault_records));
     }
+    let suspects = blame::suspects(&check_results, &writes, &fault_records);
 
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     Ok(ReplayRecord {
         scenario: scenario.name.clone(),
         seed: options.seed,
         reproduce: options.reproduce.clone(),
+        driver: driver.describe(),
         mode: format!("{:?}", app_mode(&scenario)),
         concurrency: scenario.concurrency,
         operations: dispatched,
@@ -407,6 +539,7 @@ async fn run(
         shadow_compared: app.stats.shadow_compared.load(Ordering::Relaxed),
         shadow_mismatched: app.stats.shadow_mismatched.load(Ordering::Relaxed),
         checks: check_results,
+        suspects,
         backends: BTreeMap::new(),
     })
 }

@@ -7,11 +7,15 @@
 //! many operations it has.
 
 pub mod bench;
+pub mod blame;
 pub mod checks;
+pub mod driver;
 mod engine;
 pub mod faults;
 pub mod record;
 pub mod rollback;
 
-pub use engine::{ReplayError, ReplayOptions, app_mode, replay, replay_with_faults};
+pub use engine::{
+    ReplayError, ReplayOptions, app_mode, replay, replay_through, replay_with_faults,
+};
 pub use record::{CheckResult, KindStats, ReplayRecord};

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::blame::{self, EntityProblem, Suspect};
+
 #[derive(Debug, Clone, Serialize)]
 pub struct KindStats {
     pub ok: u64,
@@ -22,6 +24,10 @@ pub struct CheckResult {
     pub name: String,
     pub passed: bool,
     pub detail: String,
+    /// The entities it found wrong, when it names them (`crate::blame`
+    /// joins them with the write and the fault behind them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<EntityProblem>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +36,8 @@ pub struct ReplayRecord {
     pub seed: u64,
     /// The command that replays exactly this workload.
     pub reproduce: String,
+    /// Who performed the operations: the built-in path or an external driver.
+    pub driver: String,
     pub mode: String,
     pub concurrency: u32,
     pub operations: u64,
@@ -49,6 +57,9 @@ pub struct ReplayRecord {
     pub shadow_compared: u64,
     pub shadow_mismatched: u64,
     pub checks: Vec<CheckResult>,
+    /// Each entity a failed check named, with the write and the fault behind it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspects: Vec<Suspect>,
     /// Which engine served each store, filled in by the caller.
     pub backends: BTreeMap<String, String>,
 }
@@ -62,7 +73,7 @@ impl ReplayRecord {
 
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
-            "# Replay of `{}` (seed {})\n\n**{}** — {} operations in {:.1} s ({:.0} ops/s), concurrency {}, mode `{}`.\n\nReproduce: `{}`\n\n",
+            "# Replay of `{}` (seed {})\n\n**{}** — {} operations in {:.1} s ({:.0} ops/s), concurrency {}, mode `{}`.\n\nReproduce: `{}`\n\nDriver: {}\n\n",
             self.scenario,
             self.seed,
             if self.passed() { "PASSED" } else { "FAILED" },
@@ -71,7 +82,8 @@ impl ReplayRecord {
             self.throughput_ops_per_s,
             self.concurrency,
             self.mode,
-            self.reproduce
+            self.reproduce,
+            self.driver
         );
         if !self.backends.is_empty() {
             out.push_str("Backends: ");
@@ -152,6 +164,19 @@ impl ReplayRecord {
                 if check.passed { "passed" } else { "FAILED" },
                 check.detail
             ));
+        }
+        if !self.suspects.is_empty() {
+            out.push_str("\n## Lost or divergent writes\n\n");
+            let named: usize = self.checks.iter().map(|check| check.entities.len()).sum();
+            if named > self.suspects.len() {
+                out.push_str(&format!(
+                    "The first {} of {named} entities the checks name:\n\n",
+                    self.suspects.len()
+                ));
+            }
+            for suspect in &self.suspects {
+                out.push_str(&format!("- {}\n", blame::describe(suspect)));
+            }
         }
         if !self.error_samples.is_empty() {
             out.push_str("\n## First errors\n\n");

@@ -149,13 +149,13 @@ pub async fn drill(
         }
         let modeled = model.apply(&command);
         match (app.execute(&command).await, modeled) {
-            (Ok(_), Ok(())) => {}
+            (Ok(_), Ok(_)) => {}
             (Err(AppError::NotFound { .. } | AppError::AlreadyExists { .. }), Err(_)) => {
                 refused += 1
             }
             (
                 Err(refusal @ (AppError::NotFound { .. } | AppError::AlreadyExists { .. })),
-                Ok(()),
+                Ok(_),
             ) => disagreements.push(format!(
                 "{command:?}: refused ({refusal}), the model accepts it"
             )),

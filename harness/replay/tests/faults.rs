@@ -9,8 +9,8 @@ use std::sync::Arc;
 use cutover_app::App;
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::provision::{Engine, Provisioner};
-use cutover_core::workload::{FaultKind, Scenario};
-use cutover_replay::faults::{FaultRig, Injector, instrumented_app};
+use cutover_core::workload::{FaultKind, FaultTarget, Scenario};
+use cutover_replay::faults::{FaultRig, instrumented_app};
 use cutover_replay::{ReplayOptions, ReplayRecord, app_mode, replay, replay_with_faults};
 
 /// Operations of the shortened run; the faults fire at the same shares of it.
@@ -30,11 +30,13 @@ async fn run_with_faults(plan: Plan, operations: u64) -> ReplayRecord {
     let scenario = faults_scenario();
     let mode = app_mode(&scenario);
     App::install(&sandbox, mode).await.unwrap();
-    let injector = Injector::new();
+    let rig = FaultRig::start(&engines, &sandbox)
+        .await
+        .expect("fault rig");
     let app = Arc::new(instrumented_app(
         &sandbox,
         mode,
-        &injector,
+        &rig,
         cutover_core::profile::Profile::reference(),
     ));
     let options = ReplayOptions {
@@ -42,10 +44,6 @@ async fn run_with_faults(plan: Plan, operations: u64) -> ReplayRecord {
         operations: Some(operations),
         reproduce: "test".into(),
         progress: false,
-    };
-    let rig = FaultRig {
-        engines: &engines,
-        injector,
     };
     let record = replay_with_faults(app, &scenario, &options, &rig)
         .await
@@ -81,12 +79,23 @@ fn assert_survived_every_fault(record: &ReplayRecord) {
     for fault in &record.faults {
         assert!(fault.happened(), "{fault:?}");
         if fault.kind.is_injected() {
-            // The SDK met the injected failures and retried them.
-            let service = match fault.kind.target() {
-                cutover_core::workload::FaultTarget::S3 => fault.reaction.s3,
-                _ => fault.reaction.dynamodb,
-            };
-            assert!(service.injected > 0 && service.retries() > 0, "{fault:?}");
+            match fault.kind.target() {
+                // The SDK met the injected failures and retried them.
+                FaultTarget::S3 => {
+                    assert!(
+                        fault.reaction.s3.injected > 0 && fault.reaction.s3.retries() > 0,
+                        "{fault:?}"
+                    )
+                }
+                FaultTarget::Dynamodb => assert!(
+                    fault.reaction.dynamodb.injected > 0 && fault.reaction.dynamodb.retries() > 0,
+                    "{fault:?}"
+                ),
+                // The proxy broke the statements' connections. (Whether the
+                // client or the relay retried depends on which statement it
+                // hit; the checks say nothing was lost either way.)
+                FaultTarget::Postgres => assert!(fault.reaction.postgres.injected > 0, "{fault:?}"),
+            }
         } else {
             assert!(
                 fault.unavailable_ms.is_some_and(|ms| ms >= 400.0),

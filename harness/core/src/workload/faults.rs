@@ -23,6 +23,12 @@ pub enum FaultKind {
     DynamodbRestart,
     /// The PostgreSQL server crashes (immediate shutdown) and starts again.
     PostgresRestart,
+    /// A statement's connection is reset before the statement reaches
+    /// PostgreSQL (nothing is applied; the client sees a broken connection).
+    PostgresReset,
+    /// A `COMMIT` is applied by PostgreSQL, then its answer is lost and the
+    /// connection cut: the client cannot tell whether its write happened.
+    PostgresCommitLost,
 }
 
 /// Which service a fault hits.
@@ -34,7 +40,7 @@ pub enum FaultTarget {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::DynamodbThrottle,
         FaultKind::DynamodbServerError,
         FaultKind::DynamodbTimeout,
@@ -42,6 +48,8 @@ impl FaultKind {
         FaultKind::S3Timeout,
         FaultKind::DynamodbRestart,
         FaultKind::PostgresRestart,
+        FaultKind::PostgresReset,
+        FaultKind::PostgresCommitLost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +61,8 @@ impl FaultKind {
             FaultKind::S3Timeout => "s3-timeout",
             FaultKind::DynamodbRestart => "dynamodb-restart",
             FaultKind::PostgresRestart => "postgres-restart",
+            FaultKind::PostgresReset => "postgres-reset",
+            FaultKind::PostgresCommitLost => "postgres-commit-lost",
         }
     }
 
@@ -63,11 +73,15 @@ impl FaultKind {
             | FaultKind::DynamodbTimeout
             | FaultKind::DynamodbRestart => FaultTarget::Dynamodb,
             FaultKind::S3ServerError | FaultKind::S3Timeout => FaultTarget::S3,
-            FaultKind::PostgresRestart => FaultTarget::Postgres,
+            FaultKind::PostgresRestart
+            | FaultKind::PostgresReset
+            | FaultKind::PostgresCommitLost => FaultTarget::Postgres,
         }
     }
 
-    /// Injected into SDK requests (the rest restart an engine).
+    /// Injected into requests (the rest restart an engine): DynamoDB's and
+    /// S3's by cutover's SDK clients or the fault proxy, PostgreSQL's by the
+    /// proxy alone.
     pub fn is_injected(self) -> bool {
         !matches!(
             self,

@@ -66,23 +66,24 @@ impl ServiceCounters {
 
 /// A fault waiting for requests to fail.
 #[derive(Debug)]
-struct Armed {
+pub(crate) struct Armed {
     kind: FaultKind,
     remaining: u32,
 }
 
-/// One service's armed faults and counters.
+/// One service's armed faults and counters (shared by the SDK
+/// instrumentation and the fault proxy).
 #[derive(Debug, Default)]
-struct ServiceFaults {
+pub(crate) struct ServiceFaults {
     armed: Mutex<VecDeque<Armed>>,
-    operations: AtomicU64,
-    attempts: AtomicU64,
+    pub(crate) operations: AtomicU64,
+    pub(crate) attempts: AtomicU64,
     injected: AtomicU64,
 }
 
 /// Where in the pipeline a fault acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub(crate) enum Stage {
     /// Instead of sending the request.
     BeforeSend,
     /// After the engine answered.
@@ -91,14 +92,15 @@ enum Stage {
 
 fn stage_of(kind: FaultKind) -> Stage {
     match kind {
-        FaultKind::DynamodbServerError => Stage::AfterAnswer,
+        // (A commit's answer is lost once PostgreSQL has applied it.)
+        FaultKind::DynamodbServerError | FaultKind::PostgresCommitLost => Stage::AfterAnswer,
         _ => Stage::BeforeSend,
     }
 }
 
 impl ServiceFaults {
     /// Takes one failure of the oldest armed fault if it acts at `stage`.
-    fn take(&self, stage: Stage) -> Option<FaultKind> {
+    pub(crate) fn take(&self, stage: Stage) -> Option<FaultKind> {
         let mut armed = self.armed.lock().expect("armed faults lock");
         let front = armed.front_mut()?;
         if stage_of(front.kind) != stage {
@@ -127,6 +129,8 @@ impl ServiceFaults {
 pub struct Injector {
     dynamodb: Arc<ServiceFaults>,
     s3: Arc<ServiceFaults>,
+    /// Armed by the scenario, suffered only through the fault proxy.
+    postgres: Arc<ServiceFaults>,
 }
 
 impl Injector {
@@ -134,11 +138,11 @@ impl Injector {
         Arc::new(Injector::default())
     }
 
-    fn service(&self, target: FaultTarget) -> Option<&Arc<ServiceFaults>> {
+    pub(crate) fn service(&self, target: FaultTarget) -> &Arc<ServiceFaults> {
         match target {
-            FaultTarget::Dynamodb => Some(&self.dynamodb),
-            FaultTarget::S3 => Some(&self.s3),
-            FaultTarget::Postgres => None,
+            FaultTarget::Dynamodb => &self.dynamodb,
+            FaultTarget::S3 => &self.s3,
+            FaultTarget::Postgres => &self.postgres,
         }
     }
 
@@ -146,10 +150,8 @@ impl Injector {
     /// Faults armed on one service fail requests one after another.
     pub fn arm(&self, kind: FaultKind, requests: u32) {
         assert!(kind.is_injected(), "{kind} is not injected into requests");
-        if let Some(service) = self.service(kind.target())
-            && requests > 0
-        {
-            service
+        if requests > 0 {
+            self.service(kind.target())
                 .armed
                 .lock()
                 .expect("armed faults lock")
@@ -162,21 +164,17 @@ impl Injector {
 
     /// Failures armed but not yet suffered by any request.
     pub fn unspent(&self, target: FaultTarget) -> u64 {
-        self.service(target).map_or(0, |service| {
-            service
-                .armed
-                .lock()
-                .expect("armed faults lock")
-                .iter()
-                .map(|armed| u64::from(armed.remaining))
-                .sum()
-        })
+        self.service(target)
+            .armed
+            .lock()
+            .expect("armed faults lock")
+            .iter()
+            .map(|armed| u64::from(armed.remaining))
+            .sum()
     }
 
     pub fn counters(&self, target: FaultTarget) -> ServiceCounters {
-        self.service(target)
-            .map(|service| service.counters())
-            .unwrap_or_default()
+        self.service(target).counters()
     }
 
     /// `client` with its HTTP layer wrapped and the interceptor added.
@@ -226,9 +224,9 @@ impl Injector {
     }
 }
 
-/// The answer an engine gives for `kind`, as the SDK would receive it.
-fn fault_response(kind: FaultKind) -> HttpResponse {
-    let (status, content_type, body) = match kind {
+/// The answer an engine gives for `kind`: status, content type and body.
+pub(crate) fn fault_answer(kind: FaultKind) -> (u16, &'static str, &'static str) {
+    match kind {
         FaultKind::DynamodbThrottle => (
             400,
             "application/x-amz-json-1.0",
@@ -245,7 +243,12 @@ fn fault_response(kind: FaultKind) -> HttpResponse {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate (injected by cutover)</Message></Error>",
         ),
         other => unreachable!("{other} has no answer"),
-    };
+    }
+}
+
+/// The answer an engine gives for `kind`, as the SDK would receive it.
+fn fault_response(kind: FaultKind) -> HttpResponse {
+    let (status, content_type, body) = fault_answer(kind);
     let mut response = HttpResponse::new(
         StatusCode::try_from(status).expect("a valid status"),
         SdkBody::from(body),

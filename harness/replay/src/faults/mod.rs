@@ -4,6 +4,7 @@
 //! retries, writes left to the relay, client retries, failed operations).
 
 pub mod inject;
+pub mod proxy;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -17,28 +18,101 @@ use cutover_core::workload::{Fault, FaultKind, FaultSize, FaultTarget, RunLength
 use serde::Serialize;
 
 pub use inject::{INJECTED_TIMEOUT, Injector, ServiceCounters};
+pub use proxy::FaultProxies;
 
-/// What a replay needs to inject faults: the engines (to restart them) and the
-/// injector its app's SDK clients were instrumented with.
+/// What a replay needs to inject faults: the engines (to restart them), the
+/// injector that arms them, and the fault proxies in front of the engines.
 pub struct FaultRig<'a> {
     pub engines: &'a Engines,
     pub injector: Arc<Injector>,
+    pub proxies: FaultProxies,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RigError {
+    #[error("the fault proxy needs {service} at an HTTP endpoint; this run uses real AWS")]
+    NoEndpoint { service: &'static str },
+    #[error("the run's PostgreSQL URL names no reachable address: {0}")]
+    PostgresAddress(String),
+    #[error("starting the fault proxies: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+impl<'a> FaultRig<'a> {
+    /// A fresh injector and the proxies in front of `sandbox`'s engines.
+    pub async fn start(engines: &'a Engines, sandbox: &Sandbox) -> Result<FaultRig<'a>, RigError> {
+        let injector = Injector::new();
+        let dynamodb = sandbox
+            .dynamodb_endpoint
+            .url
+            .clone()
+            .ok_or(RigError::NoEndpoint {
+                service: "DynamoDB",
+            })?;
+        let s3 = sandbox
+            .s3_endpoint
+            .url
+            .clone()
+            .ok_or(RigError::NoEndpoint { service: "S3" })?;
+        let postgres = postgres_address(&sandbox.pg_url).await.ok_or_else(|| {
+            RigError::PostgresAddress(cutover_backends::postgres::redact_password(&sandbox.pg_url))
+        })?;
+        let proxies = FaultProxies::start(&injector, &dynamodb, &s3, postgres).await?;
+        Ok(FaultRig {
+            engines,
+            injector,
+            proxies,
+        })
+    }
+}
+
+/// The server address a PostgreSQL URL names.
+async fn postgres_address(url: &str) -> Option<std::net::SocketAddr> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    tokio::net::lookup_host(host_port).await.ok()?.next()
 }
 
 /// The app on a sandbox's stores (not installed), its SDK clients
-/// instrumented by `injector`.
+/// instrumented by the rig's injector and its PostgreSQL connections made
+/// through the rig's proxy.
 pub fn instrumented_app(
     sandbox: &Sandbox,
     mode: Mode,
-    injector: &Injector,
+    rig: &FaultRig<'_>,
     profile: std::sync::Arc<cutover_core::profile::Profile>,
 ) -> App {
-    App::on_clients_with_profile(
-        sandbox,
+    let pool = rig
+        .proxies
+        .postgres_url(&sandbox.pg_url)
+        .and_then(|url| {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(sandbox.pg.options().get_max_connections())
+                .connect_lazy(&url)
+                .ok()
+        })
+        .unwrap_or_else(|| sandbox.pg.clone());
+    let injector = &rig.injector;
+    App::new(
+        cutover_app::pg::PgStore::with_profile(pool, profile.clone()),
+        cutover_app::dynamo::DynamoStore::with_profile(
+            injector.instrument_dynamodb(&sandbox.dynamodb),
+            sandbox.table_name(cutover_app::TABLE_PURPOSE),
+            profile,
+        ),
+        cutover_app::transcripts::TranscriptStore::new(
+            injector.instrument_s3(&sandbox.s3),
+            sandbox.bucket_name(cutover_app::BUCKET_PURPOSE),
+        ),
         mode,
-        injector.instrument_dynamodb(&sandbox.dynamodb),
-        injector.instrument_s3(&sandbox.s3),
-        profile,
     )
 }
 
@@ -64,6 +138,8 @@ pub struct PathReaction {
     pub operations: u64,
     pub dynamodb: ServiceCounters,
     pub s3: ServiceCounters,
+    /// Statements through the fault proxy (PostgreSQL's own clients count none).
+    pub postgres: ServiceCounters,
     /// Entities whose DynamoDB/S3 write failed after the PostgreSQL commit and
     /// were left to the relay (the outbox keeps them).
     pub left_to_relay: u64,
@@ -78,6 +154,7 @@ impl PathReaction {
             operations: path.operations_done.load(Ordering::Relaxed),
             dynamodb: injector.counters(FaultTarget::Dynamodb),
             s3: injector.counters(FaultTarget::S3),
+            postgres: injector.counters(FaultTarget::Postgres),
             left_to_relay: app.stats.inline_apply_failures.load(Ordering::Relaxed),
             client_retries: path.client_retries.load(Ordering::Relaxed),
             operations_failed: path.operations_failed.load(Ordering::Relaxed),
@@ -89,6 +166,7 @@ impl PathReaction {
             operations: self.operations - earlier.operations,
             dynamodb: self.dynamodb.since(&earlier.dynamodb),
             s3: self.s3.since(&earlier.s3),
+            postgres: self.postgres.since(&earlier.postgres),
             left_to_relay: self.left_to_relay - earlier.left_to_relay,
             client_retries: self.client_retries - earlier.client_retries,
             operations_failed: self.operations_failed - earlier.operations_failed,
@@ -129,6 +207,8 @@ impl FaultRecord {
         let r = &self.reaction;
         let mut line = String::new();
         for (name, service) in [("DynamoDB", r.dynamodb), ("S3", r.s3)] {
+            // (SDK operations and their retries; the proxy reads them off the
+            // SDK's `amz-sdk-request` header.)
             if service.attempts > 0 {
                 let _ = write!(
                     line,
@@ -139,6 +219,13 @@ impl FaultRecord {
                     service.injected
                 );
             }
+        }
+        if r.postgres.attempts > 0 {
+            let _ = write!(
+                line,
+                "PostgreSQL (through the proxy): {} statements ({} injected failures); ",
+                r.postgres.attempts, r.postgres.injected
+            );
         }
         let _ = write!(
             line,
@@ -216,6 +303,8 @@ pub(crate) async fn drive(
                     FaultKind::DynamodbTimeout => format!("DynamoDB connections held {INJECTED_TIMEOUT:?}, then failed with a timeout; the engine never saw the request"),
                     FaultKind::S3ServerError => "S3 requests answered with SlowDown (HTTP 503) before reaching the store".into(),
                     FaultKind::S3Timeout => format!("S3 connections held {INJECTED_TIMEOUT:?}, then failed with a timeout; the store never saw the request"),
+                    FaultKind::PostgresReset => "PostgreSQL connections reset by the fault proxy as they sent a statement; the server never saw it".into(),
+                    FaultKind::PostgresCommitLost => "COMMITs applied by PostgreSQL, then their answer dropped and the connection cut by the fault proxy".into(),
                     other => unreachable!("{other} is not injected"),
                 };
             }
@@ -277,6 +366,7 @@ pub(crate) fn settle(
             if record.kind.is_injected() {
                 record.injected_requests = match record.kind.target() {
                     FaultTarget::S3 => record.reaction.s3.injected,
+                    FaultTarget::Postgres => record.reaction.postgres.injected,
                     _ => record.reaction.dynamodb.injected,
                 };
             }

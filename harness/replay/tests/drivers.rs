@@ -1,0 +1,387 @@
+//! Replays through external drivers (docs/driver-protocol.md): the seeds'
+//! naive dual write and the outbox version (drivers/, Node and ElectroDB)
+//! through every fault, the read-only Python driver, and drivers that break
+//! the protocol.
+//!
+//! Needs `npm ci --prefix drivers` (`.ci/run` does it) and `python3`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_core::profile::Profile;
+use cutover_core::provision::{Engine, Provisioner};
+use cutover_core::workload::{FaultKind, Scenario};
+use cutover_replay::driver;
+use cutover_replay::faults::FaultRig;
+use cutover_replay::{ReplayError, ReplayOptions, ReplayRecord, app_mode, replay_through};
+
+/// Operations per faults run (the full scenario has 3,000; the faults fire
+/// at the same shares of a shorter run).
+const FAULTS_RUN: u64 = 400;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scenario(name: &str) -> Scenario {
+    let path = repo().join("scenarios").join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    Scenario::parse(&text, &path.display().to_string()).unwrap()
+}
+
+fn electrodb_profile() -> (Arc<Profile>, PathBuf) {
+    let path = repo().join("profiles/electrodb.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let profile = Profile::parse(&text, &path.display().to_string()).unwrap();
+    (Arc::new(profile), path)
+}
+
+fn node_driver(name: &str) -> String {
+    let drivers = repo().join("drivers");
+    assert!(
+        drivers.join("node_modules/electrodb").is_dir(),
+        "the reference drivers' packages are not installed: run `npm ci --prefix drivers` (.ci/run does)"
+    );
+    format!("node {}", drivers.join(name).join("main.mjs").display())
+}
+
+struct Outcome {
+    record: Result<ReplayRecord, ReplayError>,
+    /// Said by `close` (a driver that did not exit cleanly after `bye`).
+    close_problem: Option<String>,
+}
+
+/// One replay of `scenario` through the driver `command` on a sandbox of its own.
+async fn replay_driver(
+    engines: &Engines,
+    scenario: &Scenario,
+    operations: u64,
+    command: &str,
+    operation_timeout: Duration,
+) -> Outcome {
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
+    let rig = FaultRig::start(engines, &sandbox).await.unwrap();
+    let (profile, profile_path) = electrodb_profile();
+    let options = ReplayOptions {
+        seed: scenario.seed,
+        operations: Some(operations),
+        reproduce: "test".into(),
+        progress: false,
+    };
+    let started = driver::start_external(
+        &sandbox,
+        &rig,
+        profile,
+        Some(&profile_path),
+        app_mode(scenario),
+        command,
+        operation_timeout,
+    )
+    .await;
+    let outcome = match started {
+        Ok((driver, stores)) => {
+            let record =
+                replay_through(driver.clone(), stores, scenario, &options, Some(&rig)).await;
+            let close_problem = driver.close().await;
+            Outcome {
+                record,
+                close_problem,
+            }
+        }
+        Err(error) => Outcome {
+            record: Err(error),
+            close_problem: None,
+        },
+    };
+    drop(rig);
+    sandbox.close().await.unwrap();
+    outcome
+}
+
+async fn faults_run(plan: Plan, driver_name: &str) -> ReplayRecord {
+    let engines = Engines::start(&plan).await.expect("engines");
+    let outcome = replay_driver(
+        &engines,
+        &scenario("faults"),
+        FAULTS_RUN,
+        &node_driver(driver_name),
+        driver::DEFAULT_OPERATION_TIMEOUT,
+    )
+    .await;
+    tokio::task::spawn_blocking(move || drop(engines))
+        .await
+        .unwrap();
+    assert_eq!(outcome.close_problem, None);
+    let record = outcome.record.expect("the replay runs to its end");
+    println!("{}", record.to_markdown());
+    record
+}
+
+fn check<'a>(record: &'a ReplayRecord, name: &str) -> &'a cutover_replay::CheckResult {
+    record
+        .checks
+        .iter()
+        .find(|check| check.name == name)
+        .unwrap_or_else(|| panic!("no {name} check: {}", record.to_markdown()))
+}
+
+/// Every fault kind fired through the proxies and was suffered by the driver.
+fn assert_every_fault_happened(record: &ReplayRecord) {
+    let report = record.to_markdown();
+    assert_eq!(record.faults.len(), FaultKind::ALL.len(), "{report}");
+    for fault in &record.faults {
+        assert!(fault.happened(), "{fault:?}\n{report}");
+    }
+    assert!(check(record, "faults").passed, "{report}");
+    // The Node SDK retried what the proxy failed (its retries counted off its
+    // own `amz-sdk-request` header).
+    let throttle = record
+        .faults
+        .iter()
+        .find(|f| f.kind == FaultKind::DynamodbThrottle)
+        .unwrap();
+    assert!(throttle.reaction.dynamodb.retries() > 0, "{throttle:?}");
+}
+
+fn assert_outbox_survives(record: &ReplayRecord) {
+    let report = record.to_markdown();
+    assert_every_fault_happened(record);
+    assert!(record.passed(), "{report}");
+    for name in ["relay-drained", "no-lost-writes", "read-parity", "parity"] {
+        assert!(check(record, name).passed, "{name}: {report}");
+    }
+    assert!(record.suspects.is_empty(), "{report}");
+    assert!(record.driver.starts_with("outbox"), "{}", record.driver);
+}
+
+/// The naive dual write loses or garbles writes under the faults, and the
+/// record names each one with the write and the fault before it.
+fn assert_naive_is_caught(record: &ReplayRecord) {
+    let report = record.to_markdown();
+    assert_every_fault_happened(record);
+    assert!(
+        !record.passed(),
+        "the naive driver survived every fault:\n{report}"
+    );
+    // PostgreSQL is right (the write went there first): what is lost is
+    // DynamoDB's copy.
+    assert!(check(record, "no-lost-writes").passed, "{report}");
+    let parity = check(record, "parity");
+    assert!(!parity.passed && !parity.entities.is_empty(), "{report}");
+    assert!(!record.suspects.is_empty(), "{report}");
+    let named: usize = record.checks.iter().map(|c| c.entities.len()).sum();
+    assert_eq!(
+        record.suspects.len(),
+        named.min(cutover_replay::blame::SUSPECTS_LISTED)
+    );
+    for suspect in &record.suspects {
+        let write = suspect
+            .last_write
+            .as_ref()
+            .unwrap_or_else(|| panic!("{suspect:?}: no write named\n{report}"));
+        let fault = suspect
+            .fault_before
+            .as_ref()
+            .unwrap_or_else(|| panic!("{suspect:?}: no fault named\n{report}"));
+        assert!(fault.at_ms <= write.ended_ms, "{suspect:?}");
+    }
+    assert!(report.contains("## Lost or divergent writes"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_driver_survives_every_fault_on_the_embedded_engines() {
+    assert_outbox_survives(&faults_run(Plan::embedded(), "outbox").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_naive_driver_is_caught_on_the_embedded_engines() {
+    assert_naive_is_caught(&faults_run(Plan::embedded(), "naive").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_driver_survives_every_fault_on_dynamodb_local() {
+    let plan = Plan::embedded().with(Engine::DynamoDb, Provisioner::Local);
+    assert_outbox_survives(&faults_run(plan, "outbox").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_naive_driver_is_caught_on_dynamodb_local() {
+    let plan = Plan::embedded().with(Engine::DynamoDb, Provisioner::Local);
+    assert_naive_is_caught(&faults_run(plan, "naive").await);
+}
+
+/// One runtime and one set of engines for the tests below, which restart
+/// nothing (each faults test above has its own, since it restarts them).
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+});
+static QUIET_ENGINES: tokio::sync::OnceCell<Engines> = tokio::sync::OnceCell::const_new();
+
+async fn quiet_engines() -> &'static Engines {
+    QUIET_ENGINES
+        .get_or_init(|| async { Engines::start(&Plan::embedded()).await.expect("engines") })
+        .await
+}
+
+#[test]
+fn a_read_only_python_driver_answers_what_cutover_wrote() {
+    RUNTIME.block_on(async {
+        let engines = quiet_engines().await;
+        let command = format!(
+            "python3 {}",
+            repo().join("drivers/python/readonly.py").display()
+        );
+        let outcome = replay_driver(
+            engines,
+            &scenario("smoke"),
+            150,
+            &command,
+            driver::DEFAULT_OPERATION_TIMEOUT,
+        )
+        .await;
+        let record = outcome.record.expect("the replay runs");
+        let report = record.to_markdown();
+        assert!(record.passed(), "{report}");
+        assert!(
+            record.driver.starts_with("reads: python-readonly"),
+            "{}",
+            record.driver
+        );
+        let reads = check(&record, "read-parity");
+        assert!(
+            reads
+                .detail
+                .contains("the driver's answers against the model"),
+            "{report}"
+        );
+        // Reads were asked of it during the run too, and answered.
+        let read = &record.by_kind["read"];
+        assert!(read.ok > 0 && read.failed == 0, "{report}");
+    });
+}
+
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn a_driver_that_breaks_the_protocol_stops_the_run_naming_the_operation() {
+    RUNTIME.block_on(async {
+        let engines = quiet_engines().await;
+        let script = repo().join("fixtures/drivers/misbehaving.py");
+        let scratch = tempfile::tempdir().unwrap();
+        let pidfile = scratch.path().join("grandchild.pid");
+        let cases: [(&str, String, &[&str]); 5] = [
+            (
+                "crash",
+                String::new(),
+                &["exited during op ", "exit status: 3", "crashing on purpose"],
+            ),
+            (
+                "hang",
+                pidfile.display().to_string(),
+                &["did not answer op ", "within 1s"],
+            ),
+            (
+                "garbage",
+                String::new(),
+                &[
+                    "broke the protocol during op ",
+                    "line 5 of the driver's output",
+                    "this is not a protocol message",
+                ],
+            ),
+            (
+                "unknown",
+                String::new(),
+                &["broke the protocol during op ", "line 5", "maybe"],
+            ),
+            (
+                "stray",
+                String::new(),
+                &["line 5 answers operation id 999999"],
+            ),
+        ];
+        for (mode, extra, expected) in cases {
+            let command = format!("python3 {} {mode} 3 {extra}", script.display());
+            let outcome = replay_driver(
+                engines,
+                &scenario("smoke"),
+                40,
+                &command,
+                Duration::from_secs(1),
+            )
+            .await;
+            let error = match outcome.record {
+                Err(error) => error.to_string(),
+                Ok(record) => panic!(
+                    "{mode}: the run passed over a broken driver:\n{}",
+                    record.to_markdown()
+                ),
+            };
+            for fragment in expected {
+                assert!(
+                    error.contains(fragment),
+                    "{mode}: {fragment:?} not in: {error}"
+                );
+            }
+            assert!(
+                error.contains(&format!("misbehaving.py {mode}")),
+                "{mode}: {error}"
+            );
+        }
+        // The hanging driver's own child went down with its process group.
+        let grandchild: i32 = std::fs::read_to_string(&pidfile)
+            .expect("the hanging driver wrote its child's pid")
+            .trim()
+            .parse()
+            .unwrap();
+        let mut alive = process_alive(grandchild);
+        for _ in 0..50 {
+            if !alive {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            alive = process_alive(grandchild);
+        }
+        assert!(
+            !alive,
+            "the hanging driver's child {grandchild} outlived the run"
+        );
+    });
+}
+
+#[test]
+fn a_driver_that_cannot_start_is_named() {
+    RUNTIME.block_on(async {
+        let engines = quiet_engines().await;
+        for (command, expected) in [
+            ("/nonexistent/driver --flag", "cannot start"),
+            (
+                "python3 -c 'import sys; sys.exit(4)'",
+                "failed its handshake",
+            ),
+            ("'unclosed", "not a command line"),
+        ] {
+            let outcome = replay_driver(
+                engines,
+                &scenario("smoke"),
+                10,
+                command,
+                Duration::from_secs(1),
+            )
+            .await;
+            let error = outcome.record.expect_err("refused").to_string();
+            assert!(error.contains(expected), "{command}: {error}");
+        }
+    });
+}
