@@ -371,6 +371,12 @@ fn a_driver_that_cannot_start_is_named() {
                 "failed its handshake",
             ),
             ("'unclosed", "not a command line"),
+            // Nobody listens on port 1.
+            (
+                "http://127.0.0.1:1/driver",
+                "127.0.0.1:1/driver did not answer",
+            ),
+            ("http://", "not a URL"),
         ] {
             let outcome = replay_driver(
                 engines,
@@ -383,5 +389,47 @@ fn a_driver_that_cannot_start_is_named() {
             let error = outcome.record.expect_err("refused").to_string();
             assert!(error.contains(expected), "{command}: {error}");
         }
+    });
+}
+
+#[test]
+fn a_driver_behind_http_is_replayed_like_one_on_stdin() {
+    RUNTIME.block_on(async {
+        let engines = quiet_engines().await;
+        let bridge = repo().join("fixtures/drivers/http_bridge.py");
+        let outbox = repo().join("drivers/outbox/main.mjs");
+        let _ = node_driver("outbox");
+        let mut server = tokio::process::Command::new("python3")
+            .arg(&bridge)
+            .arg("node")
+            .arg(&outbox)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            server.stdout.take().unwrap(),
+        ));
+        let port = lines.next_line().await.unwrap().expect("the bridge's port");
+        let url = format!("http://127.0.0.1:{}/driver", port.trim());
+        let outcome = replay_driver(
+            engines,
+            &scenario("smoke"),
+            150,
+            &url,
+            driver::DEFAULT_OPERATION_TIMEOUT,
+        )
+        .await;
+        let record = outcome.record.expect("the replay runs");
+        let report = record.to_markdown();
+        assert!(record.passed(), "{report}");
+        assert!(record.driver.starts_with("outbox"), "{}", record.driver);
+        assert!(record.driver.contains(&url), "{}", record.driver);
+        assert_eq!(outcome.close_problem, None);
+        let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+            .await
+            .expect("the bridge stops after `bye`")
+            .unwrap();
+        assert!(status.success(), "{status}");
     });
 }

@@ -78,7 +78,15 @@ fn assert_survived_every_fault(record: &ReplayRecord) {
     }
     for fault in &record.faults {
         assert!(fault.happened(), "{fault:?}");
-        if fault.kind.is_injected() {
+        if fault.kind.adds_latency() {
+            // Held, not failed: the requests went on to the engine.
+            let service = match fault.kind.target() {
+                FaultTarget::S3 => fault.reaction.s3,
+                FaultTarget::Dynamodb => fault.reaction.dynamodb,
+                FaultTarget::Postgres => fault.reaction.postgres,
+            };
+            assert!(service.injected > 0, "{fault:?}");
+        } else if fault.kind.is_injected() {
             match fault.kind.target() {
                 // The SDK met the injected failures and retried them.
                 FaultTarget::S3 => {

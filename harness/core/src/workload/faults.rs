@@ -29,6 +29,13 @@ pub enum FaultKind {
     /// A `COMMIT` is applied by PostgreSQL, then its answer is lost and the
     /// connection cut: the client cannot tell whether its write happened.
     PostgresCommitLost,
+    /// DynamoDB requests wait `latency_ms` before they reach the engine.
+    DynamodbLatency,
+    /// S3 requests wait `latency_ms` before they reach the store.
+    S3Latency,
+    /// PostgreSQL statements wait `latency_ms` before they reach the server
+    /// (through the fault proxy).
+    PostgresLatency,
 }
 
 /// Which service a fault hits.
@@ -40,7 +47,7 @@ pub enum FaultTarget {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::DynamodbThrottle,
         FaultKind::DynamodbServerError,
         FaultKind::DynamodbTimeout,
@@ -50,6 +57,9 @@ impl FaultKind {
         FaultKind::PostgresRestart,
         FaultKind::PostgresReset,
         FaultKind::PostgresCommitLost,
+        FaultKind::DynamodbLatency,
+        FaultKind::S3Latency,
+        FaultKind::PostgresLatency,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +73,9 @@ impl FaultKind {
             FaultKind::PostgresRestart => "postgres-restart",
             FaultKind::PostgresReset => "postgres-reset",
             FaultKind::PostgresCommitLost => "postgres-commit-lost",
+            FaultKind::DynamodbLatency => "dynamodb-latency",
+            FaultKind::S3Latency => "s3-latency",
+            FaultKind::PostgresLatency => "postgres-latency",
         }
     }
 
@@ -71,11 +84,15 @@ impl FaultKind {
             FaultKind::DynamodbThrottle
             | FaultKind::DynamodbServerError
             | FaultKind::DynamodbTimeout
-            | FaultKind::DynamodbRestart => FaultTarget::Dynamodb,
-            FaultKind::S3ServerError | FaultKind::S3Timeout => FaultTarget::S3,
+            | FaultKind::DynamodbRestart
+            | FaultKind::DynamodbLatency => FaultTarget::Dynamodb,
+            FaultKind::S3ServerError | FaultKind::S3Timeout | FaultKind::S3Latency => {
+                FaultTarget::S3
+            }
             FaultKind::PostgresRestart
             | FaultKind::PostgresReset
-            | FaultKind::PostgresCommitLost => FaultTarget::Postgres,
+            | FaultKind::PostgresCommitLost
+            | FaultKind::PostgresLatency => FaultTarget::Postgres,
         }
     }
 
@@ -86,6 +103,16 @@ impl FaultKind {
         !matches!(
             self,
             FaultKind::DynamodbRestart | FaultKind::PostgresRestart
+        )
+    }
+}
+
+impl FaultKind {
+    /// Delays requests (by `latency_ms`) instead of failing them.
+    pub fn adds_latency(self) -> bool {
+        matches!(
+            self,
+            FaultKind::DynamodbLatency | FaultKind::S3Latency | FaultKind::PostgresLatency
         )
     }
 }
@@ -103,6 +130,8 @@ pub enum FaultSize {
     Requests(u32),
     /// The engine stays down this long before it is started again.
     DownMs(u64),
+    /// The next `requests` requests each wait `latency_ms` first.
+    Delayed { requests: u32, latency_ms: u64 },
 }
 
 /// One scheduled fault.
@@ -128,6 +157,9 @@ pub const MAX_DOWN_MS: u64 = 60_000;
 pub const MAX_REQUESTS: u32 = 10_000;
 pub const DEFAULT_REQUESTS: u32 = 10;
 pub const DEFAULT_DOWN_MS: u64 = 500;
+/// The longest added latency a scenario may ask for.
+pub const MAX_LATENCY_MS: u64 = 60_000;
+pub const DEFAULT_LATENCY_MS: u64 = 250;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +168,7 @@ pub(crate) struct RawFault {
     at_percent: u8,
     requests: Option<u32>,
     down_ms: Option<u64>,
+    latency_ms: Option<u64>,
 }
 
 impl RawFault {
@@ -147,6 +180,15 @@ impl RawFault {
                 format!(
                     "{} is not below 100 (a fault must fire while the run lasts)",
                     self.at_percent
+                ),
+            ));
+        }
+        if self.latency_ms.is_some() && !self.kind.adds_latency() {
+            return Err((
+                "latency_ms",
+                format!(
+                    "{} does not delay requests; latency_ms is for dynamodb-latency, s3-latency and postgres-latency",
+                    self.kind
                 ),
             ));
         }
@@ -167,6 +209,21 @@ impl RawFault {
                         "requests",
                         format!("{n} is above the limit of {MAX_REQUESTS}"),
                     ));
+                }
+                n if self.kind.adds_latency() => {
+                    match self.latency_ms.unwrap_or(DEFAULT_LATENCY_MS) {
+                        0 => return Err(("latency_ms", "must be at least 1".into())),
+                        ms if ms > MAX_LATENCY_MS => {
+                            return Err((
+                                "latency_ms",
+                                format!("{ms} is above the limit of {MAX_LATENCY_MS}"),
+                            ));
+                        }
+                        latency_ms => FaultSize::Delayed {
+                            requests: n,
+                            latency_ms,
+                        },
+                    }
                 }
                 n => FaultSize::Requests(n),
             }
@@ -208,7 +265,30 @@ mod tests {
             at_percent: 10,
             requests,
             down_ms,
+            latency_ms: None,
         }
+    }
+
+    #[test]
+    fn latency_faults_take_requests_and_a_latency() {
+        let mut latency = raw(FaultKind::PostgresLatency, Some(4), None);
+        assert_eq!(
+            latency.check().unwrap().size,
+            FaultSize::Delayed {
+                requests: 4,
+                latency_ms: DEFAULT_LATENCY_MS
+            }
+        );
+        latency.latency_ms = Some(MAX_LATENCY_MS + 1);
+        assert_eq!(latency.check().unwrap_err().0, "latency_ms");
+        let mut throttle = raw(FaultKind::DynamodbThrottle, None, None);
+        throttle.latency_ms = Some(10);
+        let (field, message) = throttle.check().unwrap_err();
+        assert_eq!(field, "latency_ms");
+        assert!(
+            message.contains("dynamodb-throttle does not delay"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! hangs past the per-operation timeout, writes what is not a message — is a
 //! [`DriverError`], which stops the run.
 
+pub mod http;
 pub mod process;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use cutover_core::profile::Profile;
 use serde_json::Value;
 use thiserror::Error;
 
+pub use http::HttpDriver;
 pub use process::ProcessDriver;
 
 use crate::faults::FaultProxies;
@@ -40,6 +42,13 @@ pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Error)]
 pub enum DriverError {
+    #[error("driver {command:?} did not answer {operation} (message id {id}): {reason}")]
+    Unanswered {
+        command: String,
+        operation: String,
+        id: u64,
+        reason: String,
+    },
     #[error("driver {command:?} cannot start: {reason}")]
     Command { command: String, reason: String },
     #[error(
@@ -226,12 +235,11 @@ pub async fn start_external(
 ) -> Result<(Arc<Driver>, Arc<App>), crate::ReplayError> {
     let stores = stores_for_driver(sandbox, profile.clone()).await?;
     let run = run_info(sandbox, &stores, mode, profile_path, Some(&rig.proxies));
-    let process = ProcessDriver::start(command, &run, DEFAULT_START_TIMEOUT).await?;
     let external = ExternalDriver {
-        process,
+        transport: Transport::start(command, &run).await?,
         operation_timeout,
     };
-    if external.process.handles.contains(&Handles::Write) {
+    if external.transport.handles().contains(&Handles::Write) {
         return Ok((Arc::new(Driver::External(external)), Arc::new(stores)));
     }
     // Reads only: cutover's own path writes, into the reference schema of the
@@ -248,24 +256,92 @@ pub async fn start_external(
 }
 
 pub struct ExternalDriver {
-    pub process: ProcessDriver,
+    pub transport: Transport,
     pub operation_timeout: Duration,
+}
+
+/// How the harness reaches an external driver.
+pub enum Transport {
+    /// A command speaking the protocol on stdin/stdout.
+    Process(ProcessDriver),
+    /// An endpoint taking one `POST` per message.
+    Http(HttpDriver),
+}
+
+impl Transport {
+    /// Starts `driver`: an `http://` URL, else a command line.
+    pub async fn start(driver: &str, run: &RunInfo) -> Result<Transport, DriverError> {
+        Ok(
+            if driver.starts_with("http://") || driver.starts_with("https://") {
+                Transport::Http(HttpDriver::start(driver, run, DEFAULT_START_TIMEOUT).await?)
+            } else {
+                Transport::Process(ProcessDriver::start(driver, run, DEFAULT_START_TIMEOUT).await?)
+            },
+        )
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Transport::Process(process) => &process.name,
+            Transport::Http(http) => &http.name,
+        }
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            Transport::Process(process) => process.version.as_deref(),
+            Transport::Http(http) => http.version.as_deref(),
+        }
+    }
+
+    pub fn handles(&self) -> &[Handles] {
+        match self {
+            Transport::Process(process) => &process.handles,
+            Transport::Http(http) => &http.handles,
+        }
+    }
+
+    /// The command line or URL.
+    pub fn command_line(&self) -> &str {
+        match self {
+            Transport::Process(process) => process.command_line(),
+            Transport::Http(http) => http.command_line(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        build: impl FnOnce(u64) -> Request,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<Outcome, DriverError> {
+        match self {
+            Transport::Process(process) => process.call(build, operation, timeout).await,
+            Transport::Http(http) => http.call(build, operation, timeout).await,
+        }
+    }
+
+    pub async fn close(&self) -> Option<String> {
+        match self {
+            Transport::Process(process) => process.close().await,
+            Transport::Http(http) => http.close().await,
+        }
+    }
 }
 
 impl Driver {
     /// The driver's name and, for an external one, its command line.
     pub fn describe(&self) -> String {
         let external = |external: &ExternalDriver| {
-            let process = &external.process;
+            let transport = &external.transport;
             format!(
                 "{}{} ({})",
-                process.name,
-                process
-                    .version
-                    .as_deref()
+                transport.name(),
+                transport
+                    .version()
                     .map(|v| format!(" {v}"))
                     .unwrap_or_default(),
-                process.command_line()
+                transport.command_line()
             )
         };
         match self {
@@ -303,7 +379,7 @@ impl Driver {
             ) => external,
         };
         let outcome = external
-            .process
+            .transport
             .call(
                 |id| match action {
                     Action::Write(command) => Request::Write {
@@ -347,7 +423,7 @@ impl Driver {
             Driver::External(external) => {
                 let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
                 let outcome = external
-                    .process
+                    .transport
                     .call(
                         |id| Request::Drain { id, timeout_ms },
                         "drain",
@@ -377,7 +453,7 @@ impl Driver {
             Driver::External(external)
             | Driver::ReadsOnly {
                 reads: external, ..
-            } => external.process.close().await,
+            } => external.transport.close().await,
         }
     }
 }

@@ -69,6 +69,15 @@ impl ServiceCounters {
 pub(crate) struct Armed {
     kind: FaultKind,
     remaining: u32,
+    /// For a latency fault: how long each request waits.
+    latency: Duration,
+}
+
+/// One failure (or delay) a request is to suffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Taken {
+    pub kind: FaultKind,
+    pub latency: Duration,
 }
 
 /// One service's armed faults and counters (shared by the SDK
@@ -101,18 +110,26 @@ fn stage_of(kind: FaultKind) -> Stage {
 impl ServiceFaults {
     /// Takes one failure of the oldest armed fault if it acts at `stage`.
     pub(crate) fn take(&self, stage: Stage) -> Option<FaultKind> {
+        self.take_with_latency(stage).map(|taken| taken.kind)
+    }
+
+    /// [`ServiceFaults::take`], with the latency a latency fault adds.
+    pub(crate) fn take_with_latency(&self, stage: Stage) -> Option<Taken> {
         let mut armed = self.armed.lock().expect("armed faults lock");
         let front = armed.front_mut()?;
         if stage_of(front.kind) != stage {
             return None;
         }
-        let kind = front.kind;
+        let taken = Taken {
+            kind: front.kind,
+            latency: front.latency,
+        };
         front.remaining -= 1;
         if front.remaining == 0 {
             armed.pop_front();
         }
         self.injected.fetch_add(1, Ordering::Relaxed);
-        Some(kind)
+        Some(taken)
     }
 
     fn counters(&self) -> ServiceCounters {
@@ -146,9 +163,10 @@ impl Injector {
         }
     }
 
-    /// The next `requests` attempts to the fault's service fail with it.
-    /// Faults armed on one service fail requests one after another.
-    pub fn arm(&self, kind: FaultKind, requests: u32) {
+    /// The next `requests` attempts to the fault's service fail with it (or,
+    /// for a latency fault, wait `latency` first). Faults armed on one service
+    /// act on requests one after another.
+    pub fn arm(&self, kind: FaultKind, requests: u32, latency: Duration) {
         assert!(kind.is_injected(), "{kind} is not injected into requests");
         if requests > 0 {
             self.service(kind.target())
@@ -158,6 +176,7 @@ impl Injector {
                 .push_back(Armed {
                     kind,
                     remaining: requests,
+                    latency,
                 });
         }
     }
@@ -291,9 +310,20 @@ struct FaultyConnector {
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         self.service.attempts.fetch_add(1, Ordering::Relaxed);
-        match self.service.take(Stage::BeforeSend) {
+        match self
+            .service
+            .take_with_latency(Stage::BeforeSend)
+            .map(|taken| (taken.kind, taken.latency))
+        {
             None => self.inner.call(request),
-            Some(FaultKind::DynamodbTimeout | FaultKind::S3Timeout) => {
+            Some((kind, latency)) if kind.adds_latency() => {
+                let inner = self.inner.clone();
+                HttpConnectorFuture::new(async move {
+                    tokio::time::sleep(latency).await;
+                    inner.call(request).await
+                })
+            }
+            Some((FaultKind::DynamodbTimeout | FaultKind::S3Timeout, _)) => {
                 let target = self.target;
                 HttpConnectorFuture::new(async move {
                     tokio::time::sleep(INJECTED_TIMEOUT).await;
@@ -302,7 +332,7 @@ impl HttpConnector for FaultyConnector {
                     ))
                 })
             }
-            Some(kind) => HttpConnectorFuture::ready(Ok(fault_response(kind))),
+            Some((kind, _)) => HttpConnectorFuture::ready(Ok(fault_response(kind))),
         }
     }
 }
@@ -350,8 +380,8 @@ mod tests {
     #[test]
     fn armed_faults_fail_the_next_requests_in_order_at_their_stage() {
         let injector = Injector::default();
-        injector.arm(FaultKind::DynamodbThrottle, 2);
-        injector.arm(FaultKind::DynamodbServerError, 1);
+        injector.arm(FaultKind::DynamodbThrottle, 2, Duration::ZERO);
+        injector.arm(FaultKind::DynamodbServerError, 1, Duration::ZERO);
         let service = &injector.dynamodb;
         // The server error waits behind the throttle, and acts after the answer.
         assert_eq!(service.take(Stage::AfterAnswer), None);

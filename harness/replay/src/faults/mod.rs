@@ -267,6 +267,10 @@ pub(crate) async fn drive(
             asked: match fault.size {
                 FaultSize::Requests(n) => format!("{n} requests"),
                 FaultSize::DownMs(ms) => format!("down {ms} ms"),
+                FaultSize::Delayed {
+                    requests,
+                    latency_ms,
+                } => format!("{requests} requests + {latency_ms} ms"),
             },
             at_operation: None,
             at_ms: None,
@@ -295,8 +299,26 @@ pub(crate) async fn drive(
         record.at_operation = Some(at_fire.operations);
         record.at_ms = Some(began.elapsed().as_secs_f64() * 1000.0);
         match (fault.kind, fault.size) {
+            (
+                kind,
+                FaultSize::Delayed {
+                    requests,
+                    latency_ms,
+                },
+            ) => {
+                rig.injector
+                    .arm(kind, requests, Duration::from_millis(latency_ms));
+                record.how = format!(
+                    "{} {requests} requests held {latency_ms} ms each, then passed on",
+                    match kind.target() {
+                        FaultTarget::Dynamodb => "DynamoDB",
+                        FaultTarget::S3 => "S3",
+                        FaultTarget::Postgres => "PostgreSQL (through the fault proxy):",
+                    }
+                );
+            }
             (kind, FaultSize::Requests(requests)) => {
-                rig.injector.arm(kind, requests);
+                rig.injector.arm(kind, requests, Duration::ZERO);
                 record.how = match kind {
                     FaultKind::DynamodbThrottle => "DynamoDB requests answered with ThrottlingException (HTTP 400) before reaching the engine".into(),
                     FaultKind::DynamodbServerError => "DynamoDB requests applied by the engine, then their answer replaced with InternalServerError (HTTP 500)".into(),

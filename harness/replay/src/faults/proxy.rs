@@ -184,12 +184,18 @@ async fn forward(
     if first_attempt(&request) {
         service.operations.fetch_add(1, Ordering::Relaxed);
     }
-    match service.take(Stage::BeforeSend) {
-        Some(FaultKind::DynamodbTimeout | FaultKind::S3Timeout) => {
+    match service.take_with_latency(Stage::BeforeSend) {
+        Some(taken) if taken.kind.adds_latency() => tokio::time::sleep(taken.latency).await,
+        Some(taken)
+            if matches!(
+                taken.kind,
+                FaultKind::DynamodbTimeout | FaultKind::S3Timeout
+            ) =>
+        {
             tokio::time::sleep(INJECTED_TIMEOUT).await;
             return Err(Dropped("injected timeout"));
         }
-        Some(kind) => return Ok(answer(kind)),
+        Some(taken) => return Ok(answer(taken.kind)),
         None => {}
     }
     let (parts, body) = request.into_parts();
@@ -293,9 +299,15 @@ async fn relay_postgres(
             if let Some(query) = message.query_text() {
                 service.attempts.fetch_add(1, Ordering::Relaxed);
                 service.operations.fetch_add(1, Ordering::Relaxed);
-                if service.take(Stage::BeforeSend) == Some(FaultKind::PostgresReset) {
-                    // Never reaches the server: the connection just breaks.
-                    return Ok(());
+                match service.take_with_latency(Stage::BeforeSend) {
+                    Some(taken) if taken.kind == FaultKind::PostgresReset => {
+                        // Never reaches the server: the connection just breaks.
+                        return Ok(());
+                    }
+                    Some(taken) if taken.kind.adds_latency() => {
+                        tokio::time::sleep(taken.latency).await;
+                    }
+                    _ => {}
                 }
                 if is_commit(&query) && service.take(Stage::AfterAnswer).is_some() {
                     let _ = verdict_sender.send(ServerBytes::LoseAndCut);
