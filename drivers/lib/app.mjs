@@ -22,6 +22,7 @@ import {
 import { Entity } from "electrodb";
 import pg from "pg";
 
+import { seed001Entities } from "../../fixtures/electrodb/entities.mjs";
 import { Rejected, alreadyExists, notFound } from "./protocol.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -61,110 +62,6 @@ export function sessionSearchText(name, summary, metadata) {
     .map(normalize)
     .filter((part) => part.length > 0)
     .join("\u001f");
-}
-
-// ---------------------------------------------------------------------------
-// ElectroDB entities (seed 001), as fixtures/electrodb/conformance.mjs states
-// them, with ElectroDB's default key casing and ISO-8601 dates.
-// ---------------------------------------------------------------------------
-
-function entities(client, table) {
-  const model = (entity) => ({ entity, version: "1", service: "rpg" });
-  const key = (field, template, composite) => ({ field, template, composite });
-  const text = { type: "string", required: true };
-  const dates = {
-    createdAt: { type: "string", required: true },
-    updatedAt: { type: "string", required: true },
-  };
-  const options = { client, table };
-  return {
-    user: new Entity(
-      {
-        model: model("user"),
-        attributes: { userId: text, email: text, displayName: text, ...dates },
-        indexes: {
-          byUser: { pk: key("pk", "USER#${userId}", ["userId"]), sk: key("sk", "METADATA", []) },
-        },
-      },
-      options,
-    ),
-    campaign: new Entity(
-      {
-        model: model("campaign"),
-        attributes: {
-          campaignId: text,
-          userId: text,
-          name: { type: "string" },
-          description: { type: "string" },
-          ...dates,
-        },
-        indexes: {
-          byUser: {
-            pk: key("pk", "USER#${userId}", ["userId"]),
-            sk: key("sk", "CAMP#${campaignId}", ["campaignId"]),
-          },
-          byId: {
-            index: "gsi1",
-            pk: key("gsi1pk", "CAMP#${campaignId}", ["campaignId"]),
-            sk: key("gsi1sk", "USER#${userId}", ["userId"]),
-          },
-        },
-      },
-      options,
-    ),
-    session: new Entity(
-      {
-        model: model("session"),
-        attributes: {
-          sessionId: text,
-          campaignId: text,
-          userId: text,
-          name: { type: "string" },
-          summary: { type: "string" },
-          metadata: { type: "any" },
-          shareToken: { type: "string" },
-          transcriptStorageKey: text,
-          transcriptBytes: { type: "number", required: true },
-          transcriptSha256: text,
-          searchText: { type: "string" },
-          ...dates,
-        },
-        indexes: {
-          byCampaign: {
-            pk: key("pk", "CAMP#${campaignId}", ["campaignId"]),
-            sk: key("sk", "SESS#${sessionId}", ["sessionId"]),
-          },
-          byId: {
-            index: "gsi1",
-            pk: key("gsi1pk", "SESS#${sessionId}", ["sessionId"]),
-            sk: key("gsi1sk", "CAMP#${campaignId}", ["campaignId"]),
-          },
-          byShareToken: { index: "shareToken", pk: { field: "shareToken", composite: ["shareToken"] } },
-        },
-      },
-      options,
-    ),
-    summary: new Entity(
-      {
-        model: model("summary"),
-        attributes: {
-          summaryId: text,
-          sessionId: text,
-          userId: text,
-          kind: { type: "string" },
-          body: { type: "string" },
-          ...dates,
-        },
-        indexes: {
-          bySession: {
-            pk: key("pk", "SESS#${sessionId}", ["sessionId"]),
-            sk: key("sk", "SUMMARY#${summaryId}", ["summaryId"]),
-          },
-        },
-      },
-      options,
-    ),
-  };
 }
 
 // ---------------------------------------------------------------------------
@@ -287,7 +184,9 @@ export class CampaignApp {
     this.dynamodb = new DynamoDBClient(aws(run.dynamodb));
     this.s3 = new S3Client({ ...aws(run.s3), forcePathStyle: run.s3.force_path_style });
     this.bucket = run.s3.bucket;
-    this.entities = entities(this.dynamodb, run.dynamodb.table);
+    // Seed 001's entities (one statement, shared with the conformance test),
+    // with ElectroDB's default key casing and ISO-8601 dates.
+    this.entities = seed001Entities({ Entity, client: this.dynamodb, table: run.dynamodb.table });
     this.readsFromDynamodb = run.mode === "dual";
   }
 

@@ -155,24 +155,6 @@ fn subject_of(read: &Read) -> Option<(EntityKind, &Id)> {
     }
 }
 
-/// The relay empties the outbox within `timeout`.
-pub async fn relay_drained(
-    app: &App,
-    timeout: Duration,
-) -> Result<CheckResult, cutover_app::AppError> {
-    let pending = app.relay().drain(timeout).await?;
-    Ok(CheckResult {
-        name: "relay-drained".to_owned(),
-        passed: pending == 0,
-        detail: if pending == 0 {
-            "no outbox record pending".to_owned()
-        } else {
-            format!("{pending} outbox records still pending after {timeout:?}")
-        },
-        entities: Vec::new(),
-    })
-}
-
 /// Every access pattern, for every entity PostgreSQL holds, answers the same
 /// from DynamoDB and S3. (The parity validator compares items field by field;
 /// this compares what the app would read.)
@@ -272,20 +254,28 @@ pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app
                 .or_insert(what);
         }
     }
+    let problem = |kind: EntityKind, id: &Id| EntityProblem {
+        kind,
+        id: id.to_string(),
+        what: sampled
+            .get(&(kind, id.as_str()))
+            .cloned()
+            .unwrap_or_else(|| "a persistent mismatch (beyond the report's samples)".to_owned()),
+    };
+    // What PostgreSQL holds and DynamoDB/S3 do not hold right, then what
+    // only DynamoDB holds (a delete that never reached it).
     let entities = report
         .leftovers
         .repairable
         .iter()
-        .map(|(kind, id)| EntityProblem {
-            kind: *kind,
-            id: id.to_string(),
-            what: sampled
-                .get(&(*kind, id.as_str()))
-                .cloned()
-                .unwrap_or_else(|| {
-                    "a persistent mismatch (beyond the report's samples)".to_owned()
-                }),
-        })
+        .map(|(kind, id)| problem(*kind, id))
+        .chain(
+            report
+                .leftovers
+                .dynamodb_only
+                .iter()
+                .map(|key| problem(key.entity(), key.id())),
+        )
         .collect();
     Ok(CheckResult {
         name: "parity".to_owned(),

@@ -19,6 +19,9 @@ pub enum FaultKind {
     S3ServerError,
     /// S3 does not answer: the attempt runs into the SDK's attempt timeout.
     S3Timeout,
+    /// S3 applies the request, then its answer is lost: the client sees
+    /// `InternalError` (HTTP 500) and retries an upload that already happened.
+    S3InternalError,
     /// The DynamoDB engine is killed and started again over the same data.
     DynamodbRestart,
     /// The PostgreSQL server crashes (immediate shutdown) and starts again.
@@ -47,12 +50,13 @@ pub enum FaultTarget {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::DynamodbThrottle,
         FaultKind::DynamodbServerError,
         FaultKind::DynamodbTimeout,
         FaultKind::S3ServerError,
         FaultKind::S3Timeout,
+        FaultKind::S3InternalError,
         FaultKind::DynamodbRestart,
         FaultKind::PostgresRestart,
         FaultKind::PostgresReset,
@@ -69,6 +73,7 @@ impl FaultKind {
             FaultKind::DynamodbTimeout => "dynamodb-timeout",
             FaultKind::S3ServerError => "s3-server-error",
             FaultKind::S3Timeout => "s3-timeout",
+            FaultKind::S3InternalError => "s3-internal-error",
             FaultKind::DynamodbRestart => "dynamodb-restart",
             FaultKind::PostgresRestart => "postgres-restart",
             FaultKind::PostgresReset => "postgres-reset",
@@ -86,9 +91,10 @@ impl FaultKind {
             | FaultKind::DynamodbTimeout
             | FaultKind::DynamodbRestart
             | FaultKind::DynamodbLatency => FaultTarget::Dynamodb,
-            FaultKind::S3ServerError | FaultKind::S3Timeout | FaultKind::S3Latency => {
-                FaultTarget::S3
-            }
+            FaultKind::S3ServerError
+            | FaultKind::S3Timeout
+            | FaultKind::S3InternalError
+            | FaultKind::S3Latency => FaultTarget::S3,
             FaultKind::PostgresRestart
             | FaultKind::PostgresReset
             | FaultKind::PostgresCommitLost

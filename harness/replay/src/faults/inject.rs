@@ -102,7 +102,9 @@ pub(crate) enum Stage {
 fn stage_of(kind: FaultKind) -> Stage {
     match kind {
         // (A commit's answer is lost once PostgreSQL has applied it.)
-        FaultKind::DynamodbServerError | FaultKind::PostgresCommitLost => Stage::AfterAnswer,
+        FaultKind::DynamodbServerError
+        | FaultKind::S3InternalError
+        | FaultKind::PostgresCommitLost => Stage::AfterAnswer,
         _ => Stage::BeforeSend,
     }
 }
@@ -260,6 +262,11 @@ pub(crate) fn fault_answer(kind: FaultKind) -> (u16, &'static str, &'static str)
             503,
             "application/xml",
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate (injected by cutover)</Message></Error>",
+        ),
+        FaultKind::S3InternalError => (
+            500,
+            "application/xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again. (injected by cutover after the request was applied)</Message></Error>",
         ),
         other => unreachable!("{other} has no answer"),
     }

@@ -324,6 +324,7 @@ pub(crate) async fn drive(
                     FaultKind::DynamodbServerError => "DynamoDB requests applied by the engine, then their answer replaced with InternalServerError (HTTP 500)".into(),
                     FaultKind::DynamodbTimeout => format!("DynamoDB connections held {INJECTED_TIMEOUT:?}, then failed with a timeout; the engine never saw the request"),
                     FaultKind::S3ServerError => "S3 requests answered with SlowDown (HTTP 503) before reaching the store".into(),
+                    FaultKind::S3InternalError => "S3 requests applied by the store, then their answer replaced with InternalError (HTTP 500)".into(),
                     FaultKind::S3Timeout => format!("S3 connections held {INJECTED_TIMEOUT:?}, then failed with a timeout; the store never saw the request"),
                     FaultKind::PostgresReset => "PostgreSQL connections reset by the fault proxy as they sent a statement; the server never saw it".into(),
                     FaultKind::PostgresCommitLost => "COMMITs applied by PostgreSQL, then their answer dropped and the connection cut by the fault proxy".into(),
