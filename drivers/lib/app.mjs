@@ -187,7 +187,17 @@ export class CampaignApp {
     // Seed 001's entities (one statement, shared with the conformance test),
     // with ElectroDB's default key casing and ISO-8601 dates.
     this.entities = seed001Entities({ Entity, client: this.dynamodb, table: run.dynamodb.table });
-    this.readsFromDynamodb = run.mode === "dual";
+    this.setMode(run.mode);
+  }
+
+  /** `dual`, `postgres-only` (a rollback: DynamoDB and S3 are left alone) or `shadow-read`. */
+  setMode(mode) {
+    if (!["dual", "postgres-only", "shadow-read"].includes(mode)) {
+      throw new Rejected("invalid", `unknown mode ${JSON.stringify(mode)}`);
+    }
+    this.mode = mode;
+    this.dualWrites = mode !== "postgres-only";
+    this.readsFromDynamodb = mode === "dual";
   }
 
   /** Creates the Prisma schema (fixtures/prisma/migration.sql) and `extraSql`. */
@@ -197,9 +207,12 @@ export class CampaignApp {
   }
 
   async close() {
-    await this.pool.end();
     this.dynamodb.destroy();
     this.s3.destroy();
+    // A connection the fault proxy or a restart left half-open must not hold
+    // the exit: the pool gets a moment to say goodbye, no more.
+    const moment = new Promise((resolve) => setTimeout(resolve, 2000).unref());
+    await Promise.race([this.pool.end().catch(() => {}), moment]);
   }
 
   async transaction(work) {

@@ -26,7 +26,8 @@ export function log(...parts) {
 
 /**
  * Serves the protocol. `handlers`: { name, version, hello(run), write(user,
- * command), read(user, read), drain(timeoutMs), close(), retryable(error) }.
+ * command), read(user, read), drain(timeoutMs), mode(mode), close(),
+ * retryable(error) }.
  */
 export function serve(handlers) {
   const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -57,7 +58,8 @@ export function serve(handlers) {
       }
       case "write":
       case "read":
-      case "drain": {
+      case "drain":
+      case "mode": {
         let result;
         try {
           const answer =
@@ -65,7 +67,9 @@ export function serve(handlers) {
               ? await handlers.write(message.user, message.command)
               : message.type === "read"
                 ? await handlers.read(message.user, message.read)
-                : await handlers.drain(message.timeout_ms);
+                : message.type === "drain"
+                  ? await handlers.drain(message.timeout_ms)
+                  : await handlers.mode(message.mode);
           result = { outcome: "ok", answer: answer ?? null };
         } catch (error) {
           if (error instanceof Rejected) {

@@ -23,6 +23,7 @@ serve({
   },
   async write(user, command) {
     const { changes, answer } = await app.writePostgres(command);
+    if (!app.dualWrites) return answer;
     for (const change of changes) {
       try {
         if (change.row) {
@@ -43,6 +44,7 @@ serve({
     return answer;
   },
   read: (user, read) => app.read(user, read),
+  mode: (mode) => app.setMode(mode),
   // Nothing runs in the background: what was skipped stays skipped.
   async drain() {
     return { pending: 0, skipped };

@@ -76,6 +76,10 @@ async function relayOnce() {
 
 function scheduleRelay() {
   relayTimer = setTimeout(() => {
+    if (!app.dualWrites) {
+      scheduleRelay();
+      return;
+    }
     relaying = relayOnce()
       .catch((error) => log(`relay pass failed: ${error?.message ?? error}`))
       .finally(scheduleRelay);
@@ -92,6 +96,8 @@ serve({
   },
   async write(user, command) {
     const { changes, answer } = await app.writePostgres(command, async (client, changes) => {
+      // Rolled back: PostgreSQL alone is written, and nothing is queued for DynamoDB.
+      if (!app.dualWrites) return;
       for (const change of changes) {
         const { rows } = await client.query(
           `INSERT INTO "Outbox" ("kind", "entityId", "keys") VALUES ($1, $2, $3) RETURNING "id"`,
@@ -100,6 +106,7 @@ serve({
         change.outboxId = rows[0].id;
       }
     });
+    if (!app.dualWrites) return answer;
     // Applied at once when it can be; the relay has it otherwise.
     for (const change of changes) {
       try {
@@ -113,6 +120,11 @@ serve({
     return answer;
   },
   read: (user, read) => app.read(user, read),
+  // The switch waits for the relay pass in flight, so no apply starts after it.
+  async mode(mode) {
+    app.setMode(mode);
+    await relaying;
+  },
   async drain(timeoutMs) {
     const deadline = Date.now() + timeoutMs;
     await relaying;

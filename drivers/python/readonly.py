@@ -277,6 +277,9 @@ def handle(store, message):
                 result = {"outcome": "ok", "answer": answer}
         elif message["type"] == "drain":
             result = {"outcome": "ok", "answer": {"pending": 0}}
+        elif message["type"] == "mode":
+            # It reads DynamoDB in every mode (cutover performs its writes).
+            result = {"outcome": "ok", "answer": None}
         else:
             result = {"outcome": "rejected", "reason": "invalid", "detail": "this driver only reads"}
     except (Retryable, OSError) as error:

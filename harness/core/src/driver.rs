@@ -48,6 +48,12 @@ pub enum Request {
         id: u64,
         timeout_ms: u64,
     },
+    /// From now on write and read as `mode` says (`postgres-only`: a
+    /// rollback, the rollback drill's switch); answered once in effect.
+    Mode {
+        id: u64,
+        mode: String,
+    },
     /// The run is over: exit (status 0) once stdout is flushed.
     Bye,
 }
@@ -56,9 +62,10 @@ impl Request {
     /// The operation id, for the messages that carry one.
     pub fn id(&self) -> Option<u64> {
         match self {
-            Request::Write { id, .. } | Request::Read { id, .. } | Request::Drain { id, .. } => {
-                Some(*id)
-            }
+            Request::Write { id, .. }
+            | Request::Read { id, .. }
+            | Request::Drain { id, .. }
+            | Request::Mode { id, .. } => Some(*id),
             Request::Hello { .. } | Request::Bye => None,
         }
     }

@@ -9,11 +9,44 @@ use std::fmt::Write as _;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::model_view::postgres_as_model;
-use cutover_app::{App, AppError, Mode, item_from_sdk};
+use cutover_app::{App, Command, Mode, item_from_sdk};
+use cutover_core::driver::Rejection;
 use cutover_core::keys::EntityKind;
+use cutover_core::keys::Id;
 use cutover_core::model::Model;
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use serde::Serialize;
+
+use crate::ReplayError;
+use crate::driver::{Action, Driver, Performed};
+
+/// How long a write that fails retryably is tried again, as a client would.
+const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One write, tried again after retryable failures (a restarting engine).
+async fn perform_with_retries(
+    driver: &Driver,
+    user: &Id,
+    command: &Command,
+    operation: &str,
+) -> Result<Performed, ReplayError> {
+    let began = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(50);
+    loop {
+        match driver
+            .perform(user, Action::Write(command), operation)
+            .await?
+        {
+            Performed::Failed {
+                retryable: true, ..
+            } if began.elapsed() < RETRY_BUDGET => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(1));
+            }
+            performed => return Ok(performed),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OnlyInDynamodb {
@@ -119,52 +152,68 @@ fn holds(model: &Model, kind: EntityKind, id: &str) -> bool {
     }
 }
 
-/// Runs `operations` writes of the scenario's workload (reads are skipped),
-/// switching to `postgres-only` after `switch_after` of them.
+/// Runs `operations` writes of the scenario's workload (reads are skipped)
+/// through `driver`, switching it to `postgres-only` after `switch_after` of
+/// them; `stores` is the harness's view of the stores the driver writes.
 pub async fn drill(
-    app: &App,
+    driver: &Driver,
+    stores: &App,
     scenario: &Scenario,
     seed: u64,
     operations: u64,
     switch_after: u64,
-) -> Result<RollbackReport, AppError> {
-    app.set_mode(Mode::Dual);
+) -> Result<RollbackReport, ReplayError> {
+    driver.set_mode(Mode::Dual).await?;
     let mut model = Model::default();
     let (mut writes_dual, mut writes_postgres_only, mut refused) = (0, 0, 0);
     let mut disagreements = Vec::new();
     let mut written_after_switch: BTreeSet<String> = BTreeSet::new();
     let mut model_at_switch: Option<Model> = None;
+    let mut postgres_only = false;
     let writes = Workload::new(scenario, seed).filter_map(|op| match op.kind {
-        OpKind::Write { command } => Some(command),
+        OpKind::Write { command } => Some((op.ordinal, op.user, command)),
         _ => None,
     });
-    for (index, command) in writes.take(operations as usize).enumerate() {
+    for (index, (ordinal, user, command)) in writes.take(operations as usize).enumerate() {
         if index as u64 == switch_after {
             // What was written before the switch has reached DynamoDB (as far as it can).
-            app.relay()
-                .drain(std::time::Duration::from_secs(30))
-                .await?;
-            app.set_mode(Mode::PostgresOnly);
+            if let Err(pending) = driver.drain(std::time::Duration::from_secs(30)).await? {
+                tracing::warn!(%pending, "draining before the switch");
+            }
+            driver.set_mode(Mode::PostgresOnly).await?;
+            postgres_only = true;
             model_at_switch = Some(model.clone());
         }
         let modeled = model.apply(&command);
-        match (app.execute(&command).await, modeled) {
-            (Ok(_), Ok(_)) => {}
-            (Err(AppError::NotFound { .. } | AppError::AlreadyExists { .. }), Err(_)) => {
-                refused += 1
-            }
+        let operation = format!("op {ordinal} (write by {user})");
+        match (
+            perform_with_retries(driver, &user, &command, &operation).await?,
+            modeled,
+        ) {
+            (Performed::Ok { .. }, Ok(_)) => {}
             (
-                Err(refusal @ (AppError::NotFound { .. } | AppError::AlreadyExists { .. })),
-                Ok(_),
-            ) => disagreements.push(format!(
-                "{command:?}: refused ({refusal}), the model accepts it"
+                Performed::Rejected {
+                    reason: Rejection::NotFound | Rejection::AlreadyExists,
+                    ..
+                },
+                Err(_),
+            ) => refused += 1,
+            (Performed::Rejected { reason, detail }, Ok(_)) => disagreements.push(format!(
+                "{command:?}: refused ({}: {detail}), the model accepts it",
+                reason.name()
             )),
-            (Err(error), _) => return Err(error),
-            (Ok(_), Err(refusal)) => disagreements.push(format!(
+            (Performed::Failed { error, .. }, _) => {
+                disagreements.push(format!("{command:?}: failed: {error}"))
+            }
+            (Performed::Ok { .. }, Err(refusal)) => disagreements.push(format!(
                 "{command:?}: accepted, the model refuses it ({refusal:?})"
             )),
+            (Performed::Rejected { reason, detail }, Err(refusal)) => disagreements.push(format!(
+                "{command:?}: refused ({}: {detail}), the model refuses it otherwise ({refusal:?})",
+                reason.name()
+            )),
         }
-        if app.mode() == Mode::PostgresOnly {
+        if postgres_only {
             writes_postgres_only += 1;
             written_after_switch.insert(command.target().1.to_string());
         } else {
@@ -172,7 +221,7 @@ pub async fn drill(
         }
     }
 
-    let postgres = postgres_as_model(&app.pg).await?;
+    let postgres = postgres_as_model(&stores.pg).await?;
     let postgres_differences = model.differences(&postgres);
 
     // What DynamoDB holds that PostgreSQL does not.
@@ -206,9 +255,9 @@ pub async fn drill(
     let mut deleted_since_switch = 0;
     let mut start = None;
     loop {
-        let page = app.dynamo.scan_page(None, start).await?;
+        let page = stores.dynamo.scan_page(None, start).await?;
         for raw in page.items() {
-            let profile = app.profile();
+            let profile = stores.profile();
             let key = [&profile.table.partition_key, &profile.table.sort_key]
                 .iter()
                 .map(|name| match raw.get(name.as_str()) {

@@ -433,3 +433,41 @@ fn a_driver_behind_http_is_replayed_like_one_on_stdin() {
         assert!(status.success(), "{status}");
     });
 }
+
+#[test]
+fn the_rollback_drill_switches_a_driver_to_postgres_only() {
+    RUNTIME.block_on(async {
+        let engines = quiet_engines().await;
+        let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
+            .await
+            .unwrap();
+        let rig = FaultRig::start(engines, &sandbox).await.unwrap();
+        let (profile, profile_path) = electrodb_profile();
+        let (driver, stores) = driver::start_external(
+            &sandbox,
+            &rig,
+            profile,
+            Some(&profile_path),
+            cutover_app::Mode::Dual,
+            &node_driver("outbox"),
+            driver::DEFAULT_OPERATION_TIMEOUT,
+        )
+        .await
+        .unwrap();
+        let drilled =
+            cutover_replay::rollback::drill(&driver, &stores, &scenario("churn"), 7, 400, 200)
+                .await;
+        assert_eq!(driver.close().await, None);
+        drop(rig);
+        sandbox.close().await.unwrap();
+        let report = drilled.expect("the drill runs");
+        let markdown = report.to_markdown();
+        assert!(report.postgres_complete(), "{markdown}");
+        assert_eq!(report.writes_dual, 200, "{markdown}");
+        assert!(report.writes_postgres_only > 100, "{markdown}");
+        assert!(report.only_in_dynamodb.is_empty(), "{markdown}");
+        // After the switch the driver left DynamoDB alone: entities deleted
+        // from PostgreSQL since are still there (counted apart, not lost).
+        assert!(report.deleted_since_switch > 0, "{markdown}");
+    });
+}

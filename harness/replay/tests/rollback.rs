@@ -58,7 +58,9 @@ async fn drill_on(profile: Arc<Profile>, ghost_key: &str) {
         .await
         .unwrap();
 
-    let report = drill(&app, &scenario, 7, 400, 200).await.unwrap();
+    let app = std::sync::Arc::new(app);
+    let driver = cutover_replay::driver::Driver::BuiltIn(app.clone());
+    let report = drill(&driver, &app, &scenario, 7, 400, 200).await.unwrap();
     assert!(report.postgres_complete(), "{}", report.to_markdown());
     // The scenario's run length caps its writes below 400 (reads are skipped).
     assert_eq!(report.writes_dual, 200);

@@ -184,7 +184,7 @@ async fn external(
 }
 
 /// `text` as one shell word.
-fn shell_quote(text: &str) -> String {
+pub(crate) fn shell_quote(text: &str) -> String {
     shlex::try_quote(text)
         .map(|quoted| quoted.into_owned())
         .unwrap_or_else(|_| format!("{text:?}"))

@@ -3,8 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use cutover_app::{App, Mode};
 use cutover_core::workload::Scenario;
+use cutover_replay::driver::{self, Driver};
+use cutover_replay::faults::FaultRig;
 
 use crate::backend_args::BackendArgs;
 use crate::report;
@@ -29,6 +33,13 @@ pub struct Args {
     /// Write DynamoDB items as this app profile lays them out, e.g. profiles/electrodb.toml.
     #[arg(long, value_name = "FILE")]
     profile: Option<PathBuf>,
+    /// Drill the app's own code: a driver command or http:// URL (docs/driver-protocol.md),
+    /// switched with the protocol's `mode` message. Default: cutover's built-in path.
+    #[arg(long, value_name = "COMMAND")]
+    driver: Option<String>,
+    /// How long the driver may take over one operation.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::ranges::duration)]
+    driver_timeout: std::time::Duration,
     #[command(flatten)]
     backends: BackendArgs,
 }
@@ -46,19 +57,53 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let profile = crate::input::load_profile(args.profile.as_deref())?;
     let (engines, sandbox) = args.backends.start().await?;
     let outcome = async {
-        let app = App::install_with_profile(&sandbox, Mode::Dual, profile).await?;
         eprintln!(
             "{} writes of {} (seed {seed}), switching to postgres-only after {}",
             args.writes, scenario.name, args.switch_after
         );
-        cutover_replay::rollback::drill(&app, &scenario, seed, args.writes, args.switch_after).await
+        let drill = |driver: Arc<Driver>, stores: Arc<App>| async move {
+            cutover_replay::rollback::drill(
+                &driver,
+                &stores,
+                &scenario,
+                seed,
+                args.writes,
+                args.switch_after,
+            )
+            .await
+        };
+        match &args.driver {
+            None => {
+                let app = Arc::new(App::install_with_profile(&sandbox, Mode::Dual, profile).await?);
+                anyhow::Ok(drill(Arc::new(Driver::BuiltIn(app.clone())), app).await?)
+            }
+            Some(command) => {
+                let rig = FaultRig::start(&engines, &sandbox).await?;
+                let (driver, stores) = driver::start_external(
+                    &sandbox,
+                    &rig,
+                    profile,
+                    args.profile.as_deref(),
+                    Mode::Dual,
+                    command,
+                    args.driver_timeout,
+                )
+                .await?;
+                eprintln!("driver: {}", driver.describe());
+                let drilled = drill(driver.clone(), stores).await;
+                if let Some(problem) = driver.close().await {
+                    eprintln!("warning: {problem}");
+                }
+                Ok(drilled?)
+            }
+        }
     }
     .await;
     sandbox.close().await?;
     tokio::task::spawn_blocking(move || drop(engines)).await?;
     let drilled = outcome?;
     let markdown = format!(
-        "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}{}`\n",
+        "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}{}{}`\n",
         drilled.to_markdown(),
         args.scenario.display(),
         args.writes,
@@ -66,6 +111,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.profile
             .as_ref()
             .map_or(String::new(), |p| format!(" --profile {}", p.display())),
+        args.driver.as_ref().map_or(String::new(), |d| format!(
+            " --driver {}",
+            crate::commands::replay::shell_quote(d)
+        )),
         args.backends.as_flags()
     );
     let document = serde_json::json!({

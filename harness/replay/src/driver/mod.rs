@@ -140,12 +140,7 @@ pub fn run_info(
         });
     RunInfo {
         run_id: sandbox.run_id.to_string(),
-        mode: match mode {
-            Mode::Dual => "dual",
-            Mode::PostgresOnly => "postgres-only",
-            Mode::ShadowRead { .. } => "shadow-read",
-        }
-        .to_owned(),
+        mode: mode_name(mode).to_owned(),
         profile: ProfileInfo {
             name: stores.profile().name.clone(),
             path: profile_path.map(|path| {
@@ -178,6 +173,15 @@ pub fn run_info(
             force_path_style: sandbox.s3_endpoint.url.is_some(),
         },
         credentials,
+    }
+}
+
+/// A mode as the protocol names it.
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Dual => "dual",
+        Mode::PostgresOnly => "postgres-only",
+        Mode::ShadowRead { .. } => "shadow-read",
     }
 }
 
@@ -442,6 +446,41 @@ impl Driver {
                     }
                     Outcome::Failed { error, .. } => Err(format!("`drain` failed: {error}")),
                 })
+            }
+        }
+    }
+
+    /// Switches the path to `mode` (the rollback drill's switch to
+    /// `postgres-only`). A reads-only driver's writes are the built-in
+    /// path's, so that is what switches.
+    pub async fn set_mode(&self, mode: Mode) -> Result<(), DriverError> {
+        match self {
+            Driver::BuiltIn(app) | Driver::ReadsOnly { writes: app, .. } => {
+                app.set_mode(mode);
+                Ok(())
+            }
+            Driver::External(external) => {
+                let name = mode_name(mode);
+                let operation = format!("mode {name}");
+                let outcome = external
+                    .transport
+                    .call(
+                        |id| Request::Mode {
+                            id,
+                            mode: name.to_owned(),
+                        },
+                        &operation,
+                        external.operation_timeout,
+                    )
+                    .await?;
+                match outcome {
+                    Outcome::Ok { .. } => Ok(()),
+                    other => Err(DriverError::Protocol {
+                        command: external.transport.command_line().to_owned(),
+                        operation,
+                        reason: format!("the switch was not made: {other:?}"),
+                    }),
+                }
             }
         }
     }

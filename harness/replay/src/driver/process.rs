@@ -19,8 +19,8 @@ use super::DriverError;
 
 /// Lines of the driver's stderr kept for error messages.
 const STDERR_TAIL_LINES: usize = 30;
-/// How long a driver may take to exit after `bye`.
-const EXIT_GRACE: Duration = Duration::from_secs(5);
+/// How long a driver may take to exit after `bye` (it closes its pools).
+const EXIT_GRACE: Duration = Duration::from_secs(10);
 
 type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<Outcome>>>>;
 
