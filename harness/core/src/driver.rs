@@ -70,6 +70,14 @@ impl Request {
         }
     }
 
+    /// The `hello` of this harness's protocol version.
+    pub fn hello(run: &RunInfo) -> Request {
+        Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            run: run.clone(),
+        }
+    }
+
     /// One JSON line (no newline).
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("requests always serialize")
@@ -246,6 +254,40 @@ pub fn parse_response(line: u64, text: &str) -> Result<Response, ProtocolError> 
         text: text.chars().take(SHOWN_CHARS).collect(),
         reason: error.to_string(),
     })
+}
+
+/// What a driver said in `ready`, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ready {
+    pub driver: String,
+    pub version: Option<String>,
+    pub handles: Vec<Handles>,
+}
+
+/// The answer to `hello`, checked: a `ready` of this protocol version that
+/// handles something; `Err` says why not.
+pub fn accept_ready(response: Response) -> Result<Ready, String> {
+    match response {
+        Response::Ready {
+            protocol,
+            driver,
+            version,
+            handles,
+        } => {
+            check_version(1, protocol).map_err(|error| error.to_string())?;
+            if handles.is_empty() {
+                return Err("`ready` says it handles no operations".to_owned());
+            }
+            Ok(Ready {
+                driver,
+                version,
+                handles,
+            })
+        }
+        Response::Result { id, .. } => Err(format!(
+            "it answered `hello` with the result of operation {id}"
+        )),
+    }
 }
 
 /// `ready`'s version checked against ours.

@@ -532,7 +532,8 @@ async fn run(
             .map(|(kind, tally)| (kind.to_string(), tally.stats()))
             .collect(),
         error_samples,
-        inline_apply_failures: app.stats.inline_apply_failures.load(Ordering::Relaxed),
+        inline_apply_failures: (!matches!(*driver, Driver::External(_)))
+            .then(|| app.stats.inline_apply_failures.load(Ordering::Relaxed)),
         client_retries: path.client_retries.load(Ordering::Relaxed),
         writes_resolved_on_retry: path.writes_resolved_on_retry.load(Ordering::Relaxed),
         faults: fault_records,

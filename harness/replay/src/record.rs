@@ -46,7 +46,9 @@ pub struct ReplayRecord {
     pub by_kind: BTreeMap<String, KindStats>,
     /// The first errors seen, with the operation that caused them.
     pub error_samples: Vec<String>,
-    pub inline_apply_failures: u64,
+    /// Entity writes the built-in path left to its relay after the commit;
+    /// `None` when an external driver wrote (its path is its own).
+    pub inline_apply_failures: Option<u64>,
     /// Operations the client tried again after a transient failure.
     pub client_retries: u64,
     /// Writes whose failed attempt had committed after all (the retry was
@@ -111,7 +113,10 @@ impl ReplayRecord {
         }
         out.push_str(&format!(
             "\nDynamoDB/S3 writes left to the relay after commit: {}. Client retries after transient failures: {} ({} writes found already committed on retry). Shadow reads compared: {}, mismatched: {}.\n",
-            self.inline_apply_failures,
+            self.inline_apply_failures.map_or_else(
+                || "not known (the driver's own path)".to_owned(),
+                |n| n.to_string()
+            ),
             self.client_retries,
             self.writes_resolved_on_retry,
             self.shadow_compared,

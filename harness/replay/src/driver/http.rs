@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cutover_core::driver::{self, Handles, Outcome, PROTOCOL_VERSION, Request, Response, RunInfo};
+use cutover_core::driver::{self, Outcome, Ready, Request, Response, RunInfo};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -23,9 +23,8 @@ pub struct HttpDriver {
     url: String,
     client: Client<HttpConnector, Full<Bytes>>,
     next_id: AtomicU64,
-    pub name: String,
-    pub version: Option<String>,
-    pub handles: Vec<Handles>,
+    /// What it said in `ready`.
+    pub ready: Ready,
 }
 
 /// Why one exchange did not give a message.
@@ -57,45 +56,21 @@ impl HttpDriver {
             url: url.to_owned(),
             client: Client::builder(TokioExecutor::new()).build_http(),
             next_id: AtomicU64::new(1),
-            name: String::new(),
-            version: None,
-            handles: Vec::new(),
+            ready: Ready::default(),
         };
-        let hello = Request::Hello {
-            protocol: PROTOCOL_VERSION,
-            run: run.clone(),
-        };
-        let handshake_failed = |reason: String| DriverError::Handshake {
-            command: url.to_owned(),
-            reason,
-            stderr: String::new(),
-        };
-        match driver.exchange(&hello, start_timeout).await {
-            Ok(Response::Ready {
-                protocol,
-                driver: name,
-                version,
-                handles,
-            }) => {
-                driver::check_version(1, protocol)
-                    .map_err(|error| handshake_failed(error.to_string()))?;
-                if handles.is_empty() {
-                    return Err(handshake_failed(
-                        "`ready` says it handles no operations".into(),
-                    ));
-                }
-                driver.name = name;
-                driver.version = version;
-                driver.handles = handles;
-                Ok(driver)
-            }
-            Ok(Response::Result { id, .. }) => Err(handshake_failed(format!(
-                "it answered `hello` with a result for operation {id}"
-            ))),
-            Err(Exchange::Unanswered(reason) | Exchange::Malformed(reason)) => {
-                Err(handshake_failed(reason))
-            }
-        }
+        let answer = driver
+            .exchange(&Request::hello(run), start_timeout)
+            .await
+            .map_err(|(Exchange::Unanswered(reason) | Exchange::Malformed(reason))| reason);
+        driver.ready =
+            answer
+                .and_then(driver::accept_ready)
+                .map_err(|reason| DriverError::Handshake {
+                    command: url.to_owned(),
+                    reason,
+                    stderr: String::new(),
+                })?;
+        Ok(driver)
     }
 
     pub fn command_line(&self) -> &str {

@@ -243,7 +243,7 @@ pub async fn start_external(
         transport: Transport::start(command, &run).await?,
         operation_timeout,
     };
-    if external.transport.handles().contains(&Handles::Write) {
+    if external.transport.ready().handles.contains(&Handles::Write) {
         return Ok((Arc::new(Driver::External(external)), Arc::new(stores)));
     }
     // Reads only: cutover's own path writes, into the reference schema of the
@@ -284,24 +284,11 @@ impl Transport {
         )
     }
 
-    pub fn name(&self) -> &str {
+    /// What the driver said in `ready`.
+    pub fn ready(&self) -> &cutover_core::driver::Ready {
         match self {
-            Transport::Process(process) => &process.name,
-            Transport::Http(http) => &http.name,
-        }
-    }
-
-    pub fn version(&self) -> Option<&str> {
-        match self {
-            Transport::Process(process) => process.version.as_deref(),
-            Transport::Http(http) => http.version.as_deref(),
-        }
-    }
-
-    pub fn handles(&self) -> &[Handles] {
-        match self {
-            Transport::Process(process) => &process.handles,
-            Transport::Http(http) => &http.handles,
+            Transport::Process(process) => &process.ready,
+            Transport::Http(http) => &http.ready,
         }
     }
 
@@ -337,15 +324,16 @@ impl Driver {
     /// The driver's name and, for an external one, its command line.
     pub fn describe(&self) -> String {
         let external = |external: &ExternalDriver| {
-            let transport = &external.transport;
+            let ready = external.transport.ready();
             format!(
                 "{}{} ({})",
-                transport.name(),
-                transport
-                    .version()
+                ready.driver,
+                ready
+                    .version
+                    .as_deref()
                     .map(|v| format!(" {v}"))
                     .unwrap_or_default(),
-                transport.command_line()
+                external.transport.command_line()
             )
         };
         match self {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cutover_core::driver::{self, Handles, Outcome, PROTOCOL_VERSION, Request, Response, RunInfo};
+use cutover_core::driver::{self, Outcome, Ready, Request, Response, RunInfo};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::oneshot;
@@ -41,10 +41,8 @@ pub struct ProcessDriver {
     broken: Arc<Mutex<Option<Broken>>>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_id: AtomicU64,
-    pub name: String,
-    pub version: Option<String>,
-    /// What it performs (from `ready`).
-    pub handles: Vec<Handles>,
+    /// What it said in `ready`.
+    pub ready: Ready,
 }
 
 impl ProcessDriver {
@@ -87,14 +85,9 @@ impl ProcessDriver {
             broken: Arc::default(),
             stderr_tail,
             next_id: AtomicU64::new(1),
-            name: String::new(),
-            version: None,
-            handles: Vec::new(),
+            ready: Ready::default(),
         };
-        let hello = Request::Hello {
-            protocol: PROTOCOL_VERSION,
-            run: run.clone(),
-        };
+        let hello = Request::hello(run);
         let mut lines = BufReader::new(stdout).lines();
         let handshake = async {
             driver
@@ -106,25 +99,9 @@ impl ProcessDriver {
                 .await
                 .map_err(|e| format!("reading its stdout: {e}"))?
                 .ok_or_else(|| "it closed its stdout before answering".to_owned())?;
-            match driver::parse_response(1, &line).map_err(|e| e.to_string())? {
-                Response::Ready {
-                    protocol,
-                    driver: name,
-                    version,
-                    handles,
-                } => {
-                    driver::check_version(1, protocol).map_err(|e| e.to_string())?;
-                    if handles.is_empty() {
-                        return Err("`ready` says it handles no operations".to_owned());
-                    }
-                    Ok((name, version, handles))
-                }
-                Response::Result { id, .. } => {
-                    Err(format!("line 1 answers operation {id} before `ready`"))
-                }
-            }
+            driver::accept_ready(driver::parse_response(1, &line).map_err(|e| e.to_string())?)
         };
-        let (name, version, handles) = match tokio::time::timeout(start_timeout, handshake).await {
+        let ready = match tokio::time::timeout(start_timeout, handshake).await {
             Ok(Ok(ready)) => ready,
             Ok(Err(reason)) => return Err(driver.handshake_failed(reason).await),
             Err(_) => {
@@ -133,9 +110,7 @@ impl ProcessDriver {
                     .await);
             }
         };
-        driver.name = name;
-        driver.version = version;
-        driver.handles = handles;
+        driver.ready = ready;
         tokio::spawn(route_results(
             lines,
             driver.waiting.clone(),
