@@ -167,12 +167,23 @@ function retryableItself(error) {
 export class CampaignApp {
   constructor(run) {
     this.run = run;
-    this.pool = new pg.Pool({ connectionString: run.postgres.url, max: 8 });
+    // Every wait is bounded, as an app in production would have it: a request
+    // the network or a restarting engine swallows fails and is retried (or
+    // left to the relay) instead of holding the app for ever. (The AWS SDK's
+    // default is no request timeout at all, and a pg pool waits for ever for
+    // a free client.)
+    this.pool = new pg.Pool({
+      connectionString: run.postgres.url,
+      max: 8,
+      connectionTimeoutMillis: 10_000,
+      statement_timeout: 20_000,
+    });
     // An idle client's connection may break (a restarting engine): log, not crash.
     this.pool.on("error", (error) => process.stderr.write(`postgres pool: ${error.message}\n`));
     const aws = (service) => ({
       endpoint: service.endpoint ?? undefined,
       region: service.region,
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 15_000, throwOnRequestTimeout: true },
       credentials: run.credentials
         ? {
             accessKeyId: run.credentials.access_key_id,
@@ -222,17 +233,24 @@ export class CampaignApp {
     // that counts, so the event is only logged.
     const onError = (error) => process.stderr.write(`postgres connection: ${error.message}\n`);
     client.on("error", onError);
+    let broken;
     try {
       await client.query("BEGIN");
       const result = await work(client);
       await client.query("COMMIT");
       return result;
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
+      if (error instanceof Rejected) {
+        await client.query("ROLLBACK").catch(() => {});
+      } else {
+        // Anything else may have left the connection mid-statement or dead:
+        // it is closed (the server rolls back), never reused.
+        broken = error;
+      }
       throw error;
     } finally {
       client.off("error", onError);
-      client.release();
+      client.release(broken);
     }
   }
 

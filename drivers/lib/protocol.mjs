@@ -8,6 +8,9 @@ import readline from "node:readline";
 
 export const PROTOCOL_VERSION = 1;
 
+/** How long closing may take after `bye` (the harness allows 10 s). */
+const CLOSE_WITHIN_MS = 8_000;
+
 /** Why an operation was refused by the app, as the protocol names it. */
 export class Rejected extends Error {
   constructor(reason, detail) {
@@ -37,6 +40,12 @@ export function serve(handlers) {
   const finish = async () => {
     if (closing) return;
     closing = true;
+    // The harness kills a driver still running 10 s after `bye`: say why
+    // before that, and exit as failed (what was stuck is in the log above).
+    setTimeout(() => {
+      log(`closing: still busy ${CLOSE_WITHIN_MS} ms after \`bye\` (${inFlight.size} messages in flight); exiting`);
+      process.exit(1);
+    }, CLOSE_WITHIN_MS).unref();
     await Promise.allSettled([...inFlight]);
     try {
       await handlers.close?.();

@@ -28,6 +28,7 @@ const RELAY_BATCH = 50;
 let app;
 let relayTimer;
 let relaying = Promise.resolve();
+let closing = false;
 
 const TABLES = { user: '"User"', campaign: '"Campaign"', session: '"Session"', summary: '"SessionSummary"' };
 
@@ -75,6 +76,7 @@ async function relayOnce() {
 }
 
 function scheduleRelay() {
+  if (closing) return;
   relayTimer = setTimeout(() => {
     if (!app.dualWrites) {
       scheduleRelay();
@@ -136,6 +138,7 @@ serve({
     return { pending };
   },
   async close() {
+    closing = true;
     clearTimeout(relayTimer);
     await relaying;
     await app?.close();

@@ -115,9 +115,15 @@ async fn faults_run(plan: Plan, driver_name: &str) -> ReplayRecord {
     tokio::task::spawn_blocking(move || drop(engines))
         .await
         .unwrap();
-    assert_eq!(outcome.close_problem, None);
-    let record = outcome.record.expect("the replay runs to its end");
+    let record = match outcome.record {
+        Ok(record) => record,
+        Err(error) => panic!(
+            "the replay did not run to its end: {error}\nclosing the driver: {:?}",
+            outcome.close_problem
+        ),
+    };
     println!("{}", record.to_markdown());
+    assert_eq!(outcome.close_problem, None);
     record
 }
 

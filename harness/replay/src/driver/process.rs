@@ -234,18 +234,20 @@ impl ProcessDriver {
         let _ = self.send(&Request::Bye).await;
         self.stdin.lock().await.take();
         let mut child = self.child.lock().await;
-        match tokio::time::timeout(EXIT_GRACE, child.wait()).await {
-            Ok(Ok(status)) if status.success() => None,
-            Ok(Ok(status)) => Some(format!("the driver exited with {status} after `bye`")),
-            Ok(Err(error)) => Some(format!("waiting for the driver: {error}")),
+        let problem = match tokio::time::timeout(EXIT_GRACE, child.wait()).await {
+            Ok(Ok(status)) if status.success() => return None,
+            Ok(Ok(status)) => format!("the driver exited with {status} after `bye`"),
+            Ok(Err(error)) => format!("waiting for the driver: {error}"),
             Err(_) => {
                 drop(child);
                 self.stop().await;
-                Some(format!(
-                    "the driver did not exit within {EXIT_GRACE:?} of `bye`; killed"
-                ))
+                format!("the driver did not exit within {EXIT_GRACE:?} of `bye`; killed")
             }
-        }
+        };
+        Some(format!(
+            "{problem}; its stderr ended with:\n{}",
+            self.stderr_tail()
+        ))
     }
 
     /// Kills the driver's process group and reaps it.
