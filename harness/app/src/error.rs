@@ -1,3 +1,4 @@
+use cutover_core::command::InvalidField;
 use cutover_core::keys::{EntityKind, KeyError};
 use thiserror::Error;
 
@@ -73,6 +74,15 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<InvalidField> for AppError {
+    fn from(invalid: InvalidField) -> AppError {
+        AppError::Invalid {
+            field: invalid.field,
+            reason: invalid.reason,
+        }
+    }
 }
 
 impl AppError {

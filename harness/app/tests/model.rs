@@ -15,6 +15,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::{App, AppError, Command, Mode, item_from_sdk};
 use cutover_backends::Sandbox;
+use cutover_core::command::InvalidField;
 use cutover_core::domain::Entity;
 use cutover_core::keys::Id;
 use cutover_core::model::{Model, ModelCampaign, ModelSession, ModelSummary, ModelUser, Refusal};
@@ -132,6 +133,10 @@ fn refusal_of(error: &AppError) -> Option<Refusal> {
             kind: *kind,
             id: Id::parse(id).ok()?,
         }),
+        AppError::Invalid { field, reason } => Some(Refusal::Invalid(InvalidField {
+            field,
+            reason: reason.clone(),
+        })),
         _ => None,
     }
 }

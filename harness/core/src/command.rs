@@ -99,6 +99,135 @@ impl Command {
     }
 }
 
+/// A field a write is refused for before anything is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidField {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl InvalidField {
+    fn nul(field: &'static str, holder: &str) -> InvalidField {
+        InvalidField {
+            field,
+            reason: format!("contains a NUL character, which {holder} cannot hold"),
+        }
+    }
+}
+
+impl Command {
+    /// What a write may hold, stated once: the store refuses a command that
+    /// breaks a rule before it writes anything, and the model refuses the
+    /// same one. Text holds no NUL (PostgreSQL text cannot); metadata is a
+    /// JSON object with no NUL in any key or string (JSONB cannot). Returns
+    /// the first field, in the command's order, that breaks one.
+    pub fn check(&self) -> Result<(), InvalidField> {
+        for (field, text) in self.texts() {
+            if text.contains('\0') {
+                return Err(InvalidField::nul(field, "PostgreSQL text"));
+            }
+        }
+        let Some(metadata) = self.metadata() else {
+            return Ok(());
+        };
+        if !metadata.is_object() {
+            return Err(InvalidField {
+                field: "metadata",
+                reason: format!("must be a JSON object, got {metadata}"),
+            });
+        }
+        if holds_nul(metadata) {
+            return Err(InvalidField::nul("metadata", "JSONB"));
+        }
+        Ok(())
+    }
+
+    /// The text fields the command sets, by name.
+    fn texts(&self) -> Vec<(&'static str, &str)> {
+        use Command::*;
+        let fields: Vec<(&'static str, Option<&String>)> = match self {
+            CreateUser {
+                email,
+                display_name,
+                ..
+            } => vec![("email", Some(email)), ("display_name", Some(display_name))],
+            UpdateUser {
+                email,
+                display_name,
+                ..
+            } => vec![
+                ("email", email.as_ref()),
+                ("display_name", display_name.as_ref()),
+            ],
+            CreateCampaign {
+                name, description, ..
+            } => vec![("name", Some(name)), ("description", Some(description))],
+            UpdateCampaign {
+                name, description, ..
+            } => vec![
+                ("name", name.as_ref()),
+                ("description", description.as_ref()),
+            ],
+            CreateSession {
+                name,
+                summary,
+                transcript,
+                ..
+            } => vec![
+                ("name", Some(name)),
+                ("summary", Some(summary)),
+                ("transcript", Some(transcript)),
+            ],
+            UpdateSession {
+                name,
+                summary,
+                transcript,
+                ..
+            } => vec![
+                ("name", name.as_ref()),
+                ("summary", summary.as_ref()),
+                ("transcript", transcript.as_ref()),
+            ],
+            CreateSummary { kind, body, .. } => vec![("kind", Some(kind)), ("body", Some(body))],
+            UpdateSummary { body, .. } => vec![("body", Some(body))],
+            DeleteUser { .. }
+            | DeleteCampaign { .. }
+            | DeleteSession { .. }
+            | ShareSession { .. }
+            | UnshareSession { .. }
+            | DeleteSummary { .. } => Vec::new(),
+        };
+        fields
+            .into_iter()
+            .filter_map(|(field, text)| Some((field, text?.as_str())))
+            .collect()
+    }
+
+    /// The metadata the command sets.
+    fn metadata(&self) -> Option<&serde_json::Value> {
+        match self {
+            Command::CreateSession { metadata, .. } => Some(metadata),
+            Command::UpdateSession { metadata, .. } => metadata.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether any string or key of `value` holds U+0000. (Searching the
+/// serialized text for `\u0000` would also refuse the six characters a user
+/// typed as `\u0000`; the hostile-input test found that.)
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(values) => values.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, v)| key.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 /// An entity a committed write touched, and so an outbox record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Change {
@@ -196,6 +325,7 @@ pub enum Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn every_read_names_what_decides_who_may_ask_it() {
@@ -214,5 +344,45 @@ mod tests {
         );
         assert_eq!(search.empty_answer(), Answer::SessionIds(Vec::new()));
         assert_eq!(Read::Transcript(s).empty_answer(), Answer::Transcript(None));
+    }
+
+    #[test]
+    fn the_write_rules_name_the_first_field_that_breaks_one() {
+        let id = |text: &str| Id::parse(text).unwrap();
+        let session = |name: &str, metadata: serde_json::Value| Command::CreateSession {
+            session: id("s1"),
+            campaign: id("c1"),
+            name: name.into(),
+            summary: "fine".into(),
+            metadata,
+            transcript: "a\0b".into(),
+        };
+        let refused = |command: &Command| command.check().err().map(|e| e.field);
+        // Texts in the command's order, then metadata.
+        assert_eq!(refused(&session("n\0", json!({}))), Some("name"));
+        assert_eq!(refused(&session("n", json!({}))), Some("transcript"));
+        let ok_texts = |metadata| Command::UpdateSession {
+            session: id("s1"),
+            name: Some("n".into()),
+            summary: None,
+            metadata: Some(metadata),
+            transcript: None,
+        };
+        assert_eq!(refused(&ok_texts(json!({"a": 1}))), None);
+        assert_eq!(refused(&ok_texts(json!([1]))), Some("metadata"));
+        assert_eq!(refused(&ok_texts(json!({"k\0": 1}))), Some("metadata"));
+        assert_eq!(refused(&ok_texts(json!({"k": ["x\0"]}))), Some("metadata"));
+        // The six characters `\u0000` typed by a user are text, not a NUL.
+        assert_eq!(refused(&ok_texts(json!({"k": "\\u0000"}))), None);
+        // Fields a command leaves alone are not checked, and deletes hold none.
+        let update = Command::UpdateUser {
+            user: id("u1"),
+            email: None,
+            display_name: Some("d\0".into()),
+        };
+        let error = update.check().unwrap_err();
+        assert_eq!(error.field, "display_name");
+        assert!(error.reason.contains("NUL"), "{error}");
+        assert_eq!(refused(&Command::DeleteUser { user: id("u1") }), None);
     }
 }

@@ -5,14 +5,22 @@
 
 use std::collections::BTreeMap;
 
-use crate::command::{Change, Command};
+use crate::command::{Change, Command, InvalidField};
 use crate::domain::canonical_json;
 use crate::keys::{EntityKind, Id};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    NotFound { kind: EntityKind, id: Id },
-    AlreadyExists { kind: EntityKind, id: Id },
+    NotFound {
+        kind: EntityKind,
+        id: Id,
+    },
+    AlreadyExists {
+        kind: EntityKind,
+        id: Id,
+    },
+    /// The command breaks a write rule (`Command::check`).
+    Invalid(InvalidField),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +84,7 @@ impl Model {
     /// Returns every entity it wrote or deleted: its target, then what a
     /// delete cascaded to (parents before children).
     pub fn apply(&mut self, command: &Command) -> Result<Vec<Change>, Refusal> {
+        command.check().map_err(Refusal::Invalid)?;
         let (kind, id) = command.target();
         let mut touched = vec![Change {
             kind,
@@ -481,6 +490,17 @@ mod tests {
                 id: id("u")
             })
         );
+        // The write rules are the store's (`Command::check`): refused, nothing changed.
+        let before = model.clone();
+        let refused = model.apply(&Command::UpdateSummary {
+            summary: id("m"),
+            body: "b\0".into(),
+        });
+        assert!(
+            matches!(&refused, Err(Refusal::Invalid(invalid)) if invalid.field == "body"),
+            "{refused:?}"
+        );
+        assert_eq!(model, before);
         let touched = model.apply(&Command::DeleteUser { user: id("u") }).unwrap();
         let change = |kind, text: &str| Change { kind, id: id(text) };
         assert_eq!(
