@@ -7,6 +7,10 @@
 //! commit, or by the relay later — and the stores still converge on the newest
 //! state; items are also written only if newer (version condition), so a write
 //! made outside this path (a backfill) cannot be overwritten by an older one.
+//!
+//! What to write is decided by `cutover_core::relay::plan`, a pure function of
+//! the row, the records and what DynamoDB holds; this module reads those under
+//! the lock and performs the steps.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -15,6 +19,7 @@ use cutover_core::domain::{Entity, transcript_prefix, transcript_session};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::parity::PendingWrite;
 use cutover_core::profile::StoredKey;
+use cutover_core::relay::{self as rule, PendingRecord, Step};
 use sqlx::Row;
 
 use crate::dynamo::DynamoStore;
@@ -82,22 +87,6 @@ pub struct Relay {
     dynamo: DynamoStore,
     transcripts: TranscriptStore,
     bounds: TransactionBounds,
-}
-
-/// A pending outbox record.
-#[derive(Debug, Clone)]
-struct PendingRecord {
-    id: i64,
-    /// The item's key as the write that made this record stored it.
-    key: StoredKey,
-    owner: Id,
-    version: i64,
-    /// PostgreSQL's clock when the relay read the record, in milliseconds:
-    /// what orders a delete at a stale key when the profile orders writes by
-    /// `updated_at` (every write the record stands for happened before it).
-    read_at_ms: i64,
-    /// Failed applies so far: a record that failed may have left an object behind.
-    attempts: i32,
 }
 
 /// What a repair's removal did.
@@ -269,6 +258,8 @@ impl Relay {
         }
     }
 
+    /// Reads what DynamoDB holds for the entity and performs the relay's
+    /// plan (`cutover_core::relay::plan`) for it.
     async fn sync(
         &self,
         kind: EntityKind,
@@ -277,113 +268,47 @@ impl Relay {
         records: &[PendingRecord],
     ) -> Result<(), AppError> {
         let profile = self.dynamo.profile().clone();
-        let current_key = state.as_ref().map(|(entity, _)| profile.key(&entity.key()));
-        // Items left at keys the entity no longer has (deleted, or deleted and
-        // re-created elsewhere) go first.
-        let stale: BTreeSet<(StoredKey, Id)> = records
-            .iter()
-            .filter(|r| Some(&r.key) != current_key.as_ref())
-            .map(|r| (r.key.clone(), r.owner.clone()))
-            .collect();
-        // What a delete at a stale key compares: the newest record's version,
-        // or the time it was read when the profile orders writes by `updated_at`.
-        let newest_version = records
-            .iter()
-            .map(|r| {
-                if profile.orders_by_updated_at(kind) {
-                    r.read_at_ms
-                } else {
-                    r.version
-                }
-            })
-            .max()
-            .unwrap_or(0);
-        let recovering = records.iter().any(|record| record.attempts > 0);
-        for (key, owner) in stale {
-            let version = state.as_ref().map_or(newest_version, |(e, _)| {
-                profile.order_of(e).max(newest_version)
-            });
-            // Learn the transcript the item points to before the item goes.
-            let old_pointer = match kind {
-                EntityKind::Session => match self.dynamo.get_stored(&key).await? {
-                    Some(item) => match profile.from_item(&item) {
-                        Ok(Entity::Session(old)) => Some(old.transcript.storage_key),
-                        _ => None,
-                    },
-                    None => None,
-                },
-                _ => None,
-            };
-            self.dynamo
-                .delete_if_older(kind, &key, version.saturating_add(1))
-                .await?;
-            if kind == EntityKind::Session {
-                let session = id;
-                let keep = state.as_ref().and_then(|(e, _)| match e {
-                    Entity::Session(s) if s.user_id == owner => {
-                        Some(s.transcript.storage_key.clone())
-                    }
-                    _ => None,
-                });
-                if recovering {
-                    // A failed attempt may have left objects nothing points to: sweep.
-                    self.transcripts
-                        .delete_prefix_except(&transcript_prefix(&owner, session), keep.as_deref())
-                        .await?;
-                } else if let Some(pointer) = old_pointer.filter(|p| Some(p) != keep.as_ref()) {
-                    self.transcripts.delete(&pointer).await?;
+        let (entity, transcript) = match &state {
+            Some((entity, transcript)) => (Some(entity), transcript.as_deref()),
+            None => (None, None),
+        };
+        let mut stored = rule::Stored::default();
+        if kind == EntityKind::Session {
+            // Learn the transcript each stale item points to before it goes.
+            for (key, _) in rule::stale_keys(&profile, entity, records) {
+                let item = self.dynamo.get_stored(&key).await?;
+                if let Some(old) = item.and_then(|item| profile.from_item(&item).ok()) {
+                    stored.at_stale_keys.insert(key, old);
                 }
             }
         }
-        let Some((entity, transcript)) = state else {
-            return Ok(());
-        };
-        let key = entity.key();
-        let stored = self.dynamo.get(&key).await?;
-        let stored = stored
-            .as_ref()
-            .and_then(|item| profile.from_item(item).ok());
-        if stored
-            .as_ref()
-            .is_some_and(|stored| profile.order_of(stored) >= profile.order_of(&entity))
-        {
-            // Already applied (by the writer, or by an earlier relay pass).
-            return Ok(());
+        if let Some(entity) = entity {
+            let item = self.dynamo.get(&entity.key()).await?;
+            stored.at_current_key = item.and_then(|item| profile.from_item(&item).ok());
         }
-        let Entity::Session(session) = &entity else {
-            self.dynamo
-                .put_if_newer(&key, &profile.to_item(&entity), profile.order_of(&entity))
-                .await?;
-            return Ok(());
-        };
-        let old_pointer = match &stored {
-            Some(Entity::Session(old)) => Some(old.transcript.clone()),
-            _ => None,
-        };
-        let pointer = &session.transcript;
-        // The object goes up before any item points to it. Content-addressed: when the
-        // stored item already points to this content, the object is there.
-        if old_pointer.as_ref().map(|old| &old.storage_key) != Some(&pointer.storage_key) {
-            self.transcripts
-                .put(
-                    &pointer.storage_key,
-                    transcript.as_deref().unwrap_or_default(),
-                )
-                .await?;
-        }
-        self.dynamo
-            .put_if_newer(&key, &profile.to_item(&entity), profile.order_of(&entity))
-            .await?;
-        if recovering {
-            // A failed attempt may have uploaded objects nothing points to: sweep.
-            self.transcripts
-                .delete_prefix_except(
-                    &transcript_prefix(&session.user_id, &session.id),
-                    Some(&pointer.storage_key),
-                )
-                .await?;
-        } else if let Some(old) = old_pointer.filter(|old| old.storage_key != pointer.storage_key) {
-            self.transcripts.delete(&old.storage_key).await?;
+        for step in rule::plan(&profile, kind, id, entity, records, &stored) {
+            match step {
+                Step::DeleteItem { key, below } => {
+                    self.dynamo.delete_if_older(kind, &key, below).await?;
+                }
+                Step::DeleteObject { key } => self.transcripts.delete(&key).await?,
+                Step::SweepObjects { prefix, keep } => {
+                    self.transcripts
+                        .delete_prefix_except(&prefix, keep.as_deref())
+                        .await?;
+                }
+                Step::PutTranscript { key } => {
+                    self.transcripts
+                        .put(&key, transcript.unwrap_or_default())
+                        .await?;
+                }
+                Step::PutItem { order } => {
+                    let entity = entity.expect("the plan puts only a row that exists");
+                    self.dynamo
+                        .put_if_newer(&entity.key(), &profile.to_item(entity), order)
+                        .await?;
+                }
+            }
         }
         Ok(())
     }

@@ -21,5 +21,6 @@ pub mod parity;
 pub mod prices;
 pub mod profile;
 pub mod provision;
+pub mod relay;
 pub mod search;
 pub mod workload;
