@@ -55,10 +55,7 @@ pub async fn measure(
                 values.push(millis(*took));
             }
         }
-        // Dropping blocks while servers stop; keep that off the async workers.
-        tokio::task::spawn_blocking(move || drop(engines))
-            .await
-            .ok();
+        engines.shutdown().await;
     }
     Ok(sample)
 }

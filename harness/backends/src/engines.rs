@@ -191,6 +191,23 @@ impl Engines {
     }
 }
 
+impl Engines {
+    /// Stops every engine and waits until they are down, without blocking
+    /// the caller's async runtime (dropping `Engines` blocks the thread it is
+    /// dropped on until they stop, which on a runtime thread stalls its tasks).
+    pub async fn shutdown(self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            drop(self);
+            return;
+        }
+        if let Err(error) = tokio::task::spawn_blocking(move || drop(self)).await
+            && error.is_panic()
+        {
+            std::panic::resume_unwind(error.into_panic());
+        }
+    }
+}
+
 impl Drop for Engines {
     fn drop(&mut self) {
         if let Some(parts) = self.parts.take() {

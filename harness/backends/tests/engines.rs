@@ -373,9 +373,7 @@ async fn endpoint_provisioner_uses_engines_that_already_run() {
         .expect("round trip through endpoints");
     assert_eq!(report.dynamodb_items_queried, 5);
     sandbox.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(attached))
-        .await
-        .unwrap();
+    attached.shutdown().await;
 
     // Dropping an endpoint handle leaves the engines it attached to running.
     let after = sandbox_on_running().await;
@@ -489,9 +487,7 @@ async fn on_shared_endpoints_a_run_deletes_only_what_it_claimed_and_still_owns()
         .await
         .unwrap();
     observer.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(attached))
-        .await
-        .unwrap();
+    attached.shutdown().await;
 }
 
 async fn sandbox_on_running() -> Sandbox {
@@ -545,9 +541,7 @@ async fn a_second_set_of_engines_runs_beside_the_first_and_stops_when_dropped() 
         .unwrap()
         .replace("http://", "");
     assert!(data_dir.is_dir());
-    tokio::task::spawn_blocking(move || drop(second))
-        .await
-        .unwrap();
+    second.shutdown().await;
 
     assert!(
         !data_dir.exists(),
@@ -589,9 +583,7 @@ async fn containers_run_where_docker_answers() {
         .await
         .expect("round trip on containers");
     sandbox.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(engines))
-        .await
-        .unwrap();
+    engines.shutdown().await;
 }
 
 #[tokio::test]

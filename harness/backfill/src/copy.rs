@@ -9,7 +9,7 @@ use cutover_core::domain::Entity;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::report::BackfillReport;
-use crate::{BackfillError, BackfillOptions};
+use crate::{BackfillError, BackfillOptions, NoPause, PagePause};
 
 /// Transcript uploads in flight per page.
 pub(crate) const OBJECT_CONCURRENCY: usize = 8;
@@ -112,6 +112,7 @@ async fn copy_page(
     app: &App,
     page: &Page,
     options: &BackfillOptions,
+    pause: &dyn PagePause,
 ) -> Result<CopyTotals, AppError> {
     let kind = page.mark.kind;
     let mut totals = CopyTotals::default();
@@ -131,9 +132,7 @@ async fn copy_page(
         .buffer_unordered(OBJECT_CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
-    if !options.hold_before_write.is_zero() {
-        tokio::time::sleep(options.hold_before_write).await;
-    }
+    pause.before_write(&page.mark).await;
     let items: Vec<_> = entities
         .iter()
         .map(|(entity, _)| app.profile().to_item(entity))
@@ -206,6 +205,15 @@ pub async fn backfill(
     app: &App,
     options: &BackfillOptions,
 ) -> Result<BackfillReport, BackfillError> {
+    backfill_pausing(app, options, &NoPause).await
+}
+
+/// `backfill`, each page held at `pause` between its read and its write.
+pub async fn backfill_pausing(
+    app: &App,
+    options: &BackfillOptions,
+    pause: &dyn PagePause,
+) -> Result<BackfillReport, BackfillError> {
     let began = Instant::now();
     let checkpoint = match &options.checkpoint {
         Some(path) => load_checkpoint(path, &options.source)?,
@@ -223,7 +231,7 @@ pub async fn backfill(
     let mut copies = std::pin::pin!(
         pages
             .map_ok(|page| async move {
-                let totals = copy_page(app, &page, options).await?;
+                let totals = copy_page(app, &page, options, pause).await?;
                 Ok::<_, AppError>((page.mark, totals))
             })
             .try_buffer_unordered(options.workers.max(1))

@@ -22,10 +22,30 @@ mod copy;
 pub mod report;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-pub use copy::backfill;
+use cutover_core::backfill::PageMark;
+use futures::future::BoxFuture;
+
+pub use copy::{backfill, backfill_pausing};
 pub use report::BackfillReport;
+
+/// Where a caller may hold each page of a backfill: after its rows were read
+/// and its transcripts uploaded, before its items are written — the window a
+/// live write can fall into. The race tests hold pages there to put writes in
+/// that window deterministically (`backfill_pausing`); `backfill` holds none.
+pub trait PagePause: Sync {
+    /// The page's items are written when the returned future ends.
+    fn before_write<'a>(&'a self, page: &PageMark) -> BoxFuture<'a, ()>;
+}
+
+/// Holds nothing.
+pub(crate) struct NoPause;
+
+impl PagePause for NoPause {
+    fn before_write<'a>(&'a self, _: &PageMark) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct BackfillOptions {
@@ -43,9 +63,6 @@ pub struct BackfillOptions {
     /// Re-check versions after each batch and reconcile moved entities. Only
     /// a demonstration of the race turns this off.
     pub reconcile: bool,
-    /// A pause between reading a page and writing it, which widens the race
-    /// window with live writes (tests). Zero in normal runs.
-    pub hold_before_write: Duration,
     /// Print progress (items/s, ETA) to stderr.
     pub progress: bool,
 }
@@ -59,7 +76,6 @@ impl BackfillOptions {
             source: source.into(),
             stop_after_pages: None,
             reconcile: true,
-            hold_before_write: Duration::ZERO,
             progress: false,
         }
     }

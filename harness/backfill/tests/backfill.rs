@@ -8,12 +8,14 @@ use std::time::Duration;
 use cutover_app::model_view::postgres_as_model;
 use cutover_app::{App, Command, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
-use cutover_backfill::{BackfillOptions, backfill};
-use cutover_core::keys::Id;
+use cutover_backfill::{BackfillOptions, PagePause, backfill, backfill_pausing};
+use cutover_core::backfill::PageMark;
+use cutover_core::keys::{EntityKind, Id};
 use cutover_core::model::Model;
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use cutover_parity::bench::{ENTITIES_PER_USER, dataset};
 use cutover_parity::{ParityOptions, ParityReport, TranscriptCheck, validate};
+use futures::future::BoxFuture;
 
 /// One runtime and one set of engines for the whole binary.
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
@@ -170,10 +172,28 @@ fn id(text: &str) -> Id {
     Id::parse(text).unwrap()
 }
 
+/// Holds every page that reaches the pause point until `release`, and says
+/// which kinds have arrived.
+struct HoldUntilReleased {
+    arrived: tokio::sync::watch::Sender<Vec<EntityKind>>,
+    release: tokio::sync::watch::Receiver<bool>,
+}
+
+impl PagePause for HoldUntilReleased {
+    fn before_write<'a>(&'a self, page: &PageMark) -> BoxFuture<'a, ()> {
+        self.arrived.send_modify(|kinds| kinds.push(page.kind));
+        let mut release = self.release.clone();
+        Box::pin(async move {
+            let _ = release.wait_for(|go| *go).await;
+        })
+    }
+}
+
 /// Live writes land while the copy holds pages it read before them: an update
 /// of user u0000000 and the deletion of user u0000001 (with everything under
-/// it). Without the version check after each batch, the copy leaves the old
-/// user and resurrects the deleted one; with it, parity is 100%.
+/// it). The users' page is held at the pause point until both have committed.
+/// Without the version check after each batch, the copy leaves the old user
+/// and resurrects the deleted one; with it, parity is 100%.
 async fn copy_racing_two_writes(reconcile: bool) -> (ParityReport, u64, u64) {
     let (sandbox, app) = installed_app(Mode::Dual).await;
     prefill(&app, 2).await;
@@ -181,11 +201,19 @@ async fn copy_racing_two_writes(reconcile: bool) -> (ParityReport, u64, u64) {
         page_size: 100,
         workers: 4,
         reconcile,
-        hold_before_write: Duration::from_secs(5),
         ..BackfillOptions::new("test-race")
     };
+    let (arrived, mut arrivals) = tokio::sync::watch::channel(Vec::new());
+    let (release, released) = tokio::sync::watch::channel(false);
+    let hold = HoldUntilReleased {
+        arrived,
+        release: released,
+    };
     let live = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        arrivals
+            .wait_for(|kinds| kinds.contains(&EntityKind::User))
+            .await
+            .unwrap();
         app.execute(&Command::UpdateUser {
             user: id("u0000000"),
             email: None,
@@ -198,8 +226,9 @@ async fn copy_racing_two_writes(reconcile: bool) -> (ParityReport, u64, u64) {
         })
         .await
         .unwrap();
+        release.send_replace(true);
     };
-    let (report, ()) = tokio::join!(backfill(&app, &options), live);
+    let (report, ()) = tokio::join!(backfill_pausing(&app, &options, &hold), live);
     let report = report.unwrap();
     assert_eq!(app.relay().drain(Duration::from_secs(30)).await.unwrap(), 0);
     let remaining = app.pg.entity_count().await.unwrap();
@@ -245,9 +274,39 @@ fn churn() -> Scenario {
     Scenario::parse(&std::fs::read_to_string(&path).unwrap(), "churn.toml").unwrap()
 }
 
+/// Live commands per page in `race_with_workload`'s lockstep.
+const COMMANDS_PER_PAGE: u64 = 5;
+
+/// Interleaves the copy with a live workload whatever either side's speed:
+/// the n-th page to reach the pause point is written only after
+/// `n * COMMANDS_PER_PAGE` live commands, and live command i runs only after
+/// `i / COMMANDS_PER_PAGE` pages were read. Either side finishing
+/// (`u64::MAX`) lets the other run free.
+struct Lockstep {
+    pages_read: tokio::sync::watch::Sender<u64>,
+    commands_done: tokio::sync::watch::Receiver<u64>,
+}
+
+impl PagePause for Lockstep {
+    fn before_write<'a>(&'a self, _: &PageMark) -> BoxFuture<'a, ()> {
+        let mut read = 0;
+        self.pages_read.send_modify(|pages| {
+            *pages = pages.saturating_add(1);
+            read = *pages;
+        });
+        let mut done = self.commands_done.clone();
+        Box::pin(async move {
+            let _ = done
+                .wait_for(|commands| *commands >= read * COMMANDS_PER_PAGE)
+                .await;
+        })
+    }
+}
+
 /// A generated workload fills PostgreSQL alone; then, while the backfill
 /// copies it, the same workload goes on through the dual-write path,
-/// updating and deleting the entities being copied.
+/// updating and deleting the entities being copied, in lockstep with the
+/// copy's pages (`Lockstep`).
 async fn race_with_workload(seed: u64) -> (ParityReport, Vec<String>, u64) {
     let (sandbox, app) = installed_app(Mode::PostgresOnly).await;
     let scenario = churn();
@@ -265,17 +324,33 @@ async fn race_with_workload(seed: u64) -> (ParityReport, Vec<String>, u64) {
     let options = BackfillOptions {
         page_size: 3,
         workers: 3,
-        hold_before_write: Duration::from_millis(40),
         ..BackfillOptions::new(format!("race-{seed}"))
     };
+    let (pages_read, mut pages) = tokio::sync::watch::channel(0u64);
+    let (commands_done, done) = tokio::sync::watch::channel(0u64);
+    let lockstep = Lockstep {
+        pages_read,
+        commands_done: done,
+    };
+    let copy = async {
+        let report = backfill_pausing(&app, &options, &lockstep).await;
+        lockstep.pages_read.send_replace(u64::MAX);
+        report
+    };
     let live = async {
-        for command in writes.take(250) {
+        for (index, command) in (0u64..).zip(writes.take(250)) {
+            pages
+                .wait_for(|read| *read >= index / COMMANDS_PER_PAGE)
+                .await
+                .unwrap();
             if model.apply(&command).is_ok() {
                 app.execute(&command).await.unwrap();
             }
+            commands_done.send_modify(|commands| *commands += 1);
         }
+        commands_done.send_replace(u64::MAX);
     };
-    let (report, ()) = tokio::join!(backfill(&app, &options), live);
+    let (report, ()) = tokio::join!(copy, live);
     let report = report.unwrap();
     assert!(report.complete);
     assert_eq!(app.relay().drain(Duration::from_secs(60)).await.unwrap(), 0);

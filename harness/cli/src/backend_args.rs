@@ -83,8 +83,7 @@ impl BackendArgs {
         match Sandbox::open_with(&engines, run_id, reopen).await {
             Ok(sandbox) => Ok((engines, sandbox)),
             Err(error) => {
-                // Engines stop in Drop, which blocks: not on this runtime's thread.
-                tokio::task::spawn_blocking(move || drop(engines)).await?;
+                engines.shutdown().await;
                 Err(error.into())
             }
         }

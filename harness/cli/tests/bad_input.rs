@@ -535,8 +535,6 @@ mod stores {
             }
             sandbox.close().await.unwrap();
         }
-        tokio::task::spawn_blocking(move || drop(engines))
-            .await
-            .unwrap();
+        engines.shutdown().await;
     }
 }

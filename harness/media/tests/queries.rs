@@ -70,7 +70,5 @@ async fn every_query_pair_gives_the_same_items_in_the_same_order_page_by_page() 
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(paged > 20, "most answers span several pages: {paged}");
     sandbox.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(engines))
-        .await
-        .unwrap();
+    engines.shutdown().await;
 }

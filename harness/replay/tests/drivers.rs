@@ -112,9 +112,7 @@ async fn faults_run(plan: Plan, driver_name: &str) -> ReplayRecord {
         driver::DEFAULT_OPERATION_TIMEOUT,
     )
     .await;
-    tokio::task::spawn_blocking(move || drop(engines))
-        .await
-        .unwrap();
+    engines.shutdown().await;
     let record = match outcome.record {
         Ok(record) => record,
         Err(error) => panic!(

@@ -49,9 +49,7 @@ async fn run_with_faults(plan: Plan, operations: u64) -> ReplayRecord {
         .await
         .expect("replay");
     sandbox.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(engines))
-        .await
-        .unwrap();
+    engines.shutdown().await;
     record
 }
 
@@ -157,7 +155,5 @@ async fn a_scenario_with_faults_is_refused_without_the_engines_to_restart() {
     let error = replay(app, &scenario, &options).await.unwrap_err();
     assert!(error.to_string().contains("schedules faults"), "{error}");
     sandbox.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(engines))
-        .await
-        .unwrap();
+    engines.shutdown().await;
 }

@@ -30,9 +30,7 @@ async fn run(plan: Plan) -> SweepReport {
         .await
         .unwrap();
     sandbox.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(engines))
-        .await
-        .unwrap();
+    engines.shutdown().await;
     report
 }
 

@@ -215,7 +215,7 @@ async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
             let progress = |message: &str| eprintln!("{message}");
             let swept = cutover_search::cost::sweep(&sandbox, &engine, &options, &progress).await;
             sandbox.close().await?;
-            tokio::task::spawn_blocking(move || drop(engines)).await?;
+            engines.shutdown().await;
             let reproduce = format!(
                 "cutover bench search-cost{}{} --sessions {} --item-kb {} --match-percent {} --repetitions {} --max-rcu-per-search {}{}",
                 args.backends.as_flags(),
@@ -287,7 +287,7 @@ async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     );
     let measured = cutover_replay::bench::measure(&engines, &scenario, seed, args.operations).await;
     let engine_names = report::engines_line(&engines);
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let report = measured?;
 
     let mut markdown = format!(
@@ -468,7 +468,7 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
         cutover_parity::memory_bench::measure_memory(app, &args.entities, objects, validator).await;
     let engine_names = report::engines_line(&engines);
     let cleanup = sandbox.close().await;
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let bench = measured?;
     cleanup?;
     let mut markdown = format!(
@@ -536,7 +536,7 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
     let measured = cutover_parity::bench::measure(app, args.entities, args.segments).await;
     let engine_names = report::engines_line(&engines);
     let cleanup = sandbox.close().await;
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let bench = measured?;
     cleanup?;
     let mut markdown = format!(
@@ -621,7 +621,7 @@ async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         cutover_backfill::bench::measure(&sandbox, &scenario, &replay_options, &options).await;
     let engine_names = report::engines_line(&engines);
     let cleanup = sandbox.close().await;
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let bench = measured?;
     cleanup?;
     let header = format!(

@@ -22,7 +22,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let outcome = cutover_backends::roundtrip::run(&sandbox, args.object_bytes).await;
     let cleanup = sandbox.close().await;
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let report = outcome?;
     println!(
         "postgres  {} rows written and read back (server {})",

@@ -158,7 +158,7 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     }
     .await;
     sandbox.close().await?;
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let (done, report, equivalence) = outcome?;
 
     let mut markdown = format!(

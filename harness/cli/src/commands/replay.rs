@@ -103,7 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ),
         ),
     ];
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let mut record = outcome?;
     cleanup?;
     record.backends = backends

@@ -100,7 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     .await;
     sandbox.close().await?;
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let drilled = outcome?;
     let markdown = format!(
         "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}{}{}`\n",

@@ -50,7 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     .await;
     sandbox.close().await?;
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     let report = compared?;
 
     let markdown = format!(

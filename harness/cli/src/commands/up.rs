@@ -92,6 +92,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         report.buckets_deleted.len(),
         report.objects_deleted
     );
-    tokio::task::spawn_blocking(move || drop(engines)).await?;
+    engines.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
