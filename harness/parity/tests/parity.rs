@@ -142,6 +142,201 @@ async fn pointer_of(app: &App, campaign: &str, session: &str) -> String {
     }
 }
 
+/// One corruption of what the dual-write path wrote, made behind its back.
+enum Corruption {
+    /// The item is deleted.
+    DeleteItem(ItemKey),
+    /// An attribute is set (`Null`: removed).
+    SetAttribute(ItemKey, &'static str, AttributeValue),
+    /// A session's transcript object: replaced by other text of another size.
+    TruncateTranscript(&'static str, &'static str),
+    /// ...by text of the same size, changed.
+    ChangeTranscript(&'static str, &'static str),
+    /// ...deleted.
+    DeleteTranscript(&'static str, &'static str),
+    /// A valid user item written outside the dual-write path.
+    PutUser(&'static str),
+    /// A user item whose key attribute parses to nothing.
+    PutUnparsableKey(&'static str),
+    /// A user item with a string where its version number goes.
+    PutWrongType(&'static str),
+    /// An object no item points to.
+    PutOrphanObject(&'static str),
+}
+
+type Expected = (Category, &'static str, Option<&'static str>);
+
+/// Every corruption and the one finding it must produce (category, id or
+/// key, field), one or more of every category.
+fn corruptions() -> Vec<(Corruption, Expected)> {
+    use Category::*;
+    use Corruption::*;
+    let campaign = |user: &str, campaign: &str| ItemKey::Campaign {
+        user: id(user),
+        campaign: id(campaign),
+    };
+    let summary = |session: &str, summary: &str| ItemKey::Summary {
+        session: id(session),
+        summary: id(summary),
+    };
+    vec![
+        (
+            DeleteItem(ItemKey::User { user: id("bob") }),
+            (MissingInDynamodb, "bob", None),
+        ),
+        // Field mismatches: a string, a number, a map, a timestamp, an optional attribute.
+        (
+            SetAttribute(
+                campaign("alice", "c1"),
+                "name",
+                AttributeValue::S("Hacked".into()),
+            ),
+            (FieldMismatch, "c1", Some("name")),
+        ),
+        (
+            SetAttribute(
+                session_key("c1", "s1"),
+                "transcriptBytes",
+                AttributeValue::N("1".into()),
+            ),
+            (FieldMismatch, "s1", Some("transcript_bytes")),
+        ),
+        (
+            SetAttribute(
+                session_key("c2", "s2"),
+                "metadata",
+                AttributeValue::M(Default::default()),
+            ),
+            (FieldMismatch, "s2", Some("metadata")),
+        ),
+        (
+            SetAttribute(
+                summary("s1", "m1"),
+                "updatedAt",
+                AttributeValue::S("2001-01-01T00:00:00.000Z".into()),
+            ),
+            (FieldMismatch, "m1", Some("updated_at")),
+        ),
+        (
+            SetAttribute(
+                session_key("c1", "s3"),
+                "shareToken",
+                AttributeValue::Null(true),
+            ),
+            (FieldMismatch, "s3", Some("share_token")),
+        ),
+        // A stale search copy: every field equal, search answers not.
+        (
+            SetAttribute(
+                session_key("c2", "s6"),
+                "searchText",
+                AttributeValue::S("stale copy".into()),
+            ),
+            (FieldMismatch, "s6", Some("searchText")),
+        ),
+        (
+            TruncateTranscript("c1", "s5"),
+            (TranscriptContentMismatch, "s5", Some("transcript")),
+        ),
+        (
+            ChangeTranscript("c1", "s7"),
+            (TranscriptContentMismatch, "s7", Some("transcript")),
+        ),
+        (
+            DeleteTranscript("c2", "s4"),
+            (TranscriptDangling, "s4", Some("transcript")),
+        ),
+        (PutUser("ghost"), (OnlyInDynamodb, "ghost", None)),
+        (
+            PutUnparsableKey("USER#ghost#extra"),
+            (MalformedItem, "USER#ghost#extra/METADATA", None),
+        ),
+        (
+            PutWrongType("typo"),
+            (MalformedItem, "USER#typo/METADATA", None),
+        ),
+        (
+            PutOrphanObject("transcripts/alice/s1/0000orphan"),
+            (OrphanObject, "transcripts/alice/s1/0000orphan", None),
+        ),
+    ]
+}
+
+fn user_entity(name: &str) -> Entity {
+    let now = chrono::Utc::now();
+    Entity::User(User {
+        id: id(name),
+        email: "g@x".into(),
+        display_name: "G".into(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    })
+}
+
+async fn put_raw(app: &App, item: &cutover_core::item_size::Item) {
+    app.dynamo
+        .client()
+        .put_item()
+        .table_name(app.dynamo.table())
+        .set_item(Some(item_to_sdk(item)))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn corrupt(app: &App, corruption: &Corruption) {
+    match corruption {
+        Corruption::DeleteItem(key) => {
+            app.dynamo
+                .client()
+                .delete_item()
+                .table_name(app.dynamo.table())
+                .set_key(Some(app.dynamo.key_map(key)))
+                .send()
+                .await
+                .unwrap();
+        }
+        Corruption::SetAttribute(key, name, value) => {
+            set_attribute(app, key, name, value.clone()).await
+        }
+        Corruption::TruncateTranscript(campaign, session) => {
+            let object = pointer_of(app, campaign, session).await;
+            app.transcripts.put(&object, "truncated").await.unwrap();
+        }
+        Corruption::ChangeTranscript(campaign, session) => {
+            let object = pointer_of(app, campaign, session).await;
+            let bytes = app.transcripts.get_bytes(&object).await.unwrap().unwrap();
+            let original = String::from_utf8(bytes).unwrap();
+            let changed = original.replace('7', "9");
+            assert_eq!(changed.len(), original.len());
+            assert_ne!(changed, original);
+            app.transcripts.put(&object, &changed).await.unwrap();
+        }
+        Corruption::DeleteTranscript(campaign, session) => {
+            let object = pointer_of(app, campaign, session).await;
+            app.transcripts.delete(&object).await.unwrap();
+        }
+        Corruption::PutUser(name) => put_raw(app, &app.profile().to_item(&user_entity(name))).await,
+        Corruption::PutUnparsableKey(pk) => {
+            let mut item = app.profile().to_item(&user_entity("ghost"));
+            item.insert("pk".into(), AttrValue::S((*pk).into()));
+            put_raw(app, &item).await;
+        }
+        Corruption::PutWrongType(name) => {
+            let mut item = app.profile().to_item(&user_entity(name));
+            item.insert("version".into(), AttrValue::S("one".into()));
+            put_raw(app, &item).await;
+        }
+        Corruption::PutOrphanObject(object) => {
+            app.transcripts
+                .put(object, "nobody points here")
+                .await
+                .unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly() {
     let (sandbox, app) = fresh_app().await;
@@ -153,175 +348,24 @@ async fn a_clean_run_is_at_full_parity_and_every_corruption_is_reported_exactly(
     assert_eq!(clean.findings().count(), 0, "{}", clean.to_markdown());
     assert_eq!(clean.compared_entities, 2 + 2 + 8 + 3);
 
-    // A seeded set of corruptions, one or more of every category.
-    let client = app.dynamo.client().clone();
-    let table = app.dynamo.table().to_owned();
-    // Missing in DynamoDB.
-    client
-        .delete_item()
-        .table_name(&table)
-        .set_key(Some(app.dynamo.key_map(&ItemKey::User { user: id("bob") })))
-        .send()
-        .await
-        .unwrap();
-    // Field mismatches: a string, a number, a map, a timestamp, an optional attribute.
-    set_attribute(
-        &app,
-        &ItemKey::Campaign {
-            user: id("alice"),
-            campaign: id("c1"),
-        },
-        "name",
-        AttributeValue::S("Hacked".into()),
-    )
-    .await;
-    set_attribute(
-        &app,
-        &session_key("c1", "s1"),
-        "transcriptBytes",
-        AttributeValue::N("1".into()),
-    )
-    .await;
-    set_attribute(
-        &app,
-        &session_key("c2", "s2"),
-        "metadata",
-        AttributeValue::M(Default::default()),
-    )
-    .await;
-    set_attribute(
-        &app,
-        &ItemKey::Summary {
-            session: id("s1"),
-            summary: id("m1"),
-        },
-        "updatedAt",
-        AttributeValue::S("2001-01-01T00:00:00.000Z".into()),
-    )
-    .await;
-    set_attribute(
-        &app,
-        &session_key("c1", "s3"),
-        "shareToken",
-        AttributeValue::Null(true),
-    )
-    .await;
-    // A stale search copy: every field equal, search answers not.
-    set_attribute(
-        &app,
-        &session_key("c2", "s6"),
-        "searchText",
-        AttributeValue::S("stale copy".into()),
-    )
-    .await;
-    // Transcripts: truncated, changed (same size), deleted.
-    let s5 = pointer_of(&app, "c1", "s5").await;
-    app.transcripts.put(&s5, "truncated").await.unwrap();
-    let s7 = pointer_of(&app, "c1", "s7").await;
-    let original =
-        String::from_utf8(app.transcripts.get_bytes(&s7).await.unwrap().unwrap()).unwrap();
-    app.transcripts
-        .put(&s7, &original.replace('7', "9"))
-        .await
-        .unwrap();
-    let s4 = pointer_of(&app, "c2", "s4").await;
-    app.transcripts.delete(&s4).await.unwrap();
-    // Only in DynamoDB: a valid item written outside the dual-write path.
-    let now = chrono::Utc::now();
-    let ghost = Entity::User(User {
-        id: id("ghost"),
-        email: "g@x".into(),
-        display_name: "G".into(),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    });
-    client
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(item_to_sdk(&app.profile().to_item(&ghost))))
-        .send()
-        .await
-        .unwrap();
-    // Malformed: a key that parses to nothing, and a wrong type.
-    let mut bad_key = app.profile().to_item(&ghost);
-    bad_key.insert("pk".into(), AttrValue::S("USER#ghost#extra".into()));
-    client
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(item_to_sdk(&bad_key)))
-        .send()
-        .await
-        .unwrap();
-    let mut bad_type = app.profile().to_item(&Entity::User(User {
-        id: id("typo"),
-        ..match &ghost {
-            Entity::User(u) => u.clone(),
-            _ => unreachable!(),
-        }
-    }));
-    bad_type.insert("version".into(), AttrValue::S("one".into()));
-    client
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(item_to_sdk(&bad_type)))
-        .send()
-        .await
-        .unwrap();
-    // An orphan object.
-    app.transcripts
-        .put("transcripts/alice/s1/0000orphan", "nobody points here")
-        .await
-        .unwrap();
-
+    let table = corruptions();
+    for (corruption, _) in &table {
+        corrupt(&app, corruption).await;
+    }
     let report = validate(app.clone(), &options()).await.unwrap();
     let found: BTreeSet<(Category, String, Option<String>)> = report
         .findings()
         .map(|f| (f.category, f.id.clone(), f.field.clone()))
         .collect();
-    let field = |name: &str| Some(name.to_owned());
-    let expected: BTreeSet<(Category, String, Option<String>)> = [
-        (Category::MissingInDynamodb, "bob".into(), None),
-        (Category::FieldMismatch, "c1".into(), field("name")),
-        (
-            Category::FieldMismatch,
-            "s1".into(),
-            field("transcript_bytes"),
-        ),
-        (Category::FieldMismatch, "s2".into(), field("metadata")),
-        (Category::FieldMismatch, "m1".into(), field("updated_at")),
-        (Category::FieldMismatch, "s3".into(), field("share_token")),
-        (Category::FieldMismatch, "s6".into(), field("searchText")),
-        (
-            Category::TranscriptContentMismatch,
-            "s5".into(),
-            field("transcript"),
-        ),
-        (
-            Category::TranscriptContentMismatch,
-            "s7".into(),
-            field("transcript"),
-        ),
-        (
-            Category::TranscriptDangling,
-            "s4".into(),
-            field("transcript"),
-        ),
-        (Category::OnlyInDynamodb, "ghost".into(), None),
-        (
-            Category::MalformedItem,
-            "USER#ghost#extra/METADATA".into(),
-            None,
-        ),
-        (Category::MalformedItem, "USER#typo/METADATA".into(), None),
-        (
-            Category::OrphanObject,
-            "transcripts/alice/s1/0000orphan".into(),
-            None,
-        ),
-    ]
-    .into_iter()
-    .collect();
+    let expected: BTreeSet<(Category, String, Option<String>)> = table
+        .iter()
+        .map(|(_, (category, id, field))| (*category, (*id).to_owned(), field.map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        expected.len(),
+        table.len(),
+        "one distinct finding per corruption"
+    );
     assert_eq!(found, expected, "{}", report.to_markdown());
     // The same verdict when every key set spills to disk a key per run (and
     // the runs are compacted): the merge, not memory, decides what is missing.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cutover_app::App;
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::profile::{ELECTRODB_TOML, Profile};
-use cutover_core::workload::{OpKind, Scenario, Workload};
+use cutover_core::workload::{OpKind, RunLength, Scenario, Workload};
 use cutover_replay::{ReplayOptions, app_mode, replay};
 
 fn scenarios_dir() -> PathBuf {
@@ -21,32 +21,10 @@ fn load(name: &str) -> Scenario {
 
 #[test]
 fn every_shipped_scenario_parses_and_generates_the_same_workload_twice() {
-    let mut names: Vec<String> = std::fs::read_dir(scenarios_dir())
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".toml")
-                .map(str::to_owned)
-        })
-        .collect();
-    names.sort();
-    assert_eq!(
-        names,
-        [
-            "backfill-source",
-            "campaign-50",
-            "churn",
-            "faults",
-            "nightly",
-            "smoke",
-            "transcripts-boundary",
-            "unicode"
-        ]
-    );
-    for name in names {
-        let scenario = load(&name);
+    // (`every_shipped_scenario_replays_to_its_expected_outcome` checks that
+    // SHIPPED is every file in scenarios/.)
+    for (name, _) in SHIPPED {
+        let scenario = load(name);
         let first: Vec<_> = Workload::new(&scenario, scenario.seed).take(200).collect();
         let second: Vec<_> = Workload::new(&scenario, scenario.seed).take(200).collect();
         assert_eq!(
@@ -83,6 +61,91 @@ fn the_smoke_workload_is_stable() {
         })
         .collect();
     insta::assert_snapshot!(outline.join("\n"));
+}
+
+/// How a shipped scenario is replayed here, and what it must come to.
+enum Replayed {
+    /// On the embedded engines, capped at this many operations (`None`: the
+    /// scenario's own count), with every check it names passing.
+    Passes(Option<u64>),
+    /// By another test, which says what it expects.
+    Elsewhere(&'static str),
+}
+
+/// Every shipped scenario and its expected outcome; a scenario added to
+/// `scenarios/` without a row here fails the test.
+const SHIPPED: [(&str, Replayed); 8] = [
+    (
+        "smoke",
+        Replayed::Elsewhere("the_smoke_scenario_replays_with_every_check_passing"),
+    ),
+    ("campaign-50", Replayed::Passes(Some(300))),
+    ("churn", Replayed::Passes(None)),
+    ("transcripts-boundary", Replayed::Passes(None)),
+    ("unicode", Replayed::Passes(None)),
+    // Twenty thousand operations and multi-MB transcripts in full: a slice here.
+    ("nightly", Replayed::Passes(Some(300))),
+    // Postgres-only, as before the migration; `cutover bench backfill` runs it in full.
+    ("backfill-source", Replayed::Passes(Some(300))),
+    (
+        "faults",
+        Replayed::Elsewhere("tests/faults.rs and tests/drivers.rs, shortened to 400 operations"),
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_scenario_replays_to_its_expected_outcome() {
+    let mut shipped: Vec<&str> = SHIPPED.iter().map(|(name, _)| *name).collect();
+    shipped.sort();
+    let mut on_disk: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .unwrap()
+        .flatten()
+        .filter_map(|e| Some(e.file_name().to_str()?.strip_suffix(".toml")?.to_owned()))
+        .collect();
+    on_disk.sort();
+    assert_eq!(shipped, on_disk, "every scenario has a row in SHIPPED");
+
+    let engines = Engines::start(&Plan::embedded()).await.expect("engines");
+    for (name, replayed) in SHIPPED {
+        let operations = match replayed {
+            Replayed::Passes(operations) => operations,
+            Replayed::Elsewhere(by) => {
+                println!("{name}: replayed by {by}");
+                continue;
+            }
+        };
+        let scenario = load(name);
+        let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+            .await
+            .unwrap();
+        let app = Arc::new(App::install(&sandbox, app_mode(&scenario)).await.unwrap());
+        let options = ReplayOptions {
+            seed: scenario.seed,
+            operations,
+            reproduce: "test".into(),
+            progress: false,
+        };
+        let record = replay(app, &scenario, &options)
+            .await
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        let report = record.to_markdown();
+        let expected = match (operations, &scenario.length) {
+            (Some(cap), _) => cap,
+            (None, RunLength::Operations(count)) => *count,
+            (None, other) => panic!("{name} runs for {other:?}: give it a cap here"),
+        };
+        assert_eq!(record.operations, expected, "{name}");
+        let checks: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
+        let named: Vec<&str> = scenario.checks.iter().map(|c| c.name()).collect();
+        assert_eq!(checks, named, "{name}: the checks it names, in order");
+        assert!(record.passed(), "{name}:\n{report}");
+        sandbox.close().await.unwrap();
+        println!(
+            "{name}: {} operations, every check passed",
+            record.operations
+        );
+    }
+    engines.shutdown().await;
 }
 
 #[tokio::test]
@@ -136,7 +199,5 @@ async fn smoke_on(profile: Arc<Profile>) {
         );
     }
     sandbox.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(engines))
-        .await
-        .unwrap();
+    engines.shutdown().await;
 }

@@ -94,7 +94,5 @@ async fn drill_on(profile: Arc<Profile>, ghost_key: &str) {
         report.to_markdown()
     );
     sandbox.close().await.unwrap();
-    tokio::task::spawn_blocking(move || drop(engines))
-        .await
-        .unwrap();
+    engines.shutdown().await;
 }
