@@ -10,7 +10,6 @@
 //! test, are cheap, and isolate by name so any number can share an engine.
 
 pub mod aws;
-pub mod bench;
 pub mod docker;
 pub mod doctor;
 pub mod dynamodb;

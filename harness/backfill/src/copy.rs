@@ -12,7 +12,7 @@ use crate::report::BackfillReport;
 use crate::{BackfillError, BackfillOptions, NoPause, PagePause};
 
 /// Transcript uploads in flight per page.
-pub(crate) const OBJECT_CONCURRENCY: usize = 8;
+pub const OBJECT_CONCURRENCY: usize = 8;
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// A page of ids of one kind, as read.
@@ -95,7 +95,7 @@ impl Reader {
 }
 
 /// The transcript objects of these entities' sessions: (storage key, text).
-pub(crate) fn transcript_objects(entities: &[(Entity, Option<String>)]) -> Vec<(&str, &str)> {
+pub fn transcript_objects(entities: &[(Entity, Option<String>)]) -> Vec<(&str, &str)> {
     entities
         .iter()
         .filter_map(|(entity, text)| match (entity, text) {

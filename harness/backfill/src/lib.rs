@@ -17,7 +17,6 @@
 //! relay's writes are conditional on the version, so it wins. Either way
 //! DynamoDB ends with the newest version, whatever the order.
 
-pub mod bench;
 mod copy;
 pub mod report;
 
@@ -26,8 +25,8 @@ use std::path::PathBuf;
 use cutover_core::backfill::PageMark;
 use futures::future::BoxFuture;
 
-pub use copy::{backfill, backfill_pausing};
-pub use report::BackfillReport;
+pub use copy::{OBJECT_CONCURRENCY, backfill, backfill_pausing, transcript_objects};
+pub use report::{BackfillReport, MIB};
 
 /// Where a caller may hold each page of a backfill: after its rows were read
 /// and its transcripts uploaded, before its items are written — the window a

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::BackfillOptions;
 
-pub(crate) const MIB: f64 = 1024.0 * 1024.0;
+pub const MIB: f64 = 1024.0 * 1024.0;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackfillReport {

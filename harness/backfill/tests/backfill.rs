@@ -9,11 +9,11 @@ use cutover_app::model_view::postgres_as_model;
 use cutover_app::{App, Command, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_backfill::{BackfillOptions, PagePause, backfill, backfill_pausing};
+use cutover_bench::{ENTITIES_PER_USER, dataset};
 use cutover_core::backfill::PageMark;
 use cutover_core::keys::{EntityKind, Id};
 use cutover_core::model::Model;
 use cutover_core::workload::{OpKind, Scenario, Workload};
-use cutover_parity::bench::{ENTITIES_PER_USER, dataset};
 use cutover_parity::{ParityOptions, ParityReport, TranscriptCheck, validate};
 use futures::future::BoxFuture;
 

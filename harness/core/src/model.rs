@@ -124,18 +124,10 @@ impl Model {
                 }
             }
             Command::DeleteUser { user } => {
-                self.users
-                    .remove(user)
-                    .ok_or_else(|| not_found(EntityKind::User, user))?;
-                let campaigns: Vec<Id> = self
-                    .campaigns
-                    .iter()
-                    .filter(|(_, c)| &c.user == user)
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                for campaign in campaigns {
-                    self.remove_campaign(&campaign, &mut touched);
+                if !self.users.contains_key(user) {
+                    return Err(not_found(EntityKind::User, user));
                 }
+                touched = self.remove_cascade(command);
             }
             Command::CreateCampaign {
                 campaign,
@@ -178,8 +170,7 @@ impl Model {
                 if !self.campaigns.contains_key(campaign) {
                     return Err(not_found(EntityKind::Campaign, campaign));
                 }
-                touched.clear();
-                self.remove_campaign(campaign, &mut touched);
+                touched = self.remove_cascade(command);
             }
             Command::CreateSession {
                 session,
@@ -237,8 +228,7 @@ impl Model {
                 if !self.sessions.contains_key(session) {
                     return Err(not_found(EntityKind::Session, session));
                 }
-                touched.clear();
-                self.remove_session(session, &mut touched);
+                touched = self.remove_cascade(command);
             }
             Command::ShareSession { session } | Command::UnshareSession { session } => {
                 let found = self
@@ -286,39 +276,78 @@ impl Model {
         Ok(touched)
     }
 
-    fn remove_campaign(&mut self, campaign: &Id, touched: &mut Vec<Change>) {
-        self.campaigns.remove(campaign);
+    /// What `command` touches if applied now: its target and, for a delete,
+    /// everything under it — parents before children, each campaign's
+    /// sessions and each session's summaries in id order. `apply` returns
+    /// exactly this list; a caller that needs the entities' state before the
+    /// command (the throughput benchmark) reads it first.
+    pub fn cascade(&self, command: &Command) -> Vec<Change> {
+        let (kind, id) = command.target();
+        let mut touched = Vec::new();
+        match command {
+            Command::DeleteUser { user } => {
+                touched.push(Change {
+                    kind,
+                    id: id.clone(),
+                });
+                for (campaign, _) in self.campaigns.iter().filter(|(_, c)| &c.user == user) {
+                    self.campaign_cascade(campaign, &mut touched);
+                }
+            }
+            Command::DeleteCampaign { campaign } => self.campaign_cascade(campaign, &mut touched),
+            Command::DeleteSession { session } => self.session_cascade(session, &mut touched),
+            _ => touched.push(Change {
+                kind,
+                id: id.clone(),
+            }),
+        }
+        touched
+    }
+
+    fn campaign_cascade(&self, campaign: &Id, touched: &mut Vec<Change>) {
         touched.push(Change {
             kind: EntityKind::Campaign,
             id: campaign.clone(),
         });
-        let sessions: Vec<Id> = self
+        for (session, _) in self
             .sessions
             .iter()
             .filter(|(_, s)| &s.campaign == campaign)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for session in sessions {
-            self.remove_session(&session, touched);
+        {
+            self.session_cascade(session, touched);
         }
     }
 
-    fn remove_session(&mut self, session: &Id, touched: &mut Vec<Change>) {
-        self.sessions.remove(session);
+    fn session_cascade(&self, session: &Id, touched: &mut Vec<Change>) {
         touched.push(Change {
             kind: EntityKind::Session,
             id: session.clone(),
         });
-        self.summaries.retain(|id, summary| {
-            let keep = &summary.session != session;
-            if !keep {
-                touched.push(Change {
+        touched.extend(
+            self.summaries
+                .iter()
+                .filter(|(_, summary)| &summary.session == session)
+                .map(|(id, _)| Change {
                     kind: EntityKind::Summary,
                     id: id.clone(),
-                });
-            }
-            keep
-        });
+                }),
+        );
+    }
+
+    /// Removes what a delete cascades to, and says what that was.
+    fn remove_cascade(&mut self, command: &Command) -> Vec<Change> {
+        let touched = self.cascade(command);
+        for change in &touched {
+            let id = &change.id;
+            let removed = match change.kind {
+                EntityKind::User => self.users.remove(id).is_some(),
+                EntityKind::Campaign => self.campaigns.remove(id).is_some(),
+                EntityKind::Session => self.sessions.remove(id).is_some(),
+                EntityKind::Summary => self.summaries.remove(id).is_some(),
+            };
+            debug_assert!(removed, "the cascade names only what exists");
+        }
+        touched
     }
 }
 
@@ -501,7 +530,13 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(model, before);
-        let touched = model.apply(&Command::DeleteUser { user: id("u") }).unwrap();
+        let delete = Command::DeleteUser { user: id("u") };
+        let predicted = model.cascade(&delete);
+        let touched = model.apply(&delete).unwrap();
+        assert_eq!(
+            predicted, touched,
+            "cascade says beforehand what apply touches"
+        );
         let change = |kind, text: &str| Change { kind, id: id(text) };
         assert_eq!(
             touched,

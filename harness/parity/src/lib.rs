@@ -8,8 +8,6 @@
 //! DynamoDB, to find what PostgreSQL has and DynamoDB lacks), never with their
 //! content: items and rows are compared a page at a time.
 
-pub mod bench;
-pub mod memory_bench;
 pub mod profile_check;
 mod repair;
 mod report;
@@ -19,4 +17,4 @@ mod validate;
 pub use profile_check::{ProfileCheckOptions, ProfileCheckReport, check_profile};
 pub use repair::{RepairReport, repair};
 pub use report::{Leftovers, ParityReport};
-pub use validate::{ParityOptions, TranscriptCheck, validate};
+pub use validate::{OBJECT_CONCURRENCY, ParityOptions, TranscriptCheck, validate};

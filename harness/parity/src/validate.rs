@@ -20,7 +20,7 @@ use crate::report::{Leftovers, ParityReport};
 use crate::spill::{self, SortedSpill, entity_key, only_in_left, parse_entity_key};
 
 /// Object reads in flight per Scan segment.
-pub(crate) const OBJECT_CONCURRENCY: usize = 8;
+pub const OBJECT_CONCURRENCY: usize = 8;
 
 /// How transcript objects are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -311,7 +311,8 @@ async fn worker(
     Ok(tally)
 }
 
-pub(crate) fn worker_for(user: &Id, workers: usize) -> usize {
+/// The worker that runs `user`'s operations (each user's in order, on one worker).
+pub fn worker_for(user: &Id, workers: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     user.hash(&mut hasher);
     (hasher.finish() % workers as u64) as usize

@@ -6,7 +6,6 @@
 //! run is as concurrent as the scenario allows and memory stays flat however
 //! many operations it has.
 
-pub mod bench;
 pub mod blame;
 pub mod checks;
 pub mod driver;
@@ -16,6 +15,6 @@ pub mod record;
 pub mod rollback;
 
 pub use engine::{
-    ReplayError, ReplayOptions, app_mode, replay, replay_through, replay_with_faults,
+    ReplayError, ReplayOptions, app_mode, replay, replay_through, replay_with_faults, worker_for,
 };
 pub use record::{CheckResult, KindStats, ReplayRecord};

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cutover_backends::bench::{self, StartupSample};
+use cutover_bench::startup::{self, StartupSample};
 use serde_json::json;
 
 use crate::report;
@@ -285,7 +285,8 @@ async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         "measuring {} operations of {} (seed {seed}): dual path, then each store alone...",
         args.operations, scenario.name
     );
-    let measured = cutover_replay::bench::measure(&engines, &scenario, seed, args.operations).await;
+    let measured =
+        cutover_bench::throughput::measure(&engines, &scenario, seed, args.operations).await;
     let engine_names = report::engines_line(&engines);
     engines.shutdown().await;
     let report = measured?;
@@ -349,9 +350,9 @@ async fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
         eprintln!("containers not measured: {why}");
     }
     let mut samples: Vec<StartupSample> = Vec::new();
-    for (subject, plan) in bench::startup_plans(!args.skip_local, docker.is_ok()) {
+    for (subject, plan) in startup::startup_plans(!args.skip_local, docker.is_ok()) {
         eprintln!("measuring {subject} ({} runs)...", args.runs);
-        samples.push(bench::measure(&subject, &plan, args.runs).await?);
+        samples.push(startup::measure(&subject, &plan, args.runs).await?);
     }
 
     let summary = |values: &[f64]| {
@@ -465,7 +466,7 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let measured =
-        cutover_parity::memory_bench::measure_memory(app, &args.entities, objects, validator).await;
+        cutover_bench::memory::measure_memory(app, &args.entities, objects, validator).await;
     let engine_names = report::engines_line(&engines);
     let cleanup = sandbox.close().await;
     engines.shutdown().await;
@@ -533,7 +534,7 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
         "loading about {} entities, then timing the validator, a raw read and the naive approach...",
         args.entities
     );
-    let measured = cutover_parity::bench::measure(app, args.entities, args.segments).await;
+    let measured = cutover_bench::validator::measure(app, args.entities, args.segments).await;
     let engine_names = report::engines_line(&engines);
     let cleanup = sandbox.close().await;
     engines.shutdown().await;
@@ -618,7 +619,7 @@ async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         ..cutover_backfill::BackfillOptions::new("bench")
     };
     let measured =
-        cutover_backfill::bench::measure(&sandbox, &scenario, &replay_options, &options).await;
+        cutover_bench::backfill::measure(&sandbox, &scenario, &replay_options, &options).await;
     let engine_names = report::engines_line(&engines);
     let cleanup = sandbox.close().await;
     engines.shutdown().await;

@@ -18,9 +18,10 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::sync::Arc;
 
-use crate::copy::{OBJECT_CONCURRENCY, transcript_objects};
-use crate::report::MIB;
-use crate::{BackfillError, BackfillOptions, BackfillReport, backfill};
+use cutover_backfill::{
+    BackfillError, BackfillOptions, BackfillReport, MIB, OBJECT_CONCURRENCY, backfill,
+    transcript_objects,
+};
 
 /// One engine written alone.
 #[derive(Debug, Clone, Serialize)]

@@ -15,19 +15,20 @@ use chrono::Utc;
 use cutover_app::transcripts::sha256_hex;
 use cutover_app::{App, AppError, Command, Mode};
 use cutover_backends::{Engines, Sandbox};
+use cutover_core::command::Change;
 use cutover_core::domain::{
     Campaign, Entity, Session, Summary, TranscriptPointer, User, transcript_storage_key,
 };
 use cutover_core::item_size::Item;
-use cutover_core::keys::{Id, ItemKey};
+use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::model::Model;
 use cutover_core::profile::Profile;
 use cutover_core::workload::{OpKind, Scenario, Workload};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::engine::{ReplayError, worker_for};
 use cutover_app::dynamo::key_attributes;
+use cutover_replay::{ReplayError, worker_for};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreRun {
@@ -80,12 +81,12 @@ fn object_key(user: &Id, session: &Id, transcript: &str) -> String {
 
 /// The entity as the model holds it, at version 0 and a fixed time, so two
 /// states compare equal exactly when their content does.
-fn entity_of(model: &Model, kind_id: &(char, Id)) -> Option<Entity> {
+fn entity_of(model: &Model, change: &Change) -> Option<Entity> {
     let now = chrono::DateTime::<Utc>::UNIX_EPOCH;
     let version = 0;
-    let (kind, id) = kind_id;
-    Some(match kind {
-        'u' => {
+    let id = &change.id;
+    Some(match change.kind {
+        EntityKind::User => {
             let u = model.users.get(id)?;
             Entity::User(User {
                 id: id.clone(),
@@ -96,7 +97,7 @@ fn entity_of(model: &Model, kind_id: &(char, Id)) -> Option<Entity> {
                 version,
             })
         }
-        'c' => {
+        EntityKind::Campaign => {
             let c = model.campaigns.get(id)?;
             Entity::Campaign(Campaign {
                 id: id.clone(),
@@ -108,7 +109,7 @@ fn entity_of(model: &Model, kind_id: &(char, Id)) -> Option<Entity> {
                 version,
             })
         }
-        's' => {
+        EntityKind::Session => {
             let s = model.sessions.get(id)?;
             Entity::Session(Session {
                 id: id.clone(),
@@ -128,7 +129,7 @@ fn entity_of(model: &Model, kind_id: &(char, Id)) -> Option<Entity> {
                 version,
             })
         }
-        _ => {
+        EntityKind::Summary => {
             let m = model.summaries.get(id)?;
             Entity::Summary(Summary {
                 id: id.clone(),
@@ -144,56 +145,6 @@ fn entity_of(model: &Model, kind_id: &(char, Id)) -> Option<Entity> {
     })
 }
 
-/// The entities a command can change: its target and, for deletes, everything
-/// under it.
-fn touched_by(model: &Model, command: &Command) -> Vec<(char, Id)> {
-    let (kind, id) = command.target();
-    let tag = match kind {
-        cutover_core::keys::EntityKind::User => 'u',
-        cutover_core::keys::EntityKind::Campaign => 'c',
-        cutover_core::keys::EntityKind::Session => 's',
-        cutover_core::keys::EntityKind::Summary => 'm',
-    };
-    let mut touched = vec![(tag, id.clone())];
-    let sessions_of = |campaigns: &[Id]| -> Vec<Id> {
-        model
-            .sessions
-            .iter()
-            .filter(|(_, s)| campaigns.contains(&s.campaign))
-            .map(|(id, _)| id.clone())
-            .collect()
-    };
-    let (campaigns, sessions): (Vec<Id>, Vec<Id>) = match command {
-        Command::DeleteUser { user } => {
-            let campaigns: Vec<Id> = model
-                .campaigns
-                .iter()
-                .filter(|(_, c)| &c.user == user)
-                .map(|(id, _)| id.clone())
-                .collect();
-            let sessions = sessions_of(&campaigns);
-            (campaigns, sessions)
-        }
-        Command::DeleteCampaign { campaign } => {
-            (Vec::new(), sessions_of(std::slice::from_ref(campaign)))
-        }
-        Command::DeleteSession { session } => (Vec::new(), vec![session.clone()]),
-        _ => (Vec::new(), Vec::new()),
-    };
-    touched.extend(campaigns.into_iter().map(|id| ('c', id)));
-    touched.extend(sessions.iter().cloned().map(|id| ('s', id)));
-    touched.extend(
-        model
-            .summaries
-            .iter()
-            .filter(|(_, m)| sessions.contains(&m.session))
-            .map(|(id, _)| ('m', id.clone())),
-    );
-    touched.sort();
-    touched.dedup();
-    touched
-}
-
 /// Derives each command's item and object writes from the model's state of the
 /// entities it touches, before and after.
 fn derive_store_writes(commands: &[(Id, Command)]) -> Vec<(Id, StoreWrites)> {
@@ -201,7 +152,8 @@ fn derive_store_writes(commands: &[(Id, Command)]) -> Vec<(Id, StoreWrites)> {
     let mut model = Model::default();
     let mut out = Vec::with_capacity(commands.len());
     for (version, (user, command)) in commands.iter().enumerate() {
-        let touched = touched_by(&model, command);
+        // The cascade is the model's (`Model::cascade`), read before it applies.
+        let touched = model.cascade(command);
         let before: Vec<Option<Entity>> = touched
             .iter()
             .map(|entity| entity_of(&model, entity))

@@ -16,14 +16,14 @@ use cutover_core::keys::{EntityKind, Id};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::validate::{ParityOptions, TranscriptCheck, validate};
+use cutover_parity::{ParityOptions, TranscriptCheck, validate};
 
 const CAMPAIGNS_PER_USER: usize = 5;
 const SESSIONS_PER_CAMPAIGN: usize = 10;
 /// One summary per session: a user is 1 + 5 + 50 + 50 = 106 entities.
 pub const ENTITIES_PER_USER: usize = 1 + CAMPAIGNS_PER_USER * (1 + 2 * SESSIONS_PER_CAMPAIGN);
 const LOAD_CONCURRENCY: usize = 8;
-use crate::validate::OBJECT_CONCURRENCY;
+use cutover_parity::OBJECT_CONCURRENCY;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RateRun {
@@ -143,7 +143,7 @@ async fn load(app: &App, users: Vec<Vec<(Entity, Option<String>)>>) -> Result<()
 
 /// Loads users as they are generated; without `objects` no transcript is
 /// uploaded (for runs that do not read S3).
-pub(crate) async fn load_users(
+pub async fn load_users(
     app: &App,
     users: impl IntoIterator<Item = Vec<(Entity, Option<String>)>>,
     objects: bool,

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use cutover_core::provision::{Engine, Provisioner};
 
-use crate::engines::Engines;
-use crate::error::BackendError;
-use crate::settings::Plan;
+use cutover_backends::{BackendError, Engines, Plan};
 
 #[derive(Debug, Clone)]
 pub struct StartupSample {

@@ -14,7 +14,7 @@ use std::time::Instant;
 use cutover_app::{App, AppError};
 use serde::Serialize;
 
-use crate::bench::{ENTITIES_PER_USER, load_users, user_entities};
+use crate::validator::{ENTITIES_PER_USER, load_users, user_entities};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryPoint {
