@@ -88,4 +88,21 @@ impl BackendArgs {
             }
         }
     }
+
+    /// Starts the engines, opens the run's sandbox, runs `work` in it, then
+    /// removes what the run created and stops the engines, whatever `work`
+    /// returned. An error of `work` is the one reported; a failed clean-up
+    /// is reported when `work` succeeded.
+    pub async fn within<T>(
+        &self,
+        work: impl AsyncFnOnce(&Engines, &Sandbox) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let (engines, sandbox) = self.start().await?;
+        let outcome = work(&engines, &sandbox).await;
+        let cleanup = sandbox.close().await;
+        engines.shutdown().await;
+        let value = outcome?;
+        cleanup?;
+        Ok(value)
+    }
 }

@@ -7,6 +7,7 @@
 pub mod migrate;
 pub mod occ;
 pub mod queries;
+pub mod run;
 pub mod schema;
 pub mod target;
 pub mod verify;

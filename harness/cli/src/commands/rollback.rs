@@ -55,53 +55,52 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.writes
     );
     let profile = crate::input::load_profile(args.profile.as_deref())?;
-    let (engines, sandbox) = args.backends.start().await?;
-    let outcome = async {
-        eprintln!(
-            "{} writes of {} (seed {seed}), switching to postgres-only after {}",
-            args.writes, scenario.name, args.switch_after
-        );
-        let drill = |driver: Arc<Driver>, stores: Arc<App>| async move {
-            cutover_replay::rollback::drill(
-                &driver,
-                &stores,
-                &scenario,
-                seed,
-                args.writes,
-                args.switch_after,
-            )
-            .await
-        };
-        match &args.driver {
-            None => {
-                let app = Arc::new(App::install_with_profile(&sandbox, Mode::Dual, profile).await?);
-                anyhow::Ok(drill(Arc::new(Driver::BuiltIn(app.clone())), app).await?)
-            }
-            Some(command) => {
-                let rig = FaultRig::start(&engines, &sandbox).await?;
-                let (driver, stores) = driver::start_external(
-                    &sandbox,
-                    &rig,
-                    profile,
-                    args.profile.as_deref(),
-                    Mode::Dual,
-                    command,
-                    args.driver_timeout,
+    let drilled = args
+        .backends
+        .within(async |engines, sandbox| {
+            eprintln!(
+                "{} writes of {} (seed {seed}), switching to postgres-only after {}",
+                args.writes, scenario.name, args.switch_after
+            );
+            let drill = |driver: Arc<Driver>, stores: Arc<App>| async move {
+                cutover_replay::rollback::drill(
+                    &driver,
+                    &stores,
+                    &scenario,
+                    seed,
+                    args.writes,
+                    args.switch_after,
                 )
-                .await?;
-                eprintln!("driver: {}", driver.describe());
-                let drilled = drill(driver.clone(), stores).await;
-                if let Some(problem) = driver.close().await {
-                    eprintln!("warning: {problem}");
+                .await
+            };
+            match &args.driver {
+                None => {
+                    let app =
+                        Arc::new(App::install_with_profile(sandbox, Mode::Dual, profile).await?);
+                    anyhow::Ok(drill(Arc::new(Driver::BuiltIn(app.clone())), app).await?)
                 }
-                Ok(drilled?)
+                Some(command) => {
+                    let rig = FaultRig::start(engines, sandbox).await?;
+                    let (driver, stores) = driver::start_external(
+                        sandbox,
+                        &rig,
+                        profile,
+                        args.profile.as_deref(),
+                        Mode::Dual,
+                        command,
+                        args.driver_timeout,
+                    )
+                    .await?;
+                    eprintln!("driver: {}", driver.describe());
+                    let drilled = drill(driver.clone(), stores).await;
+                    if let Some(problem) = driver.close().await {
+                        eprintln!("warning: {problem}");
+                    }
+                    Ok(drilled?)
+                }
             }
-        }
-    }
-    .await;
-    sandbox.close().await?;
-    engines.shutdown().await;
-    let drilled = outcome?;
+        })
+        .await?;
     let markdown = format!(
         "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}{}{}`\n",
         drilled.to_markdown(),

@@ -42,16 +42,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Corpus::parse(&text, &args.corpus.display().to_string())?
         }
     };
-    let (engines, sandbox) = args.backends.start().await?;
-    let compared = async {
-        let app = App::install(&sandbox, Mode::Dual).await?;
-        let campaign = cutover_search::equivalence::load(&app, &corpus).await?;
-        cutover_search::equivalence::compare_corpus(&app, &corpus, &campaign).await
-    }
-    .await;
-    sandbox.close().await?;
-    engines.shutdown().await;
-    let report = compared?;
+    let report = args
+        .backends
+        .within(async |_, sandbox| {
+            let app = App::install(sandbox, Mode::Dual).await?;
+            let campaign = cutover_search::equivalence::load(&app, &corpus).await?;
+            Ok(cutover_search::equivalence::compare_corpus(&app, &corpus, &campaign).await?)
+        })
+        .await?;
 
     let markdown = format!(
         "{}\nGenerated {} on {}.\n",

@@ -125,11 +125,15 @@ impl MediaParityReport {
             if !findings.is_empty() {
                 let body: Vec<String> = findings
                     .iter()
-                    .map(|f| format!("{:?} {} {:?}", f.category, f.id, f.field))
+                    .map(|f| match &f.field {
+                        Some(field) => format!("{:?} {} field {field}", f.category, f.id),
+                        None => format!("{:?} {}", f.category, f.id),
+                    })
                     .collect();
                 xml.push_str(&format!(
-                    "    <failure message=\"{} findings\">{}</failure>\n",
+                    "    <failure message=\"{} finding{}\">{}</failure>\n",
                     findings.len(),
+                    if findings.len() == 1 { "" } else { "s" },
                     xml_escape(&body.join("\n"))
                 ));
             }
@@ -175,7 +179,7 @@ impl MediaParityReport {
                     out,
                     "- {:?} {} {}{}{}",
                     f.category,
-                    f.media_type.map_or("?", MediaType::name),
+                    f.media_type.map_or("(no type)", MediaType::name),
                     f.id,
                     f.field
                         .as_ref()
@@ -183,13 +187,21 @@ impl MediaParityReport {
                         .unwrap_or_default(),
                     match (&f.source, &f.target) {
                         (None, None) => String::new(),
-                        (s, t) => format!(": source {s:?}, target {t:?}"),
+                        (source, target) =>
+                            format!(": source {}, target {}", quoted(source), quoted(target)),
                     }
                 );
             }
         }
         out
     }
+}
+
+/// A finding's value as the report shows it: quoted (escapes visible), or `(none)`.
+fn quoted(value: &Option<String>) -> String {
+    value
+        .as_deref()
+        .map_or("(none)".to_owned(), |value| format!("{value:?}"))
 }
 
 /// Compares the source's items with the target's. `rejected` are the keys
@@ -323,5 +335,18 @@ mod tests {
         season.series_id = Some(book().id);
         let report = compare(&[book(), season.clone()], &[book(), season], &[]);
         assert_eq!(report.findings[0].category, MediaCategory::DanglingSeries);
+    }
+
+    #[test]
+    fn the_report_renders_every_finding_for_people_and_for_ci() {
+        let mut changed = book();
+        changed.title = "Changed | piped".into();
+        let mut missing = book();
+        missing.id = "1c6c7f9f-0d2e-4b8f-9a4c-3d2e1f0a9b8c".into();
+        let rejected = vec![("Book:bad-id".to_owned(), "id is not a UUID".to_owned())];
+        let report = compare(&[book(), missing], &[changed], &rejected);
+        assert!(!report.passed());
+        insta::assert_snapshot!("media_parity_markdown", report.to_markdown());
+        insta::assert_snapshot!("media_parity_junit", report.to_junit());
     }
 }
