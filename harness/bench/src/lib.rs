@@ -17,3 +17,6 @@ pub mod throughput;
 pub mod validator;
 
 pub use validator::{ENTITIES_PER_USER, dataset};
+
+#[cfg(test)]
+mod render_tests;

@@ -118,3 +118,52 @@ pub async fn measure_memory(
         load_seconds,
     })
 }
+
+/// The validator's peak RSS should stay under this at every size (issue 15).
+pub const TARGET_PEAK_RSS_MIB: f64 = 512.0;
+
+impl MemoryBench {
+    pub fn peak_rss_mib(&self) -> f64 {
+        self.points
+            .iter()
+            .map(|p| p.peak_rss_mib)
+            .fold(0.0, f64::max)
+    }
+
+    /// Every run compared every entity it was given and passed.
+    pub fn all_compared(&self) -> bool {
+        self.points
+            .iter()
+            .all(|p| p.passed && p.compared_entities == p.entities)
+    }
+
+    pub fn passed(&self) -> bool {
+        self.peak_rss_mib() < TARGET_PEAK_RSS_MIB && self.all_compared()
+    }
+
+    /// `transcripts`: the validator's `--transcripts` mode; `reproduce`: the command that measures it again.
+    pub fn to_markdown(&self, header: &str, transcripts: &str, reproduce: &str) -> String {
+        let mut markdown = format!(
+            "# Parity validator memory\n\n{header}\n\nEach row: `cutover parity --transcripts {transcripts}` run as a child process on the loaded stores; peak RSS is the child's own `VmHWM` (reported by the kernel, not estimated), so the engines and the loader are not in it (`ru_maxrss` from `wait4` would count the pages of this process the forked child held before exec). Loading took {:.0} s in all (not timed as validation).\n\n| entities | compared | parity | peak RSS (MiB) | validate (s) |\n| ---: | ---: | ---: | ---: | ---: |\n",
+            self.load_seconds,
+        );
+        for point in &self.points {
+            markdown.push_str(&format!(
+                "| {} | {} | {:.3}% | {:.1} | {:.1} |\n",
+                point.entities,
+                point.compared_entities,
+                point.parity_percent,
+                point.peak_rss_mib,
+                point.validate_seconds
+            ));
+        }
+        let peak = self.peak_rss_mib();
+        markdown.push_str(&format!(
+            "\nAim: flat, under {TARGET_PEAK_RSS_MIB:.0} MiB at every size. Highest peak: {peak:.1} MiB — {}.{}\n\nThe validator keeps its key sets (ids seen, object pointers, the listing, PostgreSQL's ids) in sorted runs on disk past a {} MiB buffer each, so what grows with the table is disk, not memory; findings are kept per mismatch (a store with many mismatches holds each one for the report).\n\nReproduce: `{reproduce}` (a release build: `cargo run --release -p cutover -- bench parity-memory ...`).\n",
+            if peak < TARGET_PEAK_RSS_MIB { "met" } else { "NOT met" },
+            if self.all_compared() { "" } else { " **A run did not compare every entity or did not pass: see the JSON.**" },
+            cutover_parity::spill::DEFAULT_BUFFER_BYTES >> 20,
+        ));
+        markdown
+    }
+}

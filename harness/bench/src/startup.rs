@@ -82,3 +82,92 @@ pub fn startup_plans(include_local: bool, include_containers: bool) -> Vec<(Stri
     }
     plans
 }
+
+/// Embedded PostgreSQL + DynamoDB + S3 ready together within this is the aim.
+pub const EMBEDDED_TARGET_MS: f64 = 2000.0;
+
+/// Every subject's samples; the first is the embedded default the aim is about.
+#[derive(Debug, Clone)]
+pub struct StartupReport {
+    pub runs: usize,
+    pub samples: Vec<StartupSample>,
+    /// `"measured"`, or why containers were not.
+    pub containers: String,
+}
+
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    (
+        StartupSample::median_ms(values),
+        values.iter().copied().fold(f64::INFINITY, f64::min),
+        values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+impl StartupReport {
+    pub fn embedded_median_ms(&self) -> f64 {
+        self.samples
+            .first()
+            .map_or(f64::NAN, |s| StartupSample::median_ms(&s.ready_ms))
+    }
+
+    pub fn met(&self) -> bool {
+        self.embedded_median_ms() < EMBEDDED_TARGET_MS
+    }
+
+    /// The report's fields, for a JSON document the caller dates and places.
+    pub fn to_json(&self) -> serde_json::Value {
+        let summary = |values: &[f64]| {
+            let (median, min, max) = spread(values);
+            serde_json::json!({ "median_ms": median, "min_ms": min, "max_ms": max, "runs_ms": values })
+        };
+        serde_json::json!({
+            "runs": self.runs,
+            "target": {
+                "subject": self.samples.first().map(|s| s.subject.clone()),
+                "ready_ms_max": EMBEDDED_TARGET_MS,
+                "median_ms": self.embedded_median_ms(),
+                "met": self.met(),
+            },
+            "containers": self.containers,
+            "samples": self.samples.iter().map(|sample| serde_json::json!({
+                "subject": sample.subject,
+                "ready": summary(&sample.ready_ms),
+                "per_engine": sample.per_engine_ms.iter()
+                    .map(|(engine, values)| (engine.name().to_owned(), summary(values)))
+                    .collect::<serde_json::Map<_, _>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn to_markdown(&self, header: &str) -> String {
+        let mut markdown = format!(
+            "# Start-up wall time\n\n{header}; {} runs per line, times in ms (median, min-max).\n\n| what | all ready | postgres | dynamodb | s3 |\n| --- | --- | --- | --- | --- |\n",
+            self.runs
+        );
+        let cell = |values: &[f64]| {
+            let (median, min, max) = spread(values);
+            format!("{median:.0} ({min:.0}-{max:.0})")
+        };
+        for sample in &self.samples {
+            markdown.push_str(&format!(
+                "| {} | {} |",
+                sample.subject,
+                cell(&sample.ready_ms)
+            ));
+            for (_, values) in &sample.per_engine_ms {
+                markdown.push_str(&format!(" {} |", cell(values)));
+            }
+            markdown.push('\n');
+        }
+        markdown.push_str(&format!(
+            "\nAim: all embedded engines ready in under {EMBEDDED_TARGET_MS:.0} ms. Measured median: {:.0} ms — {}.\n",
+            self.embedded_median_ms(),
+            if self.met() { "met" } else { "NOT met" }
+        ));
+        markdown.push_str(&format!(
+            "Containers: {}.\n\nThe engines start in parallel, so \"all ready\" is about the slowest one. Reproduce with `cutover bench startup --runs {}`.\n",
+            self.containers, self.runs
+        ));
+        markdown
+    }
+}

@@ -337,3 +337,32 @@ pub async fn measure(
         naive,
     })
 }
+
+impl ParityBench {
+    /// `segments`: the validator's Scan segments; `reproduce`: the command that measures it again.
+    pub fn to_markdown(&self, header: &str, segments: u32, reproduce: &str) -> String {
+        let mut markdown = format!(
+            "# Parity validation rate\n\n{header}\n\n{} entities (loaded in {:.0} s, not timed), {segments} Scan segments; the validator found {:.3}% parity.\n\n| approach | entities | seconds | entities/s |\n| --- | ---: | ---: | ---: |\n",
+            self.entities, self.load_seconds, self.parity_percent
+        );
+        for run in [
+            &self.validator,
+            &self.raw_read,
+            &self.validator_items_only,
+            &self.naive,
+        ] {
+            markdown.push_str(&format!(
+                "| {} | {} | {:.2} | {:.0} |\n",
+                run.approach, run.entities, run.seconds, run.entities_per_s
+            ));
+        }
+        markdown.push_str(&format!(
+            "\nValidator vs raw read of the same data: **{:.2}x** (aim 0.8 — {}). Items-only validator vs the naive approach (neither reads S3): **{:.1}x** (aim 10 — {}).\n\nNote: the embedded S3 store (s3s-fs) answers each ListObjectsV2 page by walking the whole bucket, so listing it for orphans grows with the square of the object count here; on S3 a listing is linear.\n\nReproduce: `{reproduce}`\n",
+            self.ratio_to_raw,
+            if self.ratio_to_raw >= 0.8 { "met" } else { "NOT met" },
+            self.ratio_to_naive,
+            if self.ratio_to_naive >= 10.0 { "met" } else { "NOT met" },
+        ));
+        markdown
+    }
+}

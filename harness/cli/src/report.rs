@@ -70,3 +70,29 @@ pub fn engines_line(engines: &cutover_backends::Engines) -> String {
         engines.s3().engine_name
     )
 }
+
+/// A benchmark's report: `<dir>/<name>.json` and `.md` written, the Markdown
+/// printed, then where both went.
+pub fn publish(
+    dir: &Path,
+    name: &str,
+    json: &serde_json::Value,
+    markdown: &str,
+) -> anyhow::Result<()> {
+    let written = write_pair(dir, name, json, markdown)?;
+    println!("{markdown}");
+    println!("wrote {}", written.join(" and "));
+    Ok(())
+}
+
+/// The line under a benchmark's title: when, on what machine, with which engines.
+pub fn generated_line(engines: Option<&str>) -> String {
+    match engines {
+        Some(engines) => format!(
+            "Generated {} on {}; engines: {engines}.",
+            now_rfc3339(),
+            machine_line()
+        ),
+        None => format!("Generated {} on {}", now_rfc3339(), machine_line()),
+    }
+}

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cutover_bench::startup::{self, StartupSample};
+use cutover_bench::startup::{self, StartupReport};
 use serde_json::json;
 
 use crate::report;
@@ -107,9 +107,6 @@ pub struct ParityMemoryArgs {
     backends: crate::backend_args::BackendArgs,
 }
 
-/// The validator's peak RSS should stay under this at every size (issue 15).
-const PARITY_MEMORY_TARGET_MIB: f64 = 512.0;
-
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// The scenario whose writes are measured.
@@ -128,9 +125,6 @@ pub struct ReplayArgs {
     backends: crate::backend_args::BackendArgs,
 }
 
-/// Dual-write throughput should reach this share of the slowest store alone.
-const REPLAY_TARGET_RATIO: f64 = 0.8;
-
 #[derive(Debug, clap::Args)]
 pub struct StartupArgs {
     /// Start-stop cycles per provisioner.
@@ -143,9 +137,6 @@ pub struct StartupArgs {
     #[arg(long)]
     skip_local: bool,
 }
-
-/// Embedded PostgreSQL + DynamoDB + S3 ready together within this is the aim.
-const EMBEDDED_TARGET_MS: f64 = 2000.0;
 
 pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
@@ -206,16 +197,18 @@ async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
                     max_latency_ms_p99: args.max_latency_ms_p99,
                 },
             };
-            let (engines, sandbox) = args.backends.start().await?;
-            let engine = format!(
-                "{} ({})",
-                engines.dynamodb().engine_name,
-                engines.dynamodb().provisioner
-            );
             let progress = |message: &str| eprintln!("{message}");
-            let swept = cutover_search::cost::sweep(&sandbox, &engine, &options, &progress).await;
-            sandbox.close().await?;
-            engines.shutdown().await;
+            let swept = args
+                .backends
+                .within(async |engines, sandbox| {
+                    let engine = format!(
+                        "{} ({})",
+                        engines.dynamodb().engine_name,
+                        engines.dynamodb().provisioner
+                    );
+                    Ok(cutover_search::cost::sweep(sandbox, &engine, &options, &progress).await?)
+                })
+                .await;
             let reproduce = format!(
                 "cutover bench search-cost{}{} --sessions {} --item-kb {} --match-percent {} --repetitions {} --max-rcu-per-search {}{}",
                 args.backends.as_flags(),
@@ -289,57 +282,24 @@ async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         cutover_bench::throughput::measure(&engines, &scenario, seed, args.operations).await;
     let engine_names = report::engines_line(&engines);
     engines.shutdown().await;
-    let report = measured?;
-
-    let mut markdown = format!(
-        "# Dual-write throughput\n\nGenerated {} on {}; engines: {engine_names}.\n\n{} writes from `{}` (seed {}), concurrency {}.\n\n| run | requests | seconds | writes/s |\n| --- | ---: | ---: | ---: |\n",
-        report::now_rfc3339(),
-        report::machine_line(),
-        report.writes,
-        report.scenario,
-        report.seed,
-        report.concurrency
-    );
-    for run in std::iter::once(&report.dual).chain(&report.alone) {
-        markdown.push_str(&format!(
-            "| {} | {} | {:.2} | {:.0} |\n",
-            run.store, run.requests, run.seconds, run.writes_per_s
-        ));
-    }
-    let met = report.ratio >= REPLAY_TARGET_RATIO;
-    markdown.push_str(&format!(
-        "\nDual-write throughput is **{:.2}x** the slowest store alone ({}); the aim is {REPLAY_TARGET_RATIO} — {}.\n\n",
-        report.ratio,
-        report.slowest_alone,
-        if met { "met" } else { "NOT met" }
-    ));
-    let overhead_ms = (report.dual_ms_per_write - report.sum_alone_ms_per_write).max(0.0);
-    markdown.push_str(&format!(
-        "Where the time goes: a dual write took {:.2} ms. By construction it visits the stores one after another \
-         (the PostgreSQL transaction with its outbox record, then the S3 upload, then the conditional DynamoDB put), so \
-         it costs at least their sum, {:.2} ms measured alone. The remaining {overhead_ms:.2} ms is the relay's own \
-         bookkeeping: a second PostgreSQL transaction (per-entity advisory lock, re-reading the row, marking the record \
-         done) and a GetItem that skips versions already applied. The ratio can only approach the aim if the stores \
-         overlap (e.g. uploading the content-addressed transcript before the commit) and the bookkeeping is batched.\n\n\
-         Reproduce: `cutover bench replay --scenario {} --operations {} --seed {}`\n",
-        report.dual_ms_per_write,
-        report.sum_alone_ms_per_write,
+    let bench = measured?;
+    let reproduce = format!(
+        "cutover bench replay --scenario {} --operations {} --seed {}",
         args.scenario.display(),
         args.operations,
-        report.seed
-    ));
-    let document = serde_json::json!({
+        bench.seed
+    );
+    let markdown = bench.to_markdown(&report::generated_line(Some(&engine_names)), &reproduce);
+    let document = json!({
         "benchmark": "replay-throughput",
         "generated_at": report::now_rfc3339(),
         "machine": report::machine(),
         "engines": engine_names,
-        "target_ratio": REPLAY_TARGET_RATIO,
-        "met": met,
-        "report": report,
+        "target_ratio": cutover_bench::throughput::TARGET_RATIO,
+        "met": bench.met(),
+        "report": bench,
     });
-    let written = report::write_pair(&args.out, "replay-throughput", &document, &markdown)?;
-    println!("{markdown}");
-    println!("wrote {}", written.join(" and "));
+    report::publish(&args.out, "replay-throughput", &document, &markdown)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -349,236 +309,157 @@ async fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
     if let Err(why) = &docker {
         eprintln!("containers not measured: {why}");
     }
-    let mut samples: Vec<StartupSample> = Vec::new();
+    let mut samples = Vec::new();
     for (subject, plan) in startup::startup_plans(!args.skip_local, docker.is_ok()) {
         eprintln!("measuring {subject} ({} runs)...", args.runs);
         samples.push(startup::measure(&subject, &plan, args.runs).await?);
     }
-
-    let summary = |values: &[f64]| {
-        json!({
-            "median_ms": StartupSample::median_ms(values),
-            "min_ms": values.iter().copied().fold(f64::INFINITY, f64::min),
-            "max_ms": values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            "runs_ms": values,
-        })
+    let bench = StartupReport {
+        runs: args.runs,
+        samples,
+        containers: match &docker {
+            Ok(_) => "measured".to_owned(),
+            Err(why) => format!("not measured: {why}"),
+        },
     };
-    let embedded_median_ms = StartupSample::median_ms(&samples[0].ready_ms);
-    let document = json!({
+    let mut document = json!({
         "benchmark": "startup",
         "generated_at": report::now_rfc3339(),
         "machine": report::machine(),
-        "runs": args.runs,
-        "target": { "subject": samples[0].subject, "ready_ms_max": EMBEDDED_TARGET_MS, "median_ms": embedded_median_ms, "met": embedded_median_ms < EMBEDDED_TARGET_MS },
-        "containers": match &docker { Ok(_) => "measured".to_owned(), Err(why) => format!("not measured: {why}") },
-        "samples": samples.iter().map(|sample| json!({
-            "subject": sample.subject,
-            "ready": summary(&sample.ready_ms),
-            "per_engine": sample.per_engine_ms.iter().map(|(engine, values)| (engine.name().to_owned(), summary(values))).collect::<serde_json::Map<_, _>>(),
-        })).collect::<Vec<_>>(),
     });
-
-    let mut markdown = format!(
-        "# Start-up wall time\n\nGenerated {} on {}; {} runs per line, times in ms (median, min-max).\n\n| what | all ready | postgres | dynamodb | s3 |\n| --- | --- | --- | --- | --- |\n",
-        document["generated_at"].as_str().unwrap_or_default(),
-        report::machine_line(),
-        args.runs
-    );
-    let cell = |values: &[f64]| {
-        format!(
-            "{:.0} ({:.0}-{:.0})",
-            StartupSample::median_ms(values),
-            values.iter().copied().fold(f64::INFINITY, f64::min),
-            values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-        )
-    };
-    for sample in &samples {
-        markdown.push_str(&format!(
-            "| {} | {} |",
-            sample.subject,
-            cell(&sample.ready_ms)
-        ));
-        for (_, values) in &sample.per_engine_ms {
-            markdown.push_str(&format!(" {} |", cell(values)));
-        }
-        markdown.push('\n');
+    if let (Some(document), serde_json::Value::Object(fields)) =
+        (document.as_object_mut(), bench.to_json())
+    {
+        document.extend(fields);
     }
-    markdown.push_str(&format!(
-        "\nAim: all embedded engines ready in under {EMBEDDED_TARGET_MS:.0} ms. Measured median: {embedded_median_ms:.0} ms — {}.\n",
-        if embedded_median_ms < EMBEDDED_TARGET_MS { "met" } else { "NOT met" }
-    ));
-    markdown.push_str(&format!(
-        "Containers: {}.\n\nThe engines start in parallel, so \"all ready\" is about the slowest one. Reproduce with `cutover bench startup --runs {}`.\n",
-        document["containers"].as_str().unwrap_or_default(),
-        args.runs
-    ));
-    let written = report::write_pair(&args.out, "startup", &document, &markdown)?;
-    println!("{markdown}");
-    println!("wrote {}", written.join(" and "));
+    let markdown = bench.to_markdown(&report::generated_line(None));
+    report::publish(&args.out, "startup", &document, &markdown)?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
-    let (engines, sandbox) = args.backends.start().await?;
-    let app =
-        std::sync::Arc::new(cutover_app::App::install(&sandbox, cutover_app::Mode::Dual).await?);
-    let program = std::env::current_exe()?;
     let objects = args.transcripts != "skip";
-    eprintln!(
-        "loading up to {} entities ({}), running `cutover parity` as a child at each size...",
-        args.entities.iter().max().copied().unwrap_or(0),
-        if objects {
-            "with transcripts"
-        } else {
-            "no transcripts"
-        }
-    );
-    let validator = {
-        let table = app.dynamo.table().to_owned();
-        let bucket = app.transcripts.bucket().to_owned();
-        let dynamodb = sandbox.dynamodb_endpoint.clone();
-        let s3 = sandbox.s3_endpoint.clone();
-        let database_url = sandbox.pg_url.clone();
-        let transcripts = args.transcripts.clone();
-        let segments = args.segments.to_string();
-        move |out: &std::path::Path| {
-            let mut command = std::process::Command::new(&program);
-            command.arg("parity");
-            command.args(["--table", &table, "--bucket", &bucket]);
-            command.args(["--transcripts", &transcripts, "--segments", &segments]);
-            command.args(["--grace-seconds", "0", "--max-mismatch-percent", "0"]);
-            command.arg("--out").arg(out);
-            command.args(["--region", &s3.region]);
-            for (flag, endpoint) in [("--dynamodb-endpoint", &dynamodb), ("--s3-endpoint", &s3)] {
-                if let Some(url) = &endpoint.url {
-                    command.args([flag, url]);
+    let (bench, engine_names) = args
+        .backends
+        .within(async |engines, sandbox| {
+            let app = std::sync::Arc::new(
+                cutover_app::App::install(sandbox, cutover_app::Mode::Dual).await?,
+            );
+            eprintln!(
+                "loading up to {} entities ({}), running `cutover parity` as a child at each size...",
+                args.entities.iter().max().copied().unwrap_or(0),
+                if objects {
+                    "with transcripts"
+                } else {
+                    "no transcripts"
                 }
-            }
-            // The password stays out of the command line (other users can read it).
-            command.env("DATABASE_URL", &database_url);
-            // The S3 store's key; the local DynamoDB engines accept any.
-            if let Some(credentials) = s3.credentials.as_ref().or(dynamodb.credentials.as_ref()) {
-                command.env("AWS_ACCESS_KEY_ID", &credentials.access_key_id);
-                command.env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key);
-            }
-            command.stdout(std::process::Stdio::null());
-            command
-        }
-    };
-    let measured =
-        cutover_bench::memory::measure_memory(app, &args.entities, objects, validator).await;
-    let engine_names = report::engines_line(&engines);
-    let cleanup = sandbox.close().await;
-    engines.shutdown().await;
-    let bench = measured?;
-    cleanup?;
-    let mut markdown = format!(
-        "# Parity validator memory\n\nGenerated {} on {}; engines: {engine_names}.\n\nEach row: `cutover parity --transcripts {}` run as a child process on the loaded stores; peak RSS is the child's own `VmHWM` (reported by the kernel, not estimated), so the engines and the loader are not in it (`ru_maxrss` from `wait4` would count the pages of this process the forked child held before exec). Loading took {:.0} s in all (not timed as validation).\n\n| entities | compared | parity | peak RSS (MiB) | validate (s) |\n| ---: | ---: | ---: | ---: | ---: |\n",
-        report::now_rfc3339(),
-        report::machine_line(),
-        args.transcripts,
-        bench.load_seconds,
-    );
-    for point in &bench.points {
-        markdown.push_str(&format!(
-            "| {} | {} | {:.3}% | {:.1} | {:.1} |\n",
-            point.entities,
-            point.compared_entities,
-            point.parity_percent,
-            point.peak_rss_mib,
-            point.validate_seconds
-        ));
-    }
-    let peak = bench
-        .points
-        .iter()
-        .map(|p| p.peak_rss_mib)
-        .fold(0.0, f64::max);
-    let all_compared = bench
-        .points
-        .iter()
-        .all(|p| p.passed && p.compared_entities == p.entities);
-    markdown.push_str(&format!(
-        "\nAim: flat, under {PARITY_MEMORY_TARGET_MIB:.0} MiB at every size. Highest peak: {peak:.1} MiB — {}.{}\n\nThe validator keeps its key sets (ids seen, object pointers, the listing, PostgreSQL's ids) in sorted runs on disk past a {} MiB buffer each, so what grows with the table is disk, not memory; findings are kept per mismatch (a store with many mismatches holds each one for the report).\n\nReproduce: `cutover bench parity-memory --entities {} --transcripts {} --segments {}` (a release build: `cargo run --release -p cutover -- bench parity-memory ...`).\n",
-        if peak < PARITY_MEMORY_TARGET_MIB { "met" } else { "NOT met" },
-        if all_compared { "" } else { " **A run did not compare every entity or did not pass: see the JSON.**" },
-        cutover_parity::spill::DEFAULT_BUFFER_BYTES >> 20,
-        args.entities.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            );
+            let validator = validator_command(&args, &app, sandbox)?;
+            let bench =
+                cutover_bench::memory::measure_memory(app, &args.entities, objects, validator)
+                    .await?;
+            Ok((bench, report::engines_line(engines)))
+        })
+        .await?;
+    let reproduce = format!(
+        "cutover bench parity-memory --entities {} --transcripts {} --segments {}",
+        join(&args.entities),
         args.transcripts,
         args.segments
-    ));
-    let document = serde_json::json!({
+    );
+    let markdown = bench.to_markdown(
+        &report::generated_line(Some(&engine_names)),
+        &args.transcripts,
+        &reproduce,
+    );
+    let document = json!({
         "benchmark": "parity-memory",
         "generated_at": report::now_rfc3339(),
         "machine": report::machine(),
         "engines": engine_names,
         "transcripts": args.transcripts,
-        "target_peak_rss_mib": PARITY_MEMORY_TARGET_MIB,
+        "target_peak_rss_mib": cutover_bench::memory::TARGET_PEAK_RSS_MIB,
         "report": bench,
     });
-    let written = report::write_pair(&args.out, "parity-memory", &document, &markdown)?;
-    println!("{markdown}");
-    println!("wrote {}", written.join(" and "));
-    Ok(if peak < PARITY_MEMORY_TARGET_MIB && all_compared {
+    report::publish(&args.out, "parity-memory", &document, &markdown)?;
+    Ok(if bench.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
+/// `cutover parity` on the run's stores, as the memory benchmark's child process.
+fn validator_command(
+    args: &ParityMemoryArgs,
+    app: &cutover_app::App,
+    sandbox: &cutover_backends::Sandbox,
+) -> anyhow::Result<impl Fn(&std::path::Path) -> std::process::Command + use<>> {
+    let program = std::env::current_exe()?;
+    let table = app.dynamo.table().to_owned();
+    let bucket = app.transcripts.bucket().to_owned();
+    let dynamodb = sandbox.dynamodb_endpoint.clone();
+    let s3 = sandbox.s3_endpoint.clone();
+    let database_url = sandbox.pg_url.clone();
+    let transcripts = args.transcripts.clone();
+    let segments = args.segments.to_string();
+    Ok(move |out: &std::path::Path| {
+        let mut command = std::process::Command::new(&program);
+        command.arg("parity");
+        command.args(["--table", &table, "--bucket", &bucket]);
+        command.args(["--transcripts", &transcripts, "--segments", &segments]);
+        command.args(["--grace-seconds", "0", "--max-mismatch-percent", "0"]);
+        command.arg("--out").arg(out);
+        command.args(["--region", &s3.region]);
+        for (flag, endpoint) in [("--dynamodb-endpoint", &dynamodb), ("--s3-endpoint", &s3)] {
+            if let Some(url) = &endpoint.url {
+                command.args([flag, url]);
+            }
+        }
+        // The password stays out of the command line (other users can read it).
+        command.env("DATABASE_URL", &database_url);
+        // The S3 store's key; the local DynamoDB engines accept any.
+        if let Some(credentials) = s3.credentials.as_ref().or(dynamodb.credentials.as_ref()) {
+            command.env("AWS_ACCESS_KEY_ID", &credentials.access_key_id);
+            command.env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key);
+        }
+        command.stdout(std::process::Stdio::null());
+        command
+    })
+}
+
 async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
-    let (engines, sandbox) = args.backends.start().await?;
-    let app =
-        std::sync::Arc::new(cutover_app::App::install(&sandbox, cutover_app::Mode::Dual).await?);
-    eprintln!(
-        "loading about {} entities, then timing the validator, a raw read and the naive approach...",
-        args.entities
+    let (bench, engine_names) = args
+        .backends
+        .within(async |engines, sandbox| {
+            let app = std::sync::Arc::new(
+                cutover_app::App::install(sandbox, cutover_app::Mode::Dual).await?,
+            );
+            eprintln!(
+                "loading about {} entities, then timing the validator, a raw read and the naive approach...",
+                args.entities
+            );
+            let bench = cutover_bench::validator::measure(app, args.entities, args.segments).await?;
+            Ok((bench, report::engines_line(engines)))
+        })
+        .await?;
+    let reproduce = format!(
+        "cutover bench parity --entities {} --segments {}",
+        args.entities, args.segments
     );
-    let measured = cutover_bench::validator::measure(app, args.entities, args.segments).await;
-    let engine_names = report::engines_line(&engines);
-    let cleanup = sandbox.close().await;
-    engines.shutdown().await;
-    let bench = measured?;
-    cleanup?;
-    let mut markdown = format!(
-        "# Parity validation rate\n\nGenerated {} on {}; engines: {engine_names}.\n\n{} entities (loaded in {:.0} s, not timed), {} Scan segments; the validator found {:.3}% parity.\n\n| approach | entities | seconds | entities/s |\n| --- | ---: | ---: | ---: |\n",
-        report::now_rfc3339(),
-        report::machine_line(),
-        bench.entities,
-        bench.load_seconds,
+    let markdown = bench.to_markdown(
+        &report::generated_line(Some(&engine_names)),
         args.segments,
-        bench.parity_percent
+        &reproduce,
     );
-    for run in [
-        &bench.validator,
-        &bench.raw_read,
-        &bench.validator_items_only,
-        &bench.naive,
-    ] {
-        markdown.push_str(&format!(
-            "| {} | {} | {:.2} | {:.0} |\n",
-            run.approach, run.entities, run.seconds, run.entities_per_s
-        ));
-    }
-    markdown.push_str(&format!(
-        "\nValidator vs raw read of the same data: **{:.2}x** (aim 0.8 — {}). Items-only validator vs the naive approach (neither reads S3): **{:.1}x** (aim 10 — {}).\n\nNote: the embedded S3 store (s3s-fs) answers each ListObjectsV2 page by walking the whole bucket, so listing it for orphans grows with the square of the object count here; on S3 a listing is linear.\n\nReproduce: `cutover bench parity --entities {} --segments {}`\n",
-        bench.ratio_to_raw,
-        if bench.ratio_to_raw >= 0.8 { "met" } else { "NOT met" },
-        bench.ratio_to_naive,
-        if bench.ratio_to_naive >= 10.0 { "met" } else { "NOT met" },
-        args.entities,
-        args.segments
-    ));
-    let document = serde_json::json!({
+    let document = json!({
         "benchmark": "parity-rate",
         "generated_at": report::now_rfc3339(),
         "machine": report::machine(),
         "engines": engine_names,
         "report": bench,
     });
-    let written = report::write_pair(&args.out, "parity-rate", &document, &markdown)?;
-    println!("{markdown}");
-    println!("wrote {}", written.join(" and "));
+    report::publish(&args.out, "parity-rate", &document, &markdown)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -607,40 +488,38 @@ async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         reproduce: reproduce.clone(),
         progress: true,
     };
-    let (engines, sandbox) = args.backends.start().await?;
-    eprintln!(
-        "filling PostgreSQL with the {} workload, backfilling it, checking parity, then writing each engine alone...",
-        scenario.name
-    );
     let options = cutover_backfill::BackfillOptions {
         workers: args.workers.max(1),
         page_size: args.page_size.max(1),
         progress: true,
         ..cutover_backfill::BackfillOptions::new("bench")
     };
-    let measured =
-        cutover_bench::backfill::measure(&sandbox, &scenario, &replay_options, &options).await;
-    let engine_names = report::engines_line(&engines);
-    let cleanup = sandbox.close().await;
-    engines.shutdown().await;
-    let bench = measured?;
-    cleanup?;
+    let (bench, engine_names) = args
+        .backends
+        .within(async |engines, sandbox| {
+            eprintln!(
+                "filling PostgreSQL with the {} workload, backfilling it, checking parity, then writing each engine alone...",
+                scenario.name
+            );
+            let bench =
+                cutover_bench::backfill::measure(sandbox, &scenario, &replay_options, &options)
+                    .await?;
+            Ok((bench, report::engines_line(engines)))
+        })
+        .await?;
     let header = format!(
-        "Generated {} on {}; engines: {engine_names}.\n\nReproduce: `{reproduce}`",
-        report::now_rfc3339(),
-        report::machine_line(),
+        "{}\n\nReproduce: `{reproduce}`",
+        report::generated_line(Some(&engine_names))
     );
     let markdown = bench.to_markdown(&header);
-    let document = serde_json::json!({
+    let document = json!({
         "benchmark": "backfill-throughput",
         "generated_at": report::now_rfc3339(),
         "machine": report::machine(),
         "engines": engine_names,
         "report": bench,
     });
-    let written = report::write_pair(&args.out, "backfill-throughput", &document, &markdown)?;
-    println!("{markdown}");
-    println!("wrote {}", written.join(" and "));
+    report::publish(&args.out, "backfill-throughput", &document, &markdown)?;
     Ok(if bench.parity_passed {
         ExitCode::SUCCESS
     } else {
