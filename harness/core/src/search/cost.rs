@@ -452,4 +452,24 @@ mod tests {
         );
         assert!(markdown.contains("| 0.38 | 0.44 |"), "{markdown}");
     }
+
+    #[test]
+    fn the_report_shows_modeled_and_reported_figures_side_by_side() {
+        let mut diverging = point(50, 1024, 13.0, 2.0);
+        diverging.rcu_reported = Some(14.5);
+        diverging.pages_reported = None;
+        let report = SweepReport::new(
+            "Dynoxide (embedded)",
+            Threshold {
+                max_rcu_per_search: 20.0,
+                max_latency_ms_p99: None,
+            },
+            vec![
+                point(10, 1024, 3.0, 1.0),
+                diverging,
+                point(100, 1024, 25.0, 9.0),
+            ],
+        );
+        insta::assert_snapshot!("sweep_report", report.to_markdown("(time) on (machine)"));
+    }
 }
