@@ -469,6 +469,8 @@ async fn run(
         error_samples.truncate(ERROR_SAMPLES);
         Ok((dispatched, kinds, error_samples))
     };
+    // An external driver's relay hand-offs are its own: not counted, not zero.
+    let built_in_app = (!matches!(*driver, Driver::External(_))).then_some(&*app);
     let fault_driver = async {
         match rig {
             Some(rig) => {
@@ -476,7 +478,7 @@ async fn run(
                     &scenario.faults,
                     scenario.length,
                     rig,
-                    &app,
+                    built_in_app,
                     &path,
                     &finished,
                 )
@@ -492,7 +494,7 @@ async fn run(
     }
     let (dispatched, kinds, error_samples) = workload?;
     let fault_records = match rig {
-        Some(rig) => faults::settle(fired, PathReaction::now(&app, &rig.injector, &path)),
+        Some(rig) => faults::settle(fired, PathReaction::now(built_in_app, &rig.injector, &path)),
         None => Vec::new(),
     };
 

@@ -141,21 +141,24 @@ pub struct PathReaction {
     /// Statements through the fault proxy (PostgreSQL's own clients count none).
     pub postgres: ServiceCounters,
     /// Entities whose DynamoDB/S3 write failed after the PostgreSQL commit and
-    /// were left to the relay (the outbox keeps them).
-    pub left_to_relay: u64,
+    /// were left to the relay (the outbox keeps them). `None`: not known, an
+    /// external driver's own path does not report it.
+    pub left_to_relay: Option<u64>,
     pub client_retries: u64,
     pub operations_failed: u64,
 }
 
 impl PathReaction {
     /// The counters since the start of the run.
-    pub(crate) fn now(app: &App, injector: &Injector, path: &PathCounters) -> PathReaction {
+    /// `app`: the built-in path's app, whose relay hand-offs are counted;
+    /// `None` for an external driver (cutover's own App writes nothing then).
+    pub(crate) fn now(app: Option<&App>, injector: &Injector, path: &PathCounters) -> PathReaction {
         PathReaction {
             operations: path.operations_done.load(Ordering::Relaxed),
             dynamodb: injector.counters(FaultTarget::Dynamodb),
             s3: injector.counters(FaultTarget::S3),
             postgres: injector.counters(FaultTarget::Postgres),
-            left_to_relay: app.stats.inline_apply_failures.load(Ordering::Relaxed),
+            left_to_relay: app.map(|app| app.stats.inline_apply_failures.load(Ordering::Relaxed)),
             client_retries: path.client_retries.load(Ordering::Relaxed),
             operations_failed: path.operations_failed.load(Ordering::Relaxed),
         }
@@ -167,7 +170,10 @@ impl PathReaction {
             dynamodb: self.dynamodb.since(&earlier.dynamodb),
             s3: self.s3.since(&earlier.s3),
             postgres: self.postgres.since(&earlier.postgres),
-            left_to_relay: self.left_to_relay - earlier.left_to_relay,
+            left_to_relay: self
+                .left_to_relay
+                .zip(earlier.left_to_relay)
+                .map(|(now, then)| now - then),
             client_retries: self.client_retries - earlier.client_retries,
             operations_failed: self.operations_failed - earlier.operations_failed,
         }
@@ -229,8 +235,13 @@ impl FaultRecord {
         }
         let _ = write!(
             line,
-            "{} entity writes left to the relay; {} client retries; {} operations failed",
-            r.left_to_relay, r.client_retries, r.operations_failed
+            "entity writes left to the relay: {}; {} client retries; {} operations failed",
+            r.left_to_relay.map_or_else(
+                || "not known (the driver's own path)".to_owned(),
+                |n| n.to_string()
+            ),
+            r.client_retries,
+            r.operations_failed
         );
         line
     }
@@ -255,7 +266,7 @@ pub(crate) async fn drive(
     faults: &[Fault],
     length: RunLength,
     rig: &FaultRig<'_>,
-    app: &App,
+    app: Option<&App>,
     path: &PathCounters,
     finished: &AtomicBool,
 ) -> Vec<(FaultRecord, Option<PathReaction>)> {
