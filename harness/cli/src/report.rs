@@ -85,14 +85,14 @@ pub fn publish(
     Ok(())
 }
 
-/// The line under a benchmark's title: when, on what machine, with which engines.
-pub fn generated_line(engines: Option<&str>) -> String {
+/// The line under a benchmark's title: when (the same instant as the JSON's
+/// `generated_at`), on what machine, with which engines.
+pub fn generated_line(generated_at: &str, engines: Option<&str>) -> String {
     match engines {
         Some(engines) => format!(
-            "Generated {} on {}; engines: {engines}.",
-            now_rfc3339(),
+            "Generated {generated_at} on {}; engines: {engines}.",
             machine_line()
         ),
-        None => format!("Generated {} on {}", now_rfc3339(), machine_line()),
+        None => format!("Generated {generated_at} on {}", machine_line()),
     }
 }

@@ -283,16 +283,20 @@ async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let engine_names = report::engines_line(&engines);
     engines.shutdown().await;
     let bench = measured?;
+    let generated_at = report::now_rfc3339();
     let reproduce = format!(
         "cutover bench replay --scenario {} --operations {} --seed {}",
         args.scenario.display(),
         args.operations,
         bench.seed
     );
-    let markdown = bench.to_markdown(&report::generated_line(Some(&engine_names)), &reproduce);
+    let markdown = bench.to_markdown(
+        &report::generated_line(&generated_at, Some(&engine_names)),
+        &reproduce,
+    );
     let document = json!({
         "benchmark": "replay-throughput",
-        "generated_at": report::now_rfc3339(),
+        "generated_at": generated_at,
         "machine": report::machine(),
         "engines": engine_names,
         "target_ratio": cutover_bench::throughput::TARGET_RATIO,
@@ -314,6 +318,7 @@ async fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
         eprintln!("measuring {subject} ({} runs)...", args.runs);
         samples.push(startup::measure(&subject, &plan, args.runs).await?);
     }
+    let generated_at = report::now_rfc3339();
     let bench = StartupReport {
         runs: args.runs,
         samples,
@@ -324,7 +329,7 @@ async fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
     };
     let mut document = json!({
         "benchmark": "startup",
-        "generated_at": report::now_rfc3339(),
+        "generated_at": generated_at,
         "machine": report::machine(),
     });
     if let (Some(document), serde_json::Value::Object(fields)) =
@@ -332,7 +337,7 @@ async fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
     {
         document.extend(fields);
     }
-    let markdown = bench.to_markdown(&report::generated_line(None));
+    let markdown = bench.to_markdown(&report::generated_line(&generated_at, None));
     report::publish(&args.out, "startup", &document, &markdown)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -361,6 +366,7 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
             Ok((bench, report::engines_line(engines)))
         })
         .await?;
+    let generated_at = report::now_rfc3339();
     let reproduce = format!(
         "cutover bench parity-memory --entities {} --transcripts {} --segments {}",
         join(&args.entities),
@@ -368,13 +374,13 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
         args.segments
     );
     let markdown = bench.to_markdown(
-        &report::generated_line(Some(&engine_names)),
+        &report::generated_line(&generated_at, Some(&engine_names)),
         &args.transcripts,
         &reproduce,
     );
     let document = json!({
         "benchmark": "parity-memory",
-        "generated_at": report::now_rfc3339(),
+        "generated_at": generated_at,
         "machine": report::machine(),
         "engines": engine_names,
         "transcripts": args.transcripts,
@@ -443,18 +449,19 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
             Ok((bench, report::engines_line(engines)))
         })
         .await?;
+    let generated_at = report::now_rfc3339();
     let reproduce = format!(
         "cutover bench parity --entities {} --segments {}",
         args.entities, args.segments
     );
     let markdown = bench.to_markdown(
-        &report::generated_line(Some(&engine_names)),
+        &report::generated_line(&generated_at, Some(&engine_names)),
         args.segments,
         &reproduce,
     );
     let document = json!({
         "benchmark": "parity-rate",
-        "generated_at": report::now_rfc3339(),
+        "generated_at": generated_at,
         "machine": report::machine(),
         "engines": engine_names,
         "report": bench,
@@ -507,14 +514,15 @@ async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
             Ok((bench, report::engines_line(engines)))
         })
         .await?;
+    let generated_at = report::now_rfc3339();
     let header = format!(
         "{}\n\nReproduce: `{reproduce}`",
-        report::generated_line(Some(&engine_names))
+        report::generated_line(&generated_at, Some(&engine_names))
     );
     let markdown = bench.to_markdown(&header);
     let document = json!({
         "benchmark": "backfill-throughput",
-        "generated_at": report::now_rfc3339(),
+        "generated_at": generated_at,
         "machine": report::machine(),
         "engines": engine_names,
         "report": bench,

@@ -51,16 +51,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .await?;
 
+    let generated_at = report::now_rfc3339();
     let markdown = format!(
-        "{}\nGenerated {} on {}.\n",
+        "{}\nGenerated {generated_at} on {}.\n",
         report.to_markdown(),
-        report::now_rfc3339(),
         report::machine_line()
     );
     let defects = report.defects().len();
     let document = json!({
         "report": "search-equivalence",
-        "generated_at": report::now_rfc3339(),
+        "generated_at": generated_at,
         "machine": report::machine(),
         "defects": defects,
         "equivalence": report,
