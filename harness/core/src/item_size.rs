@@ -2,7 +2,7 @@
 //! (`shared/reference/dynamodb-rules.md`; source: the DynamoDB developer guide's
 //! "Item sizes and formats"). The rules the guide leaves open — a negative number's
 //! extra byte, sets without overhead — were verified against DynamoDB Local 1.25.1
-//! and Dynoxide 3.2 by `harness/app/tests/item_size.rs`, which finds each engine's
+//! and Dynoxide 3.2 by `harness/app/tests/it/item_size.rs`, which finds each engine's
 //! real acceptance boundary for hand-written and generated items.
 //!
 //! [`AttrValue`] is the harness's own mirror of DynamoDB's `AttributeValue`, so this

@@ -8,17 +8,17 @@
 //!
 //! Cases: `CUTOVER_ISOLATION_CASES` (default 10,000) for each property.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 
+use crate::support::DynamoEngine;
 use cutover_app::{App, Command, Mode};
 use cutover_backends::Sandbox;
 use cutover_core::command::{Answer, Read};
 use cutover_core::keys::Id;
 use proptest::prelude::*;
-use support::DynamoEngine;
 
 /// Users whose ids are prefixes of one another.
 const USERS: [&str; 8] = ["u1", "u10", "u1-", "u1_", "U1", "u2", "u20", "u2-0"];

@@ -2,15 +2,14 @@
 //! more writes; PostgreSQL alone must equal the workload's model, and an item
 //! planted only in DynamoDB must be listed.
 
-use std::path::PathBuf;
+use crate::support;
 use std::sync::Arc;
 
 use cutover_app::{App, Mode};
-use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_backends::Sandbox;
 use cutover_core::domain::{Entity, User};
 use cutover_core::keys::{EntityKind, Id};
 use cutover_core::profile::{ELECTRODB_TOML, Profile};
-use cutover_core::workload::Scenario;
 use cutover_replay::rollback::drill;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,14 +25,9 @@ async fn the_drill_holds_on_the_electrodb_layout() {
 }
 
 async fn drill_on(profile: Arc<Profile>, ghost_key: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/churn.toml");
-    let scenario = Scenario::parse(
-        &std::fs::read_to_string(&path).unwrap(),
-        &path.display().to_string(),
-    )
-    .unwrap();
-    let engines = Engines::start(&Plan::embedded()).await.unwrap();
-    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+    let scenario = support::scenario("churn");
+    let engines = support::engines().await;
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .unwrap();
     let app = App::install_with_profile(&sandbox, Mode::Dual, profile)
@@ -94,5 +88,4 @@ async fn drill_on(profile: Arc<Profile>, ghost_key: &str) {
         report.to_markdown()
     );
     sandbox.close().await.unwrap();
-    engines.shutdown().await;
 }

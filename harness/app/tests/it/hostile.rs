@@ -6,16 +6,16 @@
 //!
 //! Cases: `CUTOVER_HOSTILE_CASES` (default 48).
 
-mod support;
+use crate::support;
 
 use std::sync::LazyLock;
 
+use crate::support::DynamoEngine;
 use cutover_app::{App, AppError, Command, Mode};
 use cutover_backends::Sandbox;
 use cutover_core::command::{Answer, Read};
 use cutover_core::keys::Id;
 use proptest::prelude::*;
-use support::DynamoEngine;
 
 /// One app for every case, with a bystander whose data must never change.
 static APP: LazyLock<(Sandbox, App)> = LazyLock::new(|| {

@@ -1,30 +1,20 @@
 //! Replays of the shipped scenarios on the embedded engines.
 
-use std::path::PathBuf;
+use crate::support;
 use std::sync::Arc;
 
 use cutover_app::App;
-use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_backends::Sandbox;
 use cutover_core::profile::{ELECTRODB_TOML, Profile};
-use cutover_core::workload::{OpKind, RunLength, Scenario, Workload};
+use cutover_core::workload::{OpKind, RunLength, Workload};
 use cutover_replay::{ReplayOptions, app_mode, replay};
-
-fn scenarios_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
-}
-
-fn load(name: &str) -> Scenario {
-    let path = scenarios_dir().join(format!("{name}.toml"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    Scenario::parse(&text, &path.display().to_string()).unwrap()
-}
 
 #[test]
 fn every_shipped_scenario_parses_and_generates_the_same_workload_twice() {
     // (`every_shipped_scenario_replays_to_its_expected_outcome` checks that
     // SHIPPED is every file in scenarios/.)
     for (name, _) in SHIPPED {
-        let scenario = load(name);
+        let scenario = support::scenario(name);
         let first: Vec<_> = Workload::new(&scenario, scenario.seed).take(200).collect();
         let second: Vec<_> = Workload::new(&scenario, scenario.seed).take(200).collect();
         assert_eq!(
@@ -39,7 +29,7 @@ fn every_shipped_scenario_parses_and_generates_the_same_workload_twice() {
 /// deliberate, reviewed snapshot update rather than a silent new workload.
 #[test]
 fn the_smoke_workload_is_stable() {
-    let scenario = load("smoke");
+    let scenario = support::scenario("smoke");
     let outline: Vec<String> = Workload::new(&scenario, scenario.seed)
         .take(40)
         .map(|op| {
@@ -89,7 +79,9 @@ const SHIPPED: [(&str, Replayed); 8] = [
     ("backfill-source", Replayed::Passes(Some(300))),
     (
         "faults",
-        Replayed::Elsewhere("tests/faults.rs and tests/drivers.rs, shortened to 400 operations"),
+        Replayed::Elsewhere(
+            "tests/it/faults.rs and tests/it/drivers.rs, shortened to 400 operations",
+        ),
     ),
 ];
 
@@ -97,7 +89,7 @@ const SHIPPED: [(&str, Replayed); 8] = [
 async fn every_shipped_scenario_replays_to_its_expected_outcome() {
     let mut shipped: Vec<&str> = SHIPPED.iter().map(|(name, _)| *name).collect();
     shipped.sort();
-    let mut on_disk: Vec<String> = std::fs::read_dir(scenarios_dir())
+    let mut on_disk: Vec<String> = std::fs::read_dir(support::scenarios_dir())
         .unwrap()
         .flatten()
         .filter_map(|e| Some(e.file_name().to_str()?.strip_suffix(".toml")?.to_owned()))
@@ -105,7 +97,7 @@ async fn every_shipped_scenario_replays_to_its_expected_outcome() {
     on_disk.sort();
     assert_eq!(shipped, on_disk, "every scenario has a row in SHIPPED");
 
-    let engines = Engines::start(&Plan::embedded()).await.expect("engines");
+    let engines = support::engines().await;
     for (name, replayed) in SHIPPED {
         let operations = match replayed {
             Replayed::Passes(operations) => operations,
@@ -114,8 +106,8 @@ async fn every_shipped_scenario_replays_to_its_expected_outcome() {
                 continue;
             }
         };
-        let scenario = load(name);
-        let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+        let scenario = support::scenario(name);
+        let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
             .await
             .unwrap();
         let app = Arc::new(App::install(&sandbox, app_mode(&scenario)).await.unwrap());
@@ -145,7 +137,6 @@ async fn every_shipped_scenario_replays_to_its_expected_outcome() {
             record.operations
         );
     }
-    engines.shutdown().await;
 }
 
 #[tokio::test]
@@ -164,11 +155,11 @@ async fn the_smoke_scenario_replays_on_the_electrodb_layout() {
 }
 
 async fn smoke_on(profile: Arc<Profile>) {
-    let engines = Engines::start(&Plan::embedded()).await.expect("engines");
-    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+    let engines = support::engines().await;
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .unwrap();
-    let scenario = load("smoke");
+    let scenario = support::scenario("smoke");
     let app = Arc::new(
         App::install_with_profile(&sandbox, app_mode(&scenario), profile)
             .await
@@ -199,5 +190,4 @@ async fn smoke_on(profile: Arc<Profile>) {
         );
     }
     sandbox.close().await.unwrap();
-    engines.shutdown().await;
 }

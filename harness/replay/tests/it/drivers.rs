@@ -5,8 +5,9 @@
 //!
 //! Needs `npm ci --prefix drivers` (`.ci/run` does it) and `python3`.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock};
+use crate::support;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cutover_backends::{Engines, Plan, Sandbox};
@@ -21,25 +22,15 @@ use cutover_replay::{ReplayError, ReplayOptions, ReplayRecord, app_mode, replay_
 /// at the same shares of a shorter run).
 const FAULTS_RUN: u64 = 400;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn scenario(name: &str) -> Scenario {
-    let path = repo().join("scenarios").join(format!("{name}.toml"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    Scenario::parse(&text, &path.display().to_string()).unwrap()
-}
-
 fn electrodb_profile() -> (Arc<Profile>, PathBuf) {
-    let path = repo().join("profiles/electrodb.toml");
+    let path = support::repo().join("profiles/electrodb.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let profile = Profile::parse(&text, &path.display().to_string()).unwrap();
     (Arc::new(profile), path)
 }
 
 fn node_driver(name: &str) -> String {
-    let drivers = repo().join("drivers");
+    let drivers = support::repo().join("drivers");
     assert!(
         drivers.join("node_modules/electrodb").is_dir(),
         "the reference drivers' packages are not installed: run `npm ci --prefix drivers` (.ci/run does)"
@@ -106,7 +97,7 @@ async fn faults_run(plan: Plan, driver_name: &str) -> ReplayRecord {
     let engines = Engines::start(&plan).await.expect("engines");
     let outcome = replay_driver(
         &engines,
-        &scenario("faults"),
+        &support::scenario("faults"),
         FAULTS_RUN,
         &node_driver(driver_name),
         driver::DEFAULT_OPERATION_TIMEOUT,
@@ -218,34 +209,20 @@ async fn the_naive_driver_is_caught_on_dynamodb_local() {
     assert_naive_is_caught(&faults_run(plan, "naive").await);
 }
 
-/// One runtime and one set of engines for the tests below, which restart
-/// nothing (each faults test above has its own, since it restarts them).
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-});
-static QUIET_ENGINES: tokio::sync::OnceCell<Engines> = tokio::sync::OnceCell::const_new();
-
-async fn quiet_engines() -> &'static Engines {
-    QUIET_ENGINES
-        .get_or_init(|| async { Engines::start(&Plan::embedded()).await.expect("engines") })
-        .await
-}
+// The tests below restart nothing: they share the binary's engines (each
+// faults test above has its own, since it restarts them).
 
 #[test]
 fn a_read_only_python_driver_answers_what_cutover_wrote() {
-    RUNTIME.block_on(async {
-        let engines = quiet_engines().await;
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
         let command = format!(
             "python3 {}",
-            repo().join("drivers/python/readonly.py").display()
+            support::repo().join("drivers/python/readonly.py").display()
         );
         let outcome = replay_driver(
             engines,
-            &scenario("smoke"),
+            &support::scenario("smoke"),
             150,
             &command,
             driver::DEFAULT_OPERATION_TIMEOUT,
@@ -279,9 +256,9 @@ fn process_alive(pid: i32) -> bool {
 
 #[test]
 fn a_driver_that_breaks_the_protocol_stops_the_run_naming_the_operation() {
-    RUNTIME.block_on(async {
-        let engines = quiet_engines().await;
-        let script = repo().join("fixtures/drivers/misbehaving.py");
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
+        let script = support::repo().join("fixtures/drivers/misbehaving.py");
         let scratch = tempfile::tempdir().unwrap();
         let pidfile = scratch.path().join("grandchild.pid");
         let cases: [(&str, String, &[&str]); 5] = [
@@ -319,7 +296,7 @@ fn a_driver_that_breaks_the_protocol_stops_the_run_naming_the_operation() {
             let command = format!("python3 {} {mode} 3 {extra}", script.display());
             let outcome = replay_driver(
                 engines,
-                &scenario("smoke"),
+                &support::scenario("smoke"),
                 40,
                 &command,
                 Duration::from_secs(1),
@@ -366,8 +343,8 @@ fn a_driver_that_breaks_the_protocol_stops_the_run_naming_the_operation() {
 
 #[test]
 fn a_driver_that_cannot_start_is_named() {
-    RUNTIME.block_on(async {
-        let engines = quiet_engines().await;
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
         for (command, expected) in [
             ("/nonexistent/driver --flag", "cannot start"),
             (
@@ -384,7 +361,7 @@ fn a_driver_that_cannot_start_is_named() {
         ] {
             let outcome = replay_driver(
                 engines,
-                &scenario("smoke"),
+                &support::scenario("smoke"),
                 10,
                 command,
                 Duration::from_secs(1),
@@ -398,10 +375,10 @@ fn a_driver_that_cannot_start_is_named() {
 
 #[test]
 fn a_driver_behind_http_is_replayed_like_one_on_stdin() {
-    RUNTIME.block_on(async {
-        let engines = quiet_engines().await;
-        let bridge = repo().join("fixtures/drivers/http_bridge.py");
-        let outbox = repo().join("drivers/outbox/main.mjs");
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
+        let bridge = support::repo().join("fixtures/drivers/http_bridge.py");
+        let outbox = support::repo().join("drivers/outbox/main.mjs");
         let _ = node_driver("outbox");
         let mut server = tokio::process::Command::new("python3")
             .arg(&bridge)
@@ -418,7 +395,7 @@ fn a_driver_behind_http_is_replayed_like_one_on_stdin() {
         let url = format!("http://127.0.0.1:{}/driver", port.trim());
         let outcome = replay_driver(
             engines,
-            &scenario("smoke"),
+            &support::scenario("smoke"),
             150,
             &url,
             driver::DEFAULT_OPERATION_TIMEOUT,
@@ -440,8 +417,8 @@ fn a_driver_behind_http_is_replayed_like_one_on_stdin() {
 
 #[test]
 fn the_rollback_drill_switches_a_driver_to_postgres_only() {
-    RUNTIME.block_on(async {
-        let engines = quiet_engines().await;
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
         let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
             .await
             .unwrap();
@@ -458,9 +435,15 @@ fn the_rollback_drill_switches_a_driver_to_postgres_only() {
         )
         .await
         .unwrap();
-        let drilled =
-            cutover_replay::rollback::drill(&driver, &stores, &scenario("churn"), 7, 400, 200)
-                .await;
+        let drilled = cutover_replay::rollback::drill(
+            &driver,
+            &stores,
+            &support::scenario("churn"),
+            7,
+            400,
+            200,
+        )
+        .await;
         assert_eq!(driver.close().await, None);
         drop(rig);
         sandbox.close().await.unwrap();

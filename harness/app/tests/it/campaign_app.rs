@@ -1,11 +1,10 @@
 //! The campaign app's data layer on real engines: PostgreSQL, Dynoxide or
 //! DynamoDB Local, and the embedded S3 server.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::{DynamoEngine, installed};
 use cutover_app::dynamo::DynamoStore;
 use cutover_app::reads::{Answer, Read};
 use cutover_app::transcripts::TranscriptStore;
@@ -14,7 +13,6 @@ use cutover_core::domain::{Entity, transcript_prefix};
 use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use serde_json::json;
-use support::{DynamoEngine, installed};
 
 fn id(text: &str) -> Id {
     Id::parse(text).unwrap()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::{App, Mode};
-use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_backends::Sandbox;
 use cutover_core::search::corpus::Corpus;
 use cutover_core::search::equivalence::EquivalenceReport;
 use cutover_core::search::expression::{MAX_EXPRESSION_BYTES, SearchFilter, max_lexemes};
@@ -14,12 +14,8 @@ use cutover_core::search::lexemes::{lexeme, stop_words};
 use cutover_search::equivalence::{compare_corpus, load};
 use sqlx::Row;
 
-static ENGINES: tokio::sync::OnceCell<Engines> = tokio::sync::OnceCell::const_new();
-
 async fn fresh_app() -> (Sandbox, App) {
-    let engines = ENGINES
-        .get_or_init(|| async { Engines::start(&Plan::embedded()).await.unwrap() })
-        .await;
+    let engines = crate::engines().await;
     let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .unwrap();

@@ -20,9 +20,8 @@ fn options() -> SweepOptions {
     }
 }
 
-async fn run(plan: Plan) -> SweepReport {
-    let engines = Engines::start(&plan).await.unwrap();
-    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+async fn run(engines: &Engines) -> SweepReport {
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .unwrap();
     let engine = engines.dynamodb().engine_name.to_string();
@@ -30,7 +29,6 @@ async fn run(plan: Plan) -> SweepReport {
         .await
         .unwrap();
     sandbox.close().await.unwrap();
-    engines.shutdown().await;
     report
 }
 
@@ -83,7 +81,7 @@ fn check_counts(report: &SweepReport) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_on_the_embedded_engine_matches_the_model() {
-    let report = run(Plan::embedded()).await;
+    let report = run(crate::engines().await).await;
     check_counts(&report);
     // Dynoxide charges exactly our model: any change in either shows here.
     let divergent: Vec<_> = report.points.iter().filter(|p| p.diverges()).collect();
@@ -113,7 +111,10 @@ async fn the_sweep_on_the_embedded_engine_matches_the_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_local_every_point_shows_the_engine_figure_beside_the_model() {
-    let report = run(Plan::embedded().with(Engine::DynamoDb, Provisioner::Local)).await;
+    let plan = Plan::embedded().with(Engine::DynamoDb, Provisioner::Local);
+    let engines = Engines::start(&plan).await.unwrap();
+    let report = run(&engines).await;
+    engines.shutdown().await;
     check_counts(&report);
     let markdown = report.to_markdown("now");
     for point in report.points.iter().filter(|p| p.diverges()) {

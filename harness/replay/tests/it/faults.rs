@@ -1,33 +1,27 @@
 //! The `faults` scenario, shortened: every fault kind fires during the replay
 //! and the run still ends with the relay drained, PostgreSQL equal to the
-//! workload's model (no lost writes) and 100% parity. Each test starts its
-//! own engines, because it restarts them.
+//! workload's model (no lost writes) and 100% parity. Each test that restarts
+//! engines starts its own.
 
-use std::path::PathBuf;
+use crate::support;
 use std::sync::Arc;
 
 use cutover_app::App;
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::provision::{Engine, Provisioner};
-use cutover_core::workload::{FaultKind, FaultTarget, Scenario};
+use cutover_core::workload::{FaultKind, FaultTarget};
 use cutover_replay::faults::{FaultRig, instrumented_app};
 use cutover_replay::{ReplayOptions, ReplayRecord, app_mode, replay, replay_with_faults};
 
 /// Operations of the shortened run; the faults fire at the same shares of it.
 const SHORT_RUN: u64 = 400;
 
-fn faults_scenario() -> Scenario {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/faults.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    Scenario::parse(&text, &path.display().to_string()).unwrap()
-}
-
 async fn run_with_faults(plan: Plan, operations: u64) -> ReplayRecord {
     let engines = Engines::start(&plan).await.expect("engines");
     let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
         .await
         .unwrap();
-    let scenario = faults_scenario();
+    let scenario = support::scenario("faults");
     let mode = app_mode(&scenario);
     App::install(&sandbox, mode).await.unwrap();
     let rig = FaultRig::start(&engines, &sandbox)
@@ -140,11 +134,11 @@ async fn killing_dynamodb_local_mid_run_loses_nothing() {
 
 #[tokio::test]
 async fn a_scenario_with_faults_is_refused_without_the_engines_to_restart() {
-    let engines = Engines::start(&Plan::embedded()).await.expect("engines");
-    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+    let engines = support::engines().await;
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .unwrap();
-    let scenario = faults_scenario();
+    let scenario = support::scenario("faults");
     let app = Arc::new(App::install(&sandbox, app_mode(&scenario)).await.unwrap());
     let options = ReplayOptions {
         seed: 1,
@@ -155,5 +149,4 @@ async fn a_scenario_with_faults_is_refused_without_the_engines_to_restart() {
     let error = replay(app, &scenario, &options).await.unwrap_err();
     assert!(error.to_string().contains("schedules faults"), "{error}");
     sandbox.close().await.unwrap();
-    engines.shutdown().await;
 }

@@ -7,11 +7,12 @@
 //!
 //! Cases: `CUTOVER_MODEL_CASES` (default 12; CI-nightly style runs use more).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::DynamoEngine;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cutover_app::{App, AppError, Command, Mode, item_from_sdk};
 use cutover_backends::Sandbox;
@@ -21,7 +22,6 @@ use cutover_core::keys::Id;
 use cutover_core::model::{Model, ModelCampaign, ModelSession, ModelSummary, ModelUser, Refusal};
 use proptest::prelude::*;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
-use support::DynamoEngine;
 
 fn pooled_id(prefix: &'static str, count: usize) -> BoxedStrategy<Id> {
     (0..count)

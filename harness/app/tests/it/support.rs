@@ -2,8 +2,6 @@
 //! DynamoDB Local, each started once per test binary; every test opens its own
 //! sandbox on them.
 
-#![allow(dead_code)]
-
 use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Plan, Sandbox};
 use cutover_core::provision::{Engine, Provisioner};

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use cutover_app::dynamo::DynamoStore;
-use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_backends::Sandbox;
 use cutover_core::media::parity::MediaCategory;
 use cutover_core::media::source::to_source_item;
 use cutover_core::media::{MediaType, generator};
@@ -16,12 +16,8 @@ use cutover_media::occ::{RetryPolicy, with_retry};
 use cutover_media::schema::{create_source_table, install_target};
 use cutover_media::verify::verify;
 
-static ENGINES: tokio::sync::OnceCell<Engines> = tokio::sync::OnceCell::const_new();
-
 async fn sandbox() -> Sandbox {
-    let engines = ENGINES
-        .get_or_init(|| async { Engines::start(&Plan::embedded()).await.unwrap() })
-        .await;
+    let engines = crate::engines().await;
     let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .unwrap();

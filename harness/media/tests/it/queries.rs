@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use cutover_app::dynamo::DynamoStore;
-use cutover_backends::{Engines, Plan, Sandbox};
+use cutover_backends::Sandbox;
 use cutover_core::media::source::to_source_item;
 use cutover_core::media::{MediaType, generator};
 use cutover_media::migrate::{MigrateOptions, Source, migrate};
@@ -15,8 +15,8 @@ use cutover_media::schema::{create_source_table, install_target};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_query_pair_gives_the_same_items_in_the_same_order_page_by_page() {
-    let engines = Engines::start(&Plan::embedded()).await.unwrap();
-    let sandbox = Sandbox::open(&engines, cutover_backends::new_run_id())
+    let engines = crate::engines().await;
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .unwrap();
     install_target(&sandbox.pg).await.unwrap();
@@ -70,5 +70,4 @@ async fn every_query_pair_gives_the_same_items_in_the_same_order_page_by_page() 
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(paged > 20, "most answers span several pages: {paged}");
     sandbox.close().await.unwrap();
-    engines.shutdown().await;
 }

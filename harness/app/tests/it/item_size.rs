@@ -4,17 +4,15 @@
 //! finds the engine's real boundary and reports the difference instead of
 //! hiding it; the differences are asserted against the known list below.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::{DynamoEngine, engines};
 use cutover_app::dynamo::{KeySpec, create_string_keyed_table};
 use cutover_app::item_to_sdk;
 use cutover_backends::Sandbox;
 use cutover_core::item_size::{AttrValue, Item, MAX_ITEM_BYTES, item_bytes};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use support::{DynamoEngine, engines};
 
 fn s(text: &str) -> AttrValue {
     AttrValue::S(text.to_owned())

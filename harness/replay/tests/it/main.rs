@@ -1,0 +1,8 @@
+//! The replay crate's integration tests, in one binary so that the engines
+//! the tests share start once (`support`).
+
+mod drivers;
+mod faults;
+mod replay;
+mod rollback;
+mod support;
