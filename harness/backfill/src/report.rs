@@ -154,3 +154,74 @@ impl BackfillReport {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(entities: u64, wcu_reported: Option<f64>, wcu_modeled: f64) -> CopyTotals {
+        CopyTotals {
+            entities,
+            users: entities / 10,
+            campaigns: entities / 5,
+            sessions: entities / 2,
+            summaries: entities - entities / 10 - entities / 5 - entities / 2,
+            item_bytes: entities * 900,
+            transcript_bytes: entities * 4_000,
+            transcripts: entities / 4,
+            batch_calls: entities.div_ceil(25),
+            unprocessed_retries: 3,
+            wcu_reported,
+            wcu_modeled,
+            redriven: 2,
+        }
+    }
+
+    /// A resumed run that finished, on an engine whose WCU is not the model's.
+    #[test]
+    fn the_markdown_report_of_a_resumed_run() {
+        let mut checkpoint = Checkpoint::new("postgres://cutover_run/db");
+        checkpoint.kinds_finished = vec![
+            EntityKind::User,
+            EntityKind::Campaign,
+            EntityKind::Session,
+            EntityKind::Summary,
+        ];
+        let before = totals(400, Some(410.0), 405.0);
+        let this_run = totals(600, Some(640.0), 612.0);
+        checkpoint.totals = before;
+        checkpoint.totals.add(&this_run);
+        let report = BackfillReport::new(
+            &BackfillOptions::new("postgres://cutover_run/db"),
+            1_000,
+            Some(BTreeMap::from([(EntityKind::User, "u-0099".to_owned())])),
+            before,
+            this_run,
+            checkpoint,
+            24,
+            false,
+            Duration::from_millis(1_500),
+        );
+        insta::assert_snapshot!(report.to_markdown());
+    }
+
+    /// An interrupted run on an engine that reports no capacity.
+    #[test]
+    fn the_markdown_report_of_an_interrupted_run() {
+        let this_run = totals(100, None, 104.0);
+        let mut checkpoint = Checkpoint::new("postgres://cutover_run/db");
+        checkpoint.totals = this_run;
+        let report = BackfillReport::new(
+            &BackfillOptions::new("postgres://cutover_run/db"),
+            1_000,
+            None,
+            CopyTotals::default(),
+            this_run,
+            checkpoint,
+            4,
+            true,
+            Duration::from_millis(500),
+        );
+        insta::assert_snapshot!(report.to_markdown());
+    }
+}

@@ -154,3 +154,72 @@ fn startup_judges_the_first_subject_by_its_median() {
         report.to_markdown("Generated (time) on (machine)")
     );
 }
+
+#[test]
+fn backfill_puts_the_copy_beside_each_engine_alone() {
+    use crate::backfill::{BackfillBench, Prefill, RawWrite};
+    use cutover_backfill::BackfillReport;
+    use cutover_core::backfill::{Checkpoint, CopyTotals};
+
+    let this_run = CopyTotals {
+        entities: 5_000,
+        users: 100,
+        campaigns: 400,
+        sessions: 3_000,
+        summaries: 1_500,
+        item_bytes: 5_000 * 900,
+        transcript_bytes: 3_000 * 6_000,
+        transcripts: 3_000,
+        batch_calls: 200,
+        unprocessed_retries: 0,
+        wcu_reported: Some(5_400.0),
+        wcu_modeled: 5_380.0,
+        redriven: 0,
+    };
+    let raw_write = |engine: &str, writes: u64, mib: f64, seconds: f64| RawWrite {
+        engine: engine.into(),
+        writes,
+        mib,
+        seconds,
+        entities_per_s: 5_000.0 / seconds,
+        mib_per_s: mib / seconds,
+    };
+    let bench = BackfillBench {
+        entities: 5_000,
+        prefill: Prefill {
+            scenario: "churn".into(),
+            seed: 7,
+            operations: 20_000,
+            seconds: 41.0,
+            checks_passed: true,
+        },
+        backfill: BackfillReport {
+            source: "postgres".into(),
+            workers: 4,
+            page_size: 500,
+            rows_at_start: 5_000,
+            resumed_from: None,
+            copied_before: CopyTotals::default(),
+            this_run,
+            checkpoint: Checkpoint {
+                totals: this_run,
+                ..Checkpoint::new("postgres")
+            },
+            pages_this_run: 10,
+            interrupted: false,
+            complete: true,
+            duration_ms: 2_500.0,
+            entities_per_s: 2_000.0,
+            mib_per_s: 8.58,
+        },
+        raw: vec![
+            raw_write("dynamodb (dynoxide)", 5_000, 4.3, 1.6),
+            raw_write("s3 (s3s-fs)", 3_000, 17.2, 2.0),
+        ],
+        slowest: "s3 (s3s-fs)".into(),
+        ratio_to_slowest: 0.8,
+        parity_percent: 100.0,
+        parity_passed: true,
+    };
+    insta::assert_snapshot!(bench.to_markdown(HEADER));
+}

@@ -57,6 +57,22 @@ impl Category {
         Category::MalformedItem,
         Category::MalformedRow,
     ];
+
+    /// The category as reports name it (the same kebab-case as its JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::MissingInDynamodb => "missing-in-dynamodb",
+            Category::OnlyInDynamodb => "only-in-dynamodb",
+            Category::FieldMismatch => "field-mismatch",
+            Category::Stale => "stale",
+            Category::StuckWrite => "stuck-write",
+            Category::TranscriptDangling => "transcript-dangling",
+            Category::TranscriptContentMismatch => "transcript-content-mismatch",
+            Category::OrphanObject => "orphan-object",
+            Category::MalformedItem => "malformed-item",
+            Category::MalformedRow => "malformed-row",
+        }
+    }
 }
 
 /// One difference between the stores.
@@ -473,6 +489,16 @@ mod tests {
     use crate::domain::{Session, User};
     use crate::keys::Id;
     use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_category_is_named_as_its_json_names_it() {
+        for category in Category::ALL {
+            assert_eq!(
+                serde_json::to_value(category).unwrap(),
+                serde_json::Value::from(category.name())
+            );
+        }
+    }
 
     fn id(text: &str) -> Id {
         Id::parse(text).unwrap()

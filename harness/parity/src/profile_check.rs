@@ -21,6 +21,17 @@ pub enum Store {
     S3,
 }
 
+impl Store {
+    /// The store as the report names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::Postgres => "PostgreSQL",
+            Store::Dynamodb => "DynamoDB",
+            Store::S3 => "S3",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProfileFinding {
     pub store: Store,
@@ -57,8 +68,8 @@ impl ProfileCheckReport {
             out.push_str("\n| store | where | problem |\n| --- | --- | --- |\n");
             for finding in &self.findings {
                 out.push_str(&format!(
-                    "| {:?} | `{}` | {} |\n",
-                    finding.store,
+                    "| {} | `{}` | {} |\n",
+                    finding.store.name(),
                     finding.location.replace('|', "\\|"),
                     finding.problem.replace('|', "\\|")
                 ));
@@ -446,5 +457,28 @@ mod tests {
             assert_eq!(ColumnType::parse(data_type), Some(expected), "{data_type}");
         }
         assert_eq!(ColumnType::parse("boolean"), None);
+    }
+
+    #[test]
+    fn the_markdown_report() {
+        let report = ProfileCheckReport {
+            profile: "profiles/electrodb.toml".into(),
+            passed: false,
+            rows_sampled: BTreeMap::from([("\"Campaign\"".into(), 12), ("\"User\"".into(), 3)]),
+            items_sampled: 15,
+            findings: vec![
+                ProfileFinding {
+                    store: Store::Postgres,
+                    location: "\"Session\".\"metadata\"".into(),
+                    problem: "the profile says jsonb, the column is text".into(),
+                },
+                ProfileFinding {
+                    store: Store::Dynamodb,
+                    location: "campaign#c-1|session#s-1".into(),
+                    problem: "attribute name: expected a string, found N".into(),
+                },
+            ],
+        };
+        insta::assert_snapshot!(report.to_markdown());
     }
 }

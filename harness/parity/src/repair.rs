@@ -142,3 +142,22 @@ pub async fn repair(
         after,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RepairReport;
+    use crate::report::tests::sample_report;
+
+    #[test]
+    fn the_markdown_report() {
+        let report = RepairReport {
+            rewritten: vec!["campaign c-2".into(), "session s-7".into()],
+            deleted: Vec::new(),
+            listed_not_deleted: vec![
+                "object transcripts/u-1/s-9/t.txt (no item points to it)".into(),
+            ],
+            after: sample_report(),
+        };
+        insta::assert_snapshot!(report.to_markdown());
+    }
+}

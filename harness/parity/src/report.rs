@@ -159,13 +159,7 @@ impl ParityReport {
         }
         out.push_str("\n| category | with findings |\n| --- | ---: |\n");
         for (category, count) in &self.by_category {
-            out.push_str(&format!(
-                "| {} | {count} |\n",
-                serde_json::to_value(category)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or_default()
-            ));
+            out.push_str(&format!("| {} | {count} |\n", category.name()));
         }
         if !self.by_field.is_empty() {
             out.push_str("\n| field | mismatches |\n| --- | ---: |\n");
@@ -178,8 +172,8 @@ impl ParityReport {
             out.push_str("\n## Samples\n\n");
             for finding in samples {
                 out.push_str(&format!(
-                    "- {:?} {} {}{}{}{}\n",
-                    finding.category,
+                    "- {} {} {}{}{}{}\n",
+                    finding.category.name(),
                     finding.entity.map(|k| k.name()).unwrap_or("-"),
                     finding.id,
                     finding
@@ -237,7 +231,15 @@ impl ParityReport {
             if mismatched > 0 {
                 let body: Vec<String> = findings
                     .iter()
-                    .map(|f| format!("{:?} {} {:?}", f.category, f.id, f.field))
+                    .map(|f| {
+                        let field = f.field.as_deref().map(|name| format!(" field {name}"));
+                        format!(
+                            "{} {}{}",
+                            f.category.name(),
+                            f.id,
+                            field.unwrap_or_default()
+                        )
+                    })
                     .collect();
                 xml.push_str(&format!(
                     "    <failure message=\"{mismatched} persistent mismatches\">{}</failure>\n",
@@ -252,8 +254,73 @@ impl ParityReport {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::passes;
+pub(crate) mod tests {
+    use super::*;
+    use cutover_core::parity::{Finding, orphan_object};
+
+    /// A report with a finding of several kinds: one session's field differs,
+    /// one campaign is missing in DynamoDB, one object belongs to nobody, and
+    /// one summary's write is in flight. Its figures are fixed, so its
+    /// renderings can be snapshots.
+    pub(crate) fn sample_report() -> ParityReport {
+        let mut tally = Tally::default();
+        for _ in 0..40 {
+            tally.record(Some(EntityKind::Session), Vec::new());
+        }
+        tally.record(
+            Some(EntityKind::Session),
+            vec![Finding {
+                category: Category::FieldMismatch,
+                entity: Some(EntityKind::Session),
+                id: "s-7".into(),
+                field: Some("name".into()),
+                postgres: Some("Session <7> & more".into()),
+                dynamodb: Some("Session 7".into()),
+                note: None,
+            }],
+        );
+        tally.record(
+            Some(EntityKind::Campaign),
+            vec![Finding {
+                category: Category::MissingInDynamodb,
+                entity: Some(EntityKind::Campaign),
+                id: "c-2".into(),
+                field: None,
+                postgres: None,
+                dynamodb: None,
+                note: None,
+            }],
+        );
+        tally.record(Some(EntityKind::User), Vec::new());
+        tally.record(None, vec![orphan_object("transcripts/u-1/s-9/t.txt")]);
+        let in_flight = vec![Finding {
+            category: Category::MissingInDynamodb,
+            entity: Some(EntityKind::Summary),
+            id: "m-3".into(),
+            field: None,
+            postgres: None,
+            dynamodb: None,
+            note: Some("pending outbox record".into()),
+        }];
+        ParityReport::new(
+            tally,
+            in_flight,
+            Leftovers::default(),
+            1.0,
+            Duration::from_millis(2_500),
+            2.0,
+        )
+    }
+
+    #[test]
+    fn the_markdown_report() {
+        insta::assert_snapshot!(sample_report().to_markdown());
+    }
+
+    #[test]
+    fn the_junit_report() {
+        insta::assert_snapshot!(sample_report().to_junit());
+    }
 
     #[test]
     fn the_gate_is_strict_and_zero_means_perfect() {

@@ -192,3 +192,90 @@ impl ReplayRecord {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::{FaultRecord, PathReaction, ServiceCounters};
+    use cutover_core::workload::FaultKind;
+
+    fn stats(ok: u64, rejected: u64, failed: u64) -> KindStats {
+        KindStats {
+            ok,
+            rejected,
+            failed,
+            latency_ms_p50: 1.25,
+            latency_ms_p99: 9.5,
+            latency_ms_max: 31.0,
+        }
+    }
+
+    /// A failed run through an external driver, with one fault.
+    #[test]
+    fn the_markdown_record() {
+        let record = ReplayRecord {
+            scenario: "faults".into(),
+            seed: 4242,
+            reproduce: "cutover replay scenarios/faults.toml --seed 4242".into(),
+            driver: "node drivers/naive/main.mjs".into(),
+            mode: "dual".into(),
+            concurrency: 4,
+            operations: 400,
+            duration_ms: 8_000.0,
+            throughput_ops_per_s: 50.0,
+            by_kind: BTreeMap::from([
+                ("create".into(), stats(180, 4, 0)),
+                ("update".into(), stats(120, 0, 2)),
+            ]),
+            error_samples: vec!["op 211 update session s-4: DynamoDB: throttled".into()],
+            inline_apply_failures: None,
+            client_retries: 6,
+            writes_resolved_on_retry: 1,
+            faults: vec![FaultRecord {
+                kind: FaultKind::DynamodbThrottle,
+                asked: "dynamodb-throttle at 50%".into(),
+                at_operation: Some(200),
+                at_ms: Some(4_012.0),
+                how: "the proxy answered 3 requests with ThrottlingException".into(),
+                injected_requests: 3,
+                unavailable_ms: None,
+                error: None,
+                reaction: PathReaction {
+                    operations: 200,
+                    dynamodb: ServiceCounters {
+                        operations: 210,
+                        attempts: 214,
+                        injected: 3,
+                    },
+                    s3: ServiceCounters::default(),
+                    postgres: ServiceCounters::default(),
+                    left_to_relay: None,
+                    client_retries: 2,
+                    operations_failed: 2,
+                },
+            }],
+            shadow_compared: 0,
+            shadow_mismatched: 0,
+            checks: vec![
+                CheckResult {
+                    name: "relay-drained".into(),
+                    passed: true,
+                    detail: "no pending outbox records".into(),
+                    entities: Vec::new(),
+                },
+                CheckResult {
+                    name: "parity".into(),
+                    passed: false,
+                    detail: "parity 99.500%: 2 of 400 mismatched".into(),
+                    entities: Vec::new(),
+                },
+            ],
+            suspects: Vec::new(),
+            backends: BTreeMap::from([
+                ("dynamodb".into(), "dynoxide".into()),
+                ("postgres".into(), "local".into()),
+            ]),
+        };
+        insta::assert_snapshot!(record.to_markdown());
+    }
+}

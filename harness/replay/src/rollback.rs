@@ -108,15 +108,18 @@ impl RollbackReport {
                 format!(" ({} differences)", self.postgres_differences.len())
             }
         );
+        for line in self
+            .postgres_differences
+            .iter()
+            .chain(&self.disagreements)
+            .take(50)
+        {
+            let _ = writeln!(out, "  - {line}");
+        }
         let _ = writeln!(
             out,
             "- Only in DynamoDB (a rollback loses these): **{}**",
             self.only_in_dynamodb.len()
-        );
-        let _ = writeln!(
-            out,
-            "- Stale or missing in DynamoDB since the switch (expected; a roll-forward re-drives them): {} written, {} deleted",
-            self.stale_or_missing_in_dynamodb, self.deleted_since_switch
         );
         for item in &self.only_in_dynamodb {
             let _ = writeln!(
@@ -127,14 +130,11 @@ impl RollbackReport {
                 item.key
             );
         }
-        for line in self
-            .postgres_differences
-            .iter()
-            .chain(&self.disagreements)
-            .take(50)
-        {
-            let _ = writeln!(out, "- {line}");
-        }
+        let _ = writeln!(
+            out,
+            "- Stale or missing in DynamoDB since the switch (expected; a roll-forward re-drives them): {} written, {} deleted",
+            self.stale_or_missing_in_dynamodb, self.deleted_since_switch
+        );
         out
     }
 }
@@ -311,4 +311,37 @@ pub async fn drill(
         deleted_since_switch,
         disagreements,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_markdown_report() {
+        let report = RollbackReport {
+            scenario: "churn".into(),
+            seed: 7,
+            writes_dual: 400,
+            writes_postgres_only: 200,
+            refused_as_modeled: 3,
+            postgres_differences: vec!["session s-12: name differs from the model's".into()],
+            only_in_dynamodb: vec![
+                OnlyInDynamodb {
+                    kind: Some(EntityKind::User),
+                    id: "ghost".into(),
+                    key: "USER#ghost/METADATA".into(),
+                },
+                OnlyInDynamodb {
+                    kind: None,
+                    id: "?".into(),
+                    key: "JUNK/1".into(),
+                },
+            ],
+            stale_or_missing_in_dynamodb: 57,
+            deleted_since_switch: 9,
+            disagreements: Vec::new(),
+        };
+        insta::assert_snapshot!(report.to_markdown());
+    }
 }
