@@ -141,6 +141,24 @@ impl Sandbox {
         Sandbox::open_with(engines, run_id, Reopen::No).await
     }
 
+    /// Opens a fresh sandbox on `engines`, runs `work` in it and closes it
+    /// whatever `work` returned: an error of `work` is the one reported, a
+    /// failed clean-up only when `work` succeeded.
+    pub async fn scoped<T, E>(
+        engines: &Engines,
+        work: impl AsyncFnOnce(&Sandbox) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<BackendError>,
+    {
+        let sandbox = Sandbox::open(engines, crate::new_run_id()).await?;
+        let outcome = work(&sandbox).await;
+        let cleanup = sandbox.close().await;
+        let value = outcome?;
+        cleanup?;
+        Ok(value)
+    }
+
     /// [`Sandbox::open`]; with [`Reopen::Yes`] a run id that already has
     /// resources is accepted, and what it had is kept when this run ends:
     /// cleanup removes only what this run created.

@@ -268,15 +268,16 @@ async fn run_commands(
     commands: &[(Id, Command)],
     concurrency: usize,
 ) -> Result<Duration, ReplayError> {
-    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id()).await?;
-    let app = Arc::new(App::install(&sandbox, mode).await?);
-    let elapsed = run_partitioned(commands.to_vec(), concurrency, move |command: Command| {
-        let app = app.clone();
-        async move { app.execute(&command).await.map(|_| ()) }
+    Sandbox::scoped(engines, async |sandbox| {
+        let app = Arc::new(App::install(sandbox, mode).await?);
+        run_partitioned(commands.to_vec(), concurrency, move |command: Command| {
+            let app = app.clone();
+            async move { app.execute(&command).await.map(|_| ()) }
+        })
+        .await
+        .map_err(ReplayError::from)
     })
-    .await?;
-    sandbox.close().await?;
-    Ok(elapsed)
+    .await
 }
 
 /// Measures the scenario's first `operations` operations' writes.
@@ -306,70 +307,74 @@ pub async fn measure(
     let derived = derive_store_writes(&commands);
     let item_requests: u64 = derived.iter().map(|(_, w)| w.items.len() as u64).sum();
     let object_requests: u64 = derived.iter().map(|(_, w)| w.objects.len() as u64).sum();
-    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id()).await?;
-    let app = Arc::new(App::install(&sandbox, Mode::Dual).await?);
-    let items: Vec<(Id, Vec<ItemWrite>)> = derived
-        .iter()
-        .map(|(u, w)| (u.clone(), w.items.clone()))
-        .collect();
-    let ddb_elapsed = run_partitioned(items, concurrency, {
-        let app = app.clone();
-        move |writes: Vec<ItemWrite>| {
+    let (ddb_elapsed, s3_elapsed) = Sandbox::scoped(engines, async |sandbox| {
+        let app = Arc::new(App::install(sandbox, Mode::Dual).await?);
+        let items: Vec<(Id, Vec<ItemWrite>)> = derived
+            .iter()
+            .map(|(u, w)| (u.clone(), w.items.clone()))
+            .collect();
+        let ddb_elapsed = run_partitioned(items, concurrency, {
             let app = app.clone();
-            async move {
-                for write in writes {
-                    match write {
-                        ItemWrite::Put(item) => {
-                            app.dynamo
-                                .client()
-                                .put_item()
-                                .table_name(app.dynamo.table())
-                                .set_item(Some(cutover_app::item_to_sdk(&item)))
-                                .send()
-                                .await
-                                .map_err(|e| AppError::dynamodb("bench write", e))?;
-                        }
-                        ItemWrite::Delete(key) => {
-                            app.dynamo
-                                .client()
-                                .delete_item()
-                                .table_name(app.dynamo.table())
-                                .set_key(Some(key_attributes(
-                                    app.profile(),
-                                    &app.dynamo.stored_key(&key),
-                                )))
-                                .send()
-                                .await
-                                .map_err(|e| AppError::dynamodb("bench write", e))?;
+            move |writes: Vec<ItemWrite>| {
+                let app = app.clone();
+                async move {
+                    for write in writes {
+                        match write {
+                            ItemWrite::Put(item) => {
+                                app.dynamo
+                                    .client()
+                                    .put_item()
+                                    .table_name(app.dynamo.table())
+                                    .set_item(Some(cutover_app::item_to_sdk(&item)))
+                                    .send()
+                                    .await
+                                    .map_err(|e| AppError::dynamodb("bench write", e))?;
+                            }
+                            ItemWrite::Delete(key) => {
+                                app.dynamo
+                                    .client()
+                                    .delete_item()
+                                    .table_name(app.dynamo.table())
+                                    .set_key(Some(key_attributes(
+                                        app.profile(),
+                                        &app.dynamo.stored_key(&key),
+                                    )))
+                                    .send()
+                                    .await
+                                    .map_err(|e| AppError::dynamodb("bench write", e))?;
+                            }
                         }
                     }
+                    Ok(())
                 }
-                Ok(())
             }
-        }
-    })
-    .await?;
-    let objects: Vec<(Id, Vec<ObjectWrite>)> =
-        derived.into_iter().map(|(u, w)| (u, w.objects)).collect();
-    let s3_elapsed = run_partitioned(objects, concurrency, {
-        let app = app.clone();
-        move |writes: Vec<ObjectWrite>| {
+        })
+        .await?;
+        let objects: Vec<(Id, Vec<ObjectWrite>)> =
+            derived.into_iter().map(|(u, w)| (u, w.objects)).collect();
+        let s3_elapsed = run_partitioned(objects, concurrency, {
             let app = app.clone();
-            async move {
-                for write in writes {
-                    match write {
-                        ObjectWrite::Put { key, text } => app.transcripts.put(&key, &text).await?,
-                        ObjectWrite::Delete { key } => {
-                            app.transcripts.delete_prefix_except(&key, None).await?;
+            move |writes: Vec<ObjectWrite>| {
+                let app = app.clone();
+                async move {
+                    for write in writes {
+                        match write {
+                            ObjectWrite::Put { key, text } => {
+                                app.transcripts.put(&key, &text).await?
+                            }
+                            ObjectWrite::Delete { key } => {
+                                app.transcripts.delete_prefix_except(&key, None).await?;
+                            }
                         }
                     }
+                    Ok(())
                 }
-                Ok(())
             }
-        }
+        })
+        .await?;
+        Ok::<_, ReplayError>((ddb_elapsed, s3_elapsed))
     })
     .await?;
-    sandbox.close().await?;
 
     let dual = store_run("dual-write path", writes, writes, dual_elapsed);
     let alone = vec![

@@ -38,6 +38,8 @@ pub enum ReplayError {
     FaultsNeedEngines { scenario: String },
     #[error(transparent)]
     Driver(#[from] DriverError),
+    #[error(transparent)]
+    FaultRig(#[from] crate::faults::RigError),
     #[error("a replay worker stopped unexpectedly: {0}")]
     Worker(String),
     #[error("end-of-run check {check} could not run: {source}")]

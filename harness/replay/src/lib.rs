@@ -13,6 +13,7 @@ mod engine;
 pub mod faults;
 pub mod record;
 pub mod rollback;
+pub mod run;
 
 pub use engine::{
     ReplayError, ReplayOptions, app_mode, replay, replay_through, replay_with_faults, worker_for,

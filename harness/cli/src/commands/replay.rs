@@ -1,12 +1,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use cutover_app::App;
 use cutover_core::workload::Scenario;
-use cutover_replay::driver;
-use cutover_replay::faults::{self, FaultRig};
-use cutover_replay::{ReplayOptions, replay, replay_through, replay_with_faults};
+use cutover_replay::ReplayOptions;
+use cutover_replay::run::{Performer, run_scenario};
 
 use crate::backend_args::BackendArgs;
 use crate::report;
@@ -60,56 +57,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         scenario.name
     );
 
-    let (engines, sandbox) = args.backends.start().await?;
     let options = ReplayOptions {
         seed,
         operations: args.operations,
         reproduce,
         progress: true,
     };
-    let outcome = match &args.driver {
-        None => built_in(&engines, &sandbox, &scenario, &options, profile).await,
-        Some(command) => {
-            external(
-                &engines,
-                &sandbox,
-                &scenario,
-                &options,
-                profile,
-                args.profile.as_deref(),
-                command,
-                args.driver_timeout,
-            )
-            .await
-        }
+    let performer = match &args.driver {
+        None => Performer::BuiltIn,
+        Some(command) => Performer::External {
+            command: command.clone(),
+            profile_path: args.profile.clone(),
+            operation_timeout: args.driver_timeout,
+        },
     };
-    let cleanup = sandbox.close().await;
-    let backends = [
-        ("postgres", engines.postgres().provisioner.to_string()),
-        (
-            "dynamodb",
-            format!(
-                "{} ({})",
-                engines.dynamodb().provisioner,
-                engines.dynamodb().engine_name
-            ),
-        ),
-        (
-            "s3",
-            format!(
-                "{} ({})",
-                engines.s3().provisioner,
-                engines.s3().engine_name
-            ),
-        ),
-    ];
-    engines.shutdown().await;
-    let mut record = outcome?;
-    cleanup?;
-    record.backends = backends
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+    let record = args
+        .backends
+        .within(async |engines, sandbox| {
+            Ok(run_scenario(engines, sandbox, &scenario, &options, profile, &performer).await?)
+        })
+        .await?;
 
     let markdown = record.to_markdown();
     // A driver's run is named after it, beside the built-in path's.
@@ -129,58 +96,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-async fn built_in(
-    engines: &cutover_backends::Engines,
-    sandbox: &cutover_backends::Sandbox,
-    scenario: &Scenario,
-    options: &ReplayOptions,
-    profile: Arc<cutover_core::profile::Profile>,
-) -> anyhow::Result<cutover_replay::ReplayRecord> {
-    let mode = cutover_replay::app_mode(scenario);
-    let app = App::install_with_profile(sandbox, mode, profile.clone()).await?;
-    Ok(if scenario.faults.is_empty() {
-        replay(Arc::new(app), scenario, options).await?
-    } else {
-        // Faults are injected into the SDK clients of an app over the same
-        // stores, and into its PostgreSQL connections by the fault proxy.
-        let rig = FaultRig::start(engines, sandbox).await?;
-        let app = Arc::new(faults::instrumented_app(sandbox, mode, &rig, profile));
-        replay_with_faults(app, scenario, options, &rig).await?
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn external(
-    engines: &cutover_backends::Engines,
-    sandbox: &cutover_backends::Sandbox,
-    scenario: &Scenario,
-    options: &ReplayOptions,
-    profile: Arc<cutover_core::profile::Profile>,
-    profile_path: Option<&std::path::Path>,
-    command: &str,
-    operation_timeout: std::time::Duration,
-) -> anyhow::Result<cutover_replay::ReplayRecord> {
-    // The driver reaches every engine through the fault proxies, which carry
-    // the scenario's faults (and pass everything through otherwise).
-    let rig = FaultRig::start(engines, sandbox).await?;
-    let (driver, stores) = driver::start_external(
-        sandbox,
-        &rig,
-        profile,
-        profile_path,
-        cutover_replay::app_mode(scenario),
-        command,
-        operation_timeout,
-    )
-    .await?;
-    eprintln!("driver: {}", driver.describe());
-    let outcome = replay_through(driver.clone(), stores, scenario, options, Some(&rig)).await;
-    if let Some(problem) = driver.close().await {
-        eprintln!("warning: {problem}");
-    }
-    Ok(outcome?)
 }
 
 /// `text` as one shell word.

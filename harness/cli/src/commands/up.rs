@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use cutover_backends::postgres::redact_password;
+use cutover_backends::{Engines, Sandbox};
 
 use crate::backend_args::BackendArgs;
 
@@ -12,13 +13,46 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (engines, sandbox) = args.backends.start().await?;
+    let served = serve(&engines, &sandbox).await;
+    eprintln!("stopping: removing run {} ...", sandbox.run_id);
+    let cleanup = sandbox.close().await;
+    engines.shutdown().await;
+    served?;
+    let report = cleanup?;
+    eprintln!(
+        "removed database: {}, tables: {}, buckets: {} ({} objects)",
+        report.database_dropped,
+        report.tables_deleted.len(),
+        report.buckets_deleted.len(),
+        report.objects_deleted
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Installs the campaign app, prints how to reach every store, and waits for
+/// Ctrl-C; the caller removes the run whatever happened here.
+async fn serve(engines: &Engines, sandbox: &Sandbox) -> anyhow::Result<()> {
     // The campaign app's schema, table and bucket, so the stores are ready to use.
-    let app = cutover_app::App::install(&sandbox, cutover_app::Mode::Dual).await?;
+    let app = cutover_app::App::install(sandbox, cutover_app::Mode::Dual).await?;
+    println!("{}", connection_sheet(engines, sandbox, &app));
+    println!("press Ctrl-C to stop; everything above is removed on exit");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// What `cutover up` prints: every store's engine, endpoint and the names of
+/// this run's resources, as shell exports where a client reads them.
+fn connection_sheet(engines: &Engines, sandbox: &Sandbox, app: &cutover_app::App) -> String {
     let ddb = &sandbox.dynamodb_endpoint;
     let s3 = &sandbox.s3_endpoint;
-    println!("run {}", sandbox.run_id);
-    println!();
-    println!(
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(format!("run {}", sandbox.run_id));
+    line(String::new());
+    line(format!(
         "postgres  ({}, {})",
         engines.postgres().provisioner,
         engines
@@ -27,71 +61,58 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .split('@')
             .next_back()
             .unwrap_or_default()
-    );
-    println!(
+    ));
+    line(format!(
         "  export DATABASE_URL='{}'",
         redact_password(&sandbox.pg_url)
-    );
-    println!(
+    ));
+    line(format!(
         "dynamodb  ({}, {})",
         engines.dynamodb().provisioner,
         engines.dynamodb().engine_name
-    );
-    println!(
+    ));
+    line(format!(
         "  export AWS_ENDPOINT_URL_DYNAMODB='{}'",
         ddb.url.as_deref().unwrap_or("(AWS)")
-    );
-    println!(
+    ));
+    line(format!(
         "  tables of this run start with '{}'",
         sandbox.run_id.resource_prefix()
-    );
-    println!(
+    ));
+    line(format!(
         "s3        ({}, {})",
         engines.s3().provisioner,
         engines.s3().engine_name
-    );
-    println!(
+    ));
+    line(format!(
         "  export AWS_ENDPOINT_URL_S3='{}'",
         s3.url.as_deref().unwrap_or("(AWS)")
-    );
-    println!(
+    ));
+    line(format!(
         "  buckets of this run start with '{}' (path-style addressing)",
         sandbox.run_id.resource_prefix()
-    );
+    ));
     for (name, endpoint) in [("dynamodb", ddb), ("s3", s3)] {
         if let Some(credentials) = &endpoint.credentials {
-            println!(
+            line(format!(
                 "  {name} credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={}",
                 credentials.access_key_id, credentials.secret_access_key, endpoint.region
-            );
+            ));
         }
     }
-    println!();
-    println!(
+    line(String::new());
+    line(format!(
         "the campaign app is installed: table {}, bucket {}",
         app.dynamo.table(),
         app.transcripts.bucket()
-    );
-    println!(
+    ));
+    line(format!(
         "  compare them: cutover parity --database-url '{}' --table {} --bucket {} --dynamodb-endpoint {} --s3-endpoint {}",
         redact_password(&sandbox.pg_url),
         app.dynamo.table(),
         app.transcripts.bucket(),
         ddb.url.as_deref().unwrap_or("(AWS)"),
         s3.url.as_deref().unwrap_or("(AWS)")
-    );
-    println!();
-    println!("press Ctrl-C to stop; everything above is removed on exit");
-    tokio::signal::ctrl_c().await?;
-    eprintln!("stopping: removing run {} ...", sandbox.run_id);
-    let report = sandbox.close().await?;
-    eprintln!(
-        "removed database: {}, tables: {}, buckets: {} ({} objects)",
-        report.database_dropped,
-        report.tables_deleted.len(),
-        report.buckets_deleted.len(),
-        report.objects_deleted
-    );
-    engines.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    ));
+    out
 }
