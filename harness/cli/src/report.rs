@@ -85,6 +85,31 @@ pub fn publish(
     Ok(())
 }
 
+/// A benchmark's JSON document: which benchmark, when (the instant of the
+/// Markdown's `generated_line`), on what machine and engines, then the
+/// benchmark's own `fields` (an object; anything else is kept as `report`).
+pub fn bench_document(
+    benchmark: &str,
+    generated_at: &str,
+    engines: Option<&str>,
+    fields: serde_json::Value,
+) -> serde_json::Value {
+    let mut document = serde_json::Map::new();
+    document.insert("benchmark".into(), benchmark.into());
+    document.insert("generated_at".into(), generated_at.into());
+    document.insert("machine".into(), machine());
+    if let Some(engines) = engines {
+        document.insert("engines".into(), engines.into());
+    }
+    match fields {
+        serde_json::Value::Object(fields) => document.extend(fields),
+        other => {
+            document.insert("report".into(), other);
+        }
+    }
+    serde_json::Value::Object(document)
+}
+
 /// The line under a benchmark's title: when (the same instant as the JSON's
 /// `generated_at`), on what machine, with which engines.
 pub fn generated_line(generated_at: &str, engines: Option<&str>) -> String {

@@ -242,15 +242,17 @@ async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
     markdown.push_str(&format!(
         "\n![RCU per search over campaign size](search-cost.svg)\n\nReproduce: `{reproduce}`\n"
     ));
-    let document = json!({
-        "benchmark": "search-cost",
-        "generated_at": generated_at,
-        "machine": report::machine(),
-        "reproduce": reproduce,
-        "prices": cutover_core::prices::ALL,
-        "verdict": report.verdict(),
-        "report": report,
-    });
+    let document = report::bench_document(
+        "search-cost",
+        &generated_at,
+        None,
+        json!({
+            "reproduce": reproduce,
+            "prices": cutover_core::prices::ALL,
+            "verdict": report.verdict(),
+            "report": report,
+        }),
+    );
     let written = report::write_pair(&args.out, "search-cost", &document, &markdown)?;
     for line in report.verdict() {
         println!("{line}");
@@ -294,15 +296,16 @@ async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         &report::generated_line(&generated_at, Some(&engine_names)),
         &reproduce,
     );
-    let document = json!({
-        "benchmark": "replay-throughput",
-        "generated_at": generated_at,
-        "machine": report::machine(),
-        "engines": engine_names,
-        "target_ratio": cutover_bench::throughput::TARGET_RATIO,
-        "met": bench.met(),
-        "report": bench,
-    });
+    let document = report::bench_document(
+        "replay-throughput",
+        &generated_at,
+        Some(&engine_names),
+        json!({
+            "target_ratio": cutover_bench::throughput::TARGET_RATIO,
+            "met": bench.met(),
+            "report": bench,
+        }),
+    );
     report::publish(&args.out, "replay-throughput", &document, &markdown)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -327,16 +330,7 @@ async fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
             Err(why) => format!("not measured: {why}"),
         },
     };
-    let mut document = json!({
-        "benchmark": "startup",
-        "generated_at": generated_at,
-        "machine": report::machine(),
-    });
-    if let (Some(document), serde_json::Value::Object(fields)) =
-        (document.as_object_mut(), bench.to_json())
-    {
-        document.extend(fields);
-    }
+    let document = report::bench_document("startup", &generated_at, None, bench.to_json());
     let markdown = bench.to_markdown(&report::generated_line(&generated_at, None));
     report::publish(&args.out, "startup", &document, &markdown)?;
     Ok(ExitCode::SUCCESS)
@@ -378,15 +372,16 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
         &args.transcripts,
         &reproduce,
     );
-    let document = json!({
-        "benchmark": "parity-memory",
-        "generated_at": generated_at,
-        "machine": report::machine(),
-        "engines": engine_names,
-        "transcripts": args.transcripts,
-        "target_peak_rss_mib": cutover_bench::memory::TARGET_PEAK_RSS_MIB,
-        "report": bench,
-    });
+    let document = report::bench_document(
+        "parity-memory",
+        &generated_at,
+        Some(&engine_names),
+        json!({
+            "transcripts": args.transcripts,
+            "target_peak_rss_mib": cutover_bench::memory::TARGET_PEAK_RSS_MIB,
+            "report": bench,
+        }),
+    );
     report::publish(&args.out, "parity-memory", &document, &markdown)?;
     Ok(if bench.passed() {
         ExitCode::SUCCESS
@@ -459,13 +454,12 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
         args.segments,
         &reproduce,
     );
-    let document = json!({
-        "benchmark": "parity-rate",
-        "generated_at": generated_at,
-        "machine": report::machine(),
-        "engines": engine_names,
-        "report": bench,
-    });
+    let document = report::bench_document(
+        "parity-rate",
+        &generated_at,
+        Some(&engine_names),
+        json!({ "report": bench }),
+    );
     report::publish(&args.out, "parity-rate", &document, &markdown)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -520,13 +514,12 @@ async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         report::generated_line(&generated_at, Some(&engine_names))
     );
     let markdown = bench.to_markdown(&header);
-    let document = json!({
-        "benchmark": "backfill-throughput",
-        "generated_at": generated_at,
-        "machine": report::machine(),
-        "engines": engine_names,
-        "report": bench,
-    });
+    let document = report::bench_document(
+        "backfill-throughput",
+        &generated_at,
+        Some(&engine_names),
+        json!({ "report": bench }),
+    );
     report::publish(&args.out, "backfill-throughput", &document, &markdown)?;
     Ok(if bench.parity_passed {
         ExitCode::SUCCESS
