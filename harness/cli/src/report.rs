@@ -14,7 +14,7 @@ pub fn machine() -> serde_json::Value {
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
         "cutover_version": env!("CARGO_PKG_VERSION"),
-        "build_profile": build_profile(),
+        "build_profile": cutover_core::build_profile(),
     })
 }
 
@@ -26,16 +26,8 @@ pub fn machine_line() -> String {
             .unwrap_or(1),
         std::env::consts::OS,
         std::env::consts::ARCH,
-        build_profile()
+        cutover_core::build_profile()
     )
-}
-
-fn build_profile() -> &'static str {
-    if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    }
 }
 
 /// Writes `<dir>/<name>.json` and `<dir>/<name>.md`; returns their paths.

@@ -24,3 +24,14 @@ pub mod provision;
 pub mod relay;
 pub mod search;
 pub mod workload;
+
+/// How this build of cutover was compiled: `debug` or `release`. Timings in
+/// every report depend on it, so reports say which (a compile-time fact, not
+/// the environment).
+pub fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}

@@ -231,9 +231,15 @@ pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app
         report.in_flight
     );
     for finding in report.findings().take(MISMATCH_SAMPLES) {
+        let field = finding
+            .field
+            .as_deref()
+            .map(|name| format!(" field {name}"));
         detail.push_str(&format!(
-            "; {:?} {} {:?}",
-            finding.category, finding.id, finding.field
+            "; {} {}{}",
+            finding.category.name(),
+            finding.id,
+            field.unwrap_or_default()
         ));
     }
     // Every entity with a persistent finding (the leftovers are complete;
@@ -242,8 +248,8 @@ pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app
     for finding in report.findings() {
         if let Some(kind) = finding.entity {
             let what = match &finding.field {
-                Some(field) => format!("{:?} ({field})", finding.category),
-                None => format!("{:?}", finding.category),
+                Some(field) => format!("{} ({field})", finding.category.name()),
+                None => finding.category.name().to_owned(),
             };
             sampled
                 .entry((kind, finding.id.as_str()))

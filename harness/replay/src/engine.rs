@@ -527,7 +527,7 @@ async fn run(
         seed: options.seed,
         reproduce: options.reproduce.clone(),
         driver: driver.describe(),
-        mode: format!("{:?}", app_mode(&scenario)),
+        mode: crate::driver::mode_name(app_mode(&scenario)).to_owned(),
         concurrency: scenario.concurrency,
         operations: dispatched,
         duration_ms,
@@ -547,6 +547,7 @@ async fn run(
         checks: check_results,
         suspects,
         backends: BTreeMap::new(),
+        build_profile: cutover_core::build_profile().to_owned(),
     })
 }
 

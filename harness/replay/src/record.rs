@@ -64,6 +64,8 @@ pub struct ReplayRecord {
     pub suspects: Vec<Suspect>,
     /// Which engine served each store, filled in by the caller.
     pub backends: BTreeMap<String, String>,
+    /// `debug` or `release`: the timings above depend on it.
+    pub build_profile: String,
 }
 
 impl ReplayRecord {
@@ -75,7 +77,7 @@ impl ReplayRecord {
 
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
-            "# Replay of `{}` (seed {})\n\n**{}** — {} operations in {:.1} s ({:.0} ops/s), concurrency {}, mode `{}`.\n\nReproduce: `{}`\n\nDriver: {}\n\n",
+            "# Replay of `{}` (seed {})\n\n**{}** — {} operations in {:.1} s ({:.0} ops/s), concurrency {}, mode `{}`.\n\nReproduce: `{}`\n\nDriver: {}\n\nBuild: {} build of cutover\n\n",
             self.scenario,
             self.seed,
             if self.passed() { "PASSED" } else { "FAILED" },
@@ -85,7 +87,8 @@ impl ReplayRecord {
             self.concurrency,
             self.mode,
             self.reproduce,
-            self.driver
+            self.driver,
+            self.build_profile
         );
         if !self.backends.is_empty() {
             out.push_str("Backends: ");
@@ -219,6 +222,7 @@ mod tests {
             reproduce: "cutover replay scenarios/faults.toml --seed 4242".into(),
             driver: "node drivers/naive/main.mjs".into(),
             mode: "dual".into(),
+            build_profile: "release".into(),
             concurrency: 4,
             operations: 400,
             duration_ms: 8_000.0,

@@ -152,17 +152,31 @@ fn holds(model: &Model, kind: EntityKind, id: &str) -> bool {
     }
 }
 
-/// Runs `operations` writes of the scenario's workload (reads are skipped)
-/// through `driver`, switching it to `postgres-only` after `switch_after` of
-/// them; `stores` is the harness's view of the stores the driver writes.
+/// How much a drill writes, and when it switches.
+#[derive(Debug, Clone, Copy)]
+pub struct DrillPlan {
+    /// The workload's seed.
+    pub seed: u64,
+    /// Writes in all (the workload's reads are skipped).
+    pub writes: u64,
+    /// The switch to `postgres-only` comes after this many writes.
+    pub switch_after: u64,
+}
+
+/// Runs the plan's writes of the scenario's workload through `driver`,
+/// switching it to `postgres-only` part-way; `stores` is the harness's view
+/// of the stores the driver writes.
 pub async fn drill(
     driver: &Driver,
     stores: &App,
     scenario: &Scenario,
-    seed: u64,
-    operations: u64,
-    switch_after: u64,
+    plan: DrillPlan,
 ) -> Result<RollbackReport, ReplayError> {
+    let DrillPlan {
+        seed,
+        writes: operations,
+        switch_after,
+    } = plan;
     driver.set_mode(Mode::Dual).await?;
     let mut model = Model::default();
     let (mut writes_dual, mut writes_postgres_only, mut refused) = (0, 0, 0);

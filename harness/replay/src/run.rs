@@ -1,17 +1,20 @@
-//! A scenario replayed on engines the caller opened, by whichever performer
-//! it names: the one call behind `cutover replay`.
+//! A scenario replayed, or a rollback drilled, on engines the caller opened,
+//! by whichever performer it names: the one call behind `cutover replay` and
+//! `cutover rollback-drill`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cutover_app::App;
+use cutover_app::{App, Mode};
 use cutover_backends::{Engines, Sandbox};
 use cutover_core::profile::Profile;
 use cutover_core::workload::Scenario;
 
+use crate::driver::{self, Driver};
 use crate::faults::{self, FaultRig};
-use crate::{ReplayError, ReplayOptions, ReplayRecord, app_mode, driver};
+use crate::rollback::{DrillPlan, RollbackReport};
+use crate::{ReplayError, ReplayOptions, ReplayRecord, app_mode};
 
 /// Who performs the operations.
 #[derive(Debug, Clone)]
@@ -41,33 +44,20 @@ pub async fn run_scenario(
     profile: Arc<Profile>,
     performer: &Performer,
 ) -> Result<ReplayRecord, ReplayError> {
-    let mut record = match performer {
-        Performer::BuiltIn => built_in(engines, sandbox, scenario, options, profile).await?,
-        Performer::External {
-            command,
-            profile_path,
-            operation_timeout,
-        } => {
-            // The driver reaches every engine through the fault proxies, which
-            // carry the scenario's faults (and pass everything through otherwise).
-            let rig = FaultRig::start(engines, sandbox).await?;
-            let (driver, stores) = driver::start_external(
+    let mut record = match performer.external() {
+        None => built_in(engines, sandbox, scenario, options, profile).await?,
+        Some(external) => {
+            with_external_driver(
+                engines,
                 sandbox,
-                &rig,
                 profile,
-                profile_path.as_deref(),
                 app_mode(scenario),
-                command,
-                *operation_timeout,
+                external,
+                async |driver, stores, rig| {
+                    crate::replay_through(driver, stores, scenario, options, Some(rig)).await
+                },
             )
-            .await?;
-            eprintln!("driver: {}", driver.describe());
-            let outcome =
-                crate::replay_through(driver.clone(), stores, scenario, options, Some(&rig)).await;
-            if let Some(problem) = driver.close().await {
-                eprintln!("warning: {problem}");
-            }
-            outcome?
+            .await?
         }
     };
     record.backends = backends_of(engines);
@@ -91,6 +81,93 @@ async fn built_in(
     let rig = FaultRig::start(engines, sandbox).await?;
     let app = Arc::new(faults::instrumented_app(sandbox, mode, &rig, profile));
     crate::replay_with_faults(app, scenario, options, &rig).await
+}
+
+/// The rollback drill (`crate::rollback::drill`) of `scenario` as `plan`
+/// says, by whichever performer it names: the one call behind
+/// `cutover rollback-drill`.
+pub async fn run_rollback_drill(
+    engines: &Engines,
+    sandbox: &Sandbox,
+    scenario: &Scenario,
+    plan: DrillPlan,
+    profile: Arc<Profile>,
+    performer: &Performer,
+) -> Result<RollbackReport, ReplayError> {
+    let drill = async |driver: Arc<Driver>, stores: Arc<App>| {
+        crate::rollback::drill(&driver, &stores, scenario, plan).await
+    };
+    match performer.external() {
+        None => {
+            let app = Arc::new(App::install_with_profile(sandbox, Mode::Dual, profile).await?);
+            drill(Arc::new(Driver::BuiltIn(app.clone())), app).await
+        }
+        Some(external) => {
+            with_external_driver(
+                engines,
+                sandbox,
+                profile,
+                Mode::Dual,
+                external,
+                async |driver, stores, _| drill(driver, stores).await,
+            )
+            .await
+        }
+    }
+}
+
+/// An external performer's settings, borrowed.
+struct External<'a> {
+    command: &'a str,
+    profile_path: Option<&'a Path>,
+    operation_timeout: Duration,
+}
+
+impl Performer {
+    fn external(&self) -> Option<External<'_>> {
+        match self {
+            Performer::BuiltIn => None,
+            Performer::External {
+                command,
+                profile_path,
+                operation_timeout,
+            } => Some(External {
+                command,
+                profile_path: profile_path.as_deref(),
+                operation_timeout: *operation_timeout,
+            }),
+        }
+    }
+}
+
+/// Starts the driver behind the fault proxies (which carry a scenario's
+/// faults and pass everything through otherwise), runs `work` with it, and
+/// closes it whatever `work` returned; a problem closing it is a warning.
+async fn with_external_driver<T>(
+    engines: &Engines,
+    sandbox: &Sandbox,
+    profile: Arc<Profile>,
+    mode: Mode,
+    external: External<'_>,
+    work: impl AsyncFnOnce(Arc<Driver>, Arc<App>, &FaultRig<'_>) -> Result<T, ReplayError>,
+) -> Result<T, ReplayError> {
+    let rig = FaultRig::start(engines, sandbox).await?;
+    let (driver, stores) = driver::start_external(
+        sandbox,
+        &rig,
+        profile,
+        external.profile_path,
+        mode,
+        external.command,
+        external.operation_timeout,
+    )
+    .await?;
+    eprintln!("driver: {}", driver.describe());
+    let outcome = work(driver.clone(), stores, &rig).await;
+    if let Some(problem) = driver.close().await {
+        eprintln!("warning: {problem}");
+    }
+    outcome
 }
 
 /// Which provisioner and engine served each store.

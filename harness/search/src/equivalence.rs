@@ -6,7 +6,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use cutover_app::dynamo::SearchResult;
-use cutover_app::{App, AppError, Command};
+use cutover_app::{App, AppError, Command, Mode};
+use cutover_backends::Sandbox;
 use cutover_core::capacity::{Consistency, query_rcu};
 use cutover_core::domain::session_search_fields;
 use cutover_core::item_size::item_bytes;
@@ -27,6 +28,18 @@ const CAMPAIGN: &str = "search-campaign";
 
 fn fixed_id(text: &str) -> Id {
     Id::parse(text).expect("fixed ids are valid")
+}
+
+/// The whole equivalence check in `sandbox`: the campaign app installed, the
+/// corpus loaded through its dual-write path, every query compared. The one
+/// call behind `cutover search-equivalence`.
+pub async fn check_corpus(
+    sandbox: &Sandbox,
+    corpus: &Corpus,
+) -> Result<EquivalenceReport, AppError> {
+    let app = App::install(sandbox, Mode::Dual).await?;
+    let campaign = load(&app, corpus).await?;
+    compare_corpus(&app, corpus, &campaign).await
 }
 
 /// Creates the corpus's user, campaign and sessions through the dual-write

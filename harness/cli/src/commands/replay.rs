@@ -63,14 +63,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         reproduce,
         progress: true,
     };
-    let performer = match &args.driver {
-        None => Performer::BuiltIn,
-        Some(command) => Performer::External {
-            command: command.clone(),
-            profile_path: args.profile.clone(),
-            operation_timeout: args.driver_timeout,
-        },
-    };
+    let performer = performer(
+        args.driver.as_deref(),
+        args.profile.as_deref(),
+        args.driver_timeout,
+    );
     let record = args
         .backends
         .within(async |engines, sandbox| {
@@ -96,6 +93,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Who performs the operations: `--driver COMMAND` (told about `--profile`
+/// when given), else the built-in path.
+pub(crate) fn performer(
+    driver: Option<&str>,
+    profile_path: Option<&std::path::Path>,
+    operation_timeout: std::time::Duration,
+) -> Performer {
+    match driver {
+        None => Performer::BuiltIn,
+        Some(command) => Performer::External {
+            command: command.to_owned(),
+            profile_path: profile_path.map(ToOwned::to_owned),
+            operation_timeout,
+        },
+    }
 }
 
 /// `text` as one shell word.

@@ -3,12 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use std::sync::Arc;
-
-use cutover_app::{App, Mode};
 use cutover_core::workload::Scenario;
-use cutover_replay::driver::{self, Driver};
-use cutover_replay::faults::FaultRig;
+use cutover_replay::rollback::DrillPlan;
+use cutover_replay::run::run_rollback_drill;
 
 use crate::backend_args::BackendArgs;
 use crate::report;
@@ -55,6 +52,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.writes
     );
     let profile = crate::input::load_profile(args.profile.as_deref())?;
+    let performer = crate::commands::replay::performer(
+        args.driver.as_deref(),
+        args.profile.as_deref(),
+        args.driver_timeout,
+    );
     let drilled = args
         .backends
         .within(async |engines, sandbox| {
@@ -62,43 +64,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "{} writes of {} (seed {seed}), switching to postgres-only after {}",
                 args.writes, scenario.name, args.switch_after
             );
-            let drill = |driver: Arc<Driver>, stores: Arc<App>| async move {
-                cutover_replay::rollback::drill(
-                    &driver,
-                    &stores,
-                    &scenario,
+            Ok(run_rollback_drill(
+                engines,
+                sandbox,
+                &scenario,
+                DrillPlan {
                     seed,
-                    args.writes,
-                    args.switch_after,
-                )
-                .await
-            };
-            match &args.driver {
-                None => {
-                    let app =
-                        Arc::new(App::install_with_profile(sandbox, Mode::Dual, profile).await?);
-                    anyhow::Ok(drill(Arc::new(Driver::BuiltIn(app.clone())), app).await?)
-                }
-                Some(command) => {
-                    let rig = FaultRig::start(engines, sandbox).await?;
-                    let (driver, stores) = driver::start_external(
-                        sandbox,
-                        &rig,
-                        profile,
-                        args.profile.as_deref(),
-                        Mode::Dual,
-                        command,
-                        args.driver_timeout,
-                    )
-                    .await?;
-                    eprintln!("driver: {}", driver.describe());
-                    let drilled = drill(driver.clone(), stores).await;
-                    if let Some(problem) = driver.close().await {
-                        eprintln!("warning: {problem}");
-                    }
-                    Ok(drilled?)
-                }
-            }
+                    writes: args.writes,
+                    switch_after: args.switch_after,
+                },
+                profile,
+                &performer,
+            )
+            .await?)
         })
         .await?;
     let markdown = format!(

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cutover_app::{App, Mode};
 use cutover_core::search::corpus::Corpus;
 use serde_json::json;
 
@@ -45,9 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = args
         .backends
         .within(async |_, sandbox| {
-            let app = App::install(sandbox, Mode::Dual).await?;
-            let campaign = cutover_search::equivalence::load(&app, &corpus).await?;
-            Ok(cutover_search::equivalence::compare_corpus(&app, &corpus, &campaign).await?)
+            Ok(cutover_search::equivalence::check_corpus(sandbox, &corpus).await?)
         })
         .await?;
 

@@ -28,6 +28,20 @@ pub enum MediaCategory {
     Rejected,
 }
 
+impl MediaCategory {
+    /// The category as reports name it (the same kebab-case as its JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaCategory::MissingInTarget => "missing-in-target",
+            MediaCategory::OnlyInTarget => "only-in-target",
+            MediaCategory::FieldMismatch => "field-mismatch",
+            MediaCategory::DuplicateId => "duplicate-id",
+            MediaCategory::DanglingSeries => "dangling-series",
+            MediaCategory::Rejected => "rejected",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MediaFinding {
     pub category: MediaCategory,
@@ -126,8 +140,8 @@ impl MediaParityReport {
                 let body: Vec<String> = findings
                     .iter()
                     .map(|f| match &f.field {
-                        Some(field) => format!("{:?} {} field {field}", f.category, f.id),
-                        None => format!("{:?} {}", f.category, f.id),
+                        Some(field) => format!("{} {} field {field}", f.category.name(), f.id),
+                        None => format!("{} {}", f.category.name(), f.id),
                     })
                     .collect();
                 xml.push_str(&format!(
@@ -171,14 +185,14 @@ impl MediaParityReport {
         if !self.findings.is_empty() {
             let _ = writeln!(out, "\n| category | findings |\n| --- | ---: |");
             for (category, n) in self.by_category() {
-                let _ = writeln!(out, "| {category:?} | {n} |");
+                let _ = writeln!(out, "| {} | {n} |", category.name());
             }
             let _ = writeln!(out, "\n## Findings\n");
             for f in &self.findings {
                 let _ = writeln!(
                     out,
-                    "- {:?} {} {}{}{}",
-                    f.category,
+                    "- {} {} {}{}{}",
+                    f.category.name(),
                     f.media_type.map_or("(no type)", MediaType::name),
                     f.id,
                     f.field
@@ -305,6 +319,23 @@ pub fn compare(
 mod tests {
     use super::*;
     use crate::media::tests::book;
+
+    #[test]
+    fn a_category_is_named_as_its_json_names_it() {
+        for category in [
+            MediaCategory::MissingInTarget,
+            MediaCategory::OnlyInTarget,
+            MediaCategory::FieldMismatch,
+            MediaCategory::DuplicateId,
+            MediaCategory::DanglingSeries,
+            MediaCategory::Rejected,
+        ] {
+            assert_eq!(
+                serde_json::to_value(category).unwrap(),
+                serde_json::Value::from(category.name())
+            );
+        }
+    }
 
     #[test]
     fn equal_shelves_are_at_full_parity() {

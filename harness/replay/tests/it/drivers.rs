@@ -16,6 +16,7 @@ use cutover_core::provision::{Engine, Provisioner};
 use cutover_core::workload::{FaultKind, Scenario};
 use cutover_replay::driver;
 use cutover_replay::faults::FaultRig;
+use cutover_replay::rollback::DrillPlan;
 use cutover_replay::{ReplayError, ReplayOptions, ReplayRecord, app_mode, replay_through};
 
 /// Operations per faults run (the full scenario has 3,000; the faults fire
@@ -439,9 +440,11 @@ fn the_rollback_drill_switches_a_driver_to_postgres_only() {
             &driver,
             &stores,
             &support::scenario("churn"),
-            7,
-            400,
-            200,
+            DrillPlan {
+                seed: 7,
+                writes: 400,
+                switch_after: 200,
+            },
         )
         .await;
         assert_eq!(driver.close().await, None);

@@ -10,7 +10,7 @@ use cutover_backends::Sandbox;
 use cutover_core::domain::{Entity, User};
 use cutover_core::keys::{EntityKind, Id};
 use cutover_core::profile::{ELECTRODB_TOML, Profile};
-use cutover_replay::rollback::drill;
+use cutover_replay::rollback::{DrillPlan, drill};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drill_proves_postgres_alone_complete_and_lists_a_planted_dynamodb_only_item() {
@@ -54,7 +54,18 @@ async fn drill_on(profile: Arc<Profile>, ghost_key: &str) {
 
     let app = std::sync::Arc::new(app);
     let driver = cutover_replay::driver::Driver::BuiltIn(app.clone());
-    let report = drill(&driver, &app, &scenario, 7, 400, 200).await.unwrap();
+    let report = drill(
+        &driver,
+        &app,
+        &scenario,
+        DrillPlan {
+            seed: 7,
+            writes: 400,
+            switch_after: 200,
+        },
+    )
+    .await
+    .unwrap();
     assert!(report.postgres_complete(), "{}", report.to_markdown());
     // The scenario's run length caps its writes below 400 (reads are skipped).
     assert_eq!(report.writes_dual, 200);
