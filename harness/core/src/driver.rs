@@ -324,7 +324,7 @@ const SESSION_FIELDS: &[&str] = &[
 const SUMMARY_FIELDS: &[&str] = &["id", "session_id", "user_id", "kind", "body"];
 
 /// The answer the model gives to `read`, projected. `None` when the model
-/// cannot say (a share link: token values are not modelled; a search).
+/// cannot say (a share link: token values are not modelled).
 pub fn expected_answer(model: &Model, read: &Read) -> Option<Value> {
     let user = |id: &Id| {
         model
@@ -381,8 +381,42 @@ pub fn expected_answer(model: &Model, read: &Read) -> Option<Value> {
             .sessions
             .get(id)
             .map_or(Value::Null, |s| Value::String(s.transcript.clone())),
-        Read::SessionByShareToken(_) | Read::SearchSessions { .. } => return None,
+        Read::SearchSessions { campaign, query } => json!(model.search_sessions(campaign, query)),
+        Read::SessionByShareToken(_) => return None,
     })
+}
+
+/// One keyword search per campaign the model holds, as its owner asks it:
+/// the longest word of its first session's name (so the answer is not
+/// trivially empty, and other sessions sharing the word are found too), or
+/// of the campaign's own name when it has no session. As (owner, read).
+pub fn search_probes(model: &Model) -> Vec<(Id, Read)> {
+    model
+        .campaigns
+        .iter()
+        .map(|(id, campaign)| {
+            let first_session = model.sessions.values().find(|s| &s.campaign == id);
+            let name = first_session.map_or(&campaign.name, |session| &session.name);
+            let read = Read::SearchSessions {
+                campaign: id.clone(),
+                query: longest_word(name),
+            };
+            (campaign.user.clone(), read)
+        })
+        .collect()
+}
+
+/// The longest word of `text`, normalized (the first of equals; empty when
+/// there is none).
+fn longest_word(text: &str) -> String {
+    let normalized = crate::normalize::normalize(text);
+    let mut longest = "";
+    for word in normalized.split(' ') {
+        if word.chars().count() > longest.chars().count() {
+            longest = word;
+        }
+    }
+    longest.to_owned()
 }
 
 /// A driver's answer to `read`, projected as [`expected_answer`] projects the
@@ -515,6 +549,14 @@ pub fn compare_answer(read: &Read, expected: &Value, answer: &Value) -> Option<A
         Ok(found) if &found == expected => None,
         Ok(found) => {
             let entities = match (list_kind(read), expected, &found) {
+                (_, Value::Array(want), Value::Array(have))
+                    if matches!(read, Read::SearchSessions { .. }) =>
+                {
+                    differing_ids(want, have)
+                        .into_iter()
+                        .map(|id| (EntityKind::Session, id))
+                        .collect()
+                }
                 (Some(kind), Value::Array(want), Value::Array(have)) => {
                     differing_elements(want, have)
                         .into_iter()
@@ -549,6 +591,18 @@ fn list_kind(read: &Read) -> Option<EntityKind> {
         Read::SummariesOf(_) => Some(EntityKind::Summary),
         _ => None,
     }
+}
+
+/// The ids (a search's answer) one list has and the other lacks.
+fn differing_ids(want: &[Value], have: &[Value]) -> Vec<String> {
+    let ids = |values: &[Value]| -> std::collections::BTreeSet<String> {
+        values
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (want, have) = (ids(want), ids(have));
+    want.symmetric_difference(&have).cloned().collect()
 }
 
 /// Ids of the elements one list has and the other lacks or holds differently.
@@ -758,5 +812,118 @@ mod tests {
             answer_difference(&model, &Read::SessionByShareToken("t".into()), &Value::Null),
             None
         );
+    }
+
+    fn session_named(campaign: &str, name: &str, metadata: Value) -> ModelSession {
+        ModelSession {
+            campaign: id(campaign),
+            user: id("u1"),
+            name: name.into(),
+            summary: "a quiet evening".into(),
+            metadata,
+            transcript: String::new(),
+            shared: false,
+        }
+    }
+
+    #[test]
+    fn searches_are_judged_by_the_model_s_search_text() {
+        let mut model = Model::default();
+        for (session, campaign, name, metadata) in [
+            ("s1", "c1", "The DRAGON's Lair", json!({})),
+            ("s2", "c1", "Market day", json!({"tags": ["dragon-slayer"]})),
+            ("s3", "c1", "Ｄｒａｇｏｎ　hunt", json!({})), // full-width: NFKC folds it
+            (
+                "s4",
+                "c1",
+                "Harbour",
+                json!({"dragon": "no: keys are not searched"}),
+            ),
+            ("s5", "c2", "Dragon again", json!({})), // another campaign
+        ] {
+            model
+                .sessions
+                .insert(id(session), session_named(campaign, name, metadata));
+        }
+        let search = |query: &str| Read::SearchSessions {
+            campaign: id("c1"),
+            query: query.into(),
+        };
+        let ids = |ids: &[&str]| ids.iter().map(|i| id(i)).collect::<Vec<_>>();
+        // s4's metadata value says "no: keys are not searched", not "dragon".
+        assert_eq!(
+            model.search_sessions(&id("c1"), "Dragon"),
+            ids(&["s1", "s2", "s3"])
+        );
+        assert_eq!(
+            model.search_sessions(&id("c1"), "  QUIET   evening "),
+            ids(&["s1", "s2", "s3", "s4"])
+        );
+        assert_eq!(
+            model.search_sessions(&id("c1"), ""),
+            ids(&["s1", "s2", "s3", "s4"])
+        );
+        assert_eq!(model.search_sessions(&id("c9"), "dragon"), ids(&[]));
+
+        // A driver's answer is a list of ids, in any order.
+        assert_eq!(
+            answer_difference(&model, &search("dragon"), &json!(["s3", "s1", "s2"])),
+            None
+        );
+        let wrong =
+            answer_difference(&model, &search("dragon"), &json!(["s1", "s2", "s4"])).unwrap();
+        assert_eq!(
+            wrong.entities,
+            [
+                (EntityKind::Session, "s3".to_owned()),
+                (EntityKind::Session, "s4".to_owned())
+            ]
+        );
+        let malformed = answer_difference(&model, &search("dragon"), &json!("s1")).unwrap();
+        assert_eq!(
+            malformed.what,
+            "the answer is malformed: a search answers a list of session ids, not a string"
+        );
+    }
+
+    #[test]
+    fn every_campaign_is_probed_by_its_owner_with_a_word_its_sessions_hold() {
+        let mut model = Model::default();
+        for (campaign, user, name) in [("c1", "u1", "First campaign"), ("c2", "u2", "Empty one")] {
+            model.campaigns.insert(
+                id(campaign),
+                crate::model::ModelCampaign {
+                    user: id(user),
+                    name: name.into(),
+                    description: String::new(),
+                },
+            );
+        }
+        model.sessions.insert(
+            id("s1"),
+            session_named("c1", "The Sunken Citadel", json!({})),
+        );
+        let probes = search_probes(&model);
+        assert_eq!(
+            probes,
+            [
+                (
+                    id("u1"),
+                    Read::SearchSessions {
+                        campaign: id("c1"),
+                        query: "citadel".into()
+                    }
+                ),
+                (
+                    id("u2"),
+                    Read::SearchSessions {
+                        campaign: id("c2"),
+                        query: "empty".into()
+                    }
+                ),
+            ]
+        );
+        // The probe finds the session it was taken from.
+        assert_eq!(model.search_sessions(&id("c1"), "citadel"), [id("s1")]);
     }
 }

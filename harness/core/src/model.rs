@@ -393,6 +393,32 @@ fn differences_in<T: PartialEq + std::fmt::Debug>(
     }
 }
 
+impl ModelSession {
+    /// The session's search text, as the app stores it beside the session
+    /// (`normalize::search_text` over `domain::session_search_fields`).
+    pub fn search_text(&self) -> String {
+        let fields =
+            crate::domain::session_search_fields(&self.name, &self.summary, &self.metadata);
+        crate::normalize::search_text(fields.iter().map(String::as_str))
+    }
+}
+
+impl Model {
+    /// The app's keyword search: the ids, in order, of `campaign`'s sessions
+    /// whose search text contains the normalized `query` (an empty query
+    /// matches every session), as PostgreSQL's `strpos` and DynamoDB's
+    /// `contains` FilterExpression both answer it.
+    pub fn search_sessions(&self, campaign: &Id, query: &str) -> Vec<Id> {
+        let needle = crate::normalize::normalize(query);
+        self.sessions
+            .iter()
+            .filter(|(_, session)| &session.campaign == campaign)
+            .filter(|(_, session)| session.search_text().contains(&needle))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
 impl Model {
     /// Every entity `actual` holds differently from `self` (empty when equal).
     pub fn differing(&self, actual: &Model) -> Vec<Difference> {

@@ -40,7 +40,9 @@ pub async fn drained(driver: &Driver, timeout: Duration) -> Result<CheckResult, 
 /// Every access pattern, for every entity the model holds, answered by the
 /// driver as the owner asks it: each answer must be the model's (the
 /// protocol's answer shapes, projected to what the model holds). Share links
-/// of shared sessions are opened with the tokens the driver handed out.
+/// of shared sessions are opened with the tokens the driver handed out; each
+/// campaign is searched for a word of its first session's name
+/// (`search_probes`).
 pub async fn driver_read_parity(
     driver: &Driver,
     model: &Model,
@@ -76,6 +78,12 @@ pub async fn driver_read_parity(
             ));
         }
     }
+    // Keyword search, judged by the model's own search over the same text.
+    reads.extend(
+        protocol::search_probes(model)
+            .into_iter()
+            .map(|(owner, read)| (owner, read, None)),
+    );
     let total = reads.len();
     let outcomes: Vec<Option<(Read, protocol::AnswerDifference)>> = futures::stream::iter(reads)
         .map(|(user, read, expected)| async move {
@@ -156,9 +164,13 @@ fn subject_of(read: &Read) -> Option<(EntityKind, &Id)> {
 }
 
 /// Every access pattern, for every entity PostgreSQL holds, answers the same
-/// from DynamoDB and S3. (The parity validator compares items field by field;
-/// this compares what the app would read.)
-pub async fn read_parity(app: &App) -> Result<CheckResult, cutover_app::AppError> {
+/// from DynamoDB and S3, and so do `searches` (PostgreSQL's `strpos` against
+/// the FilterExpression). The parity validator compares items field by field;
+/// this compares what the app would read.
+pub async fn read_parity(
+    app: &App,
+    searches: Vec<Read>,
+) -> Result<CheckResult, cutover_app::AppError> {
     let pool = app.pg.pool();
     let ids = |sql: &'static str| async move {
         let rows: Vec<String> =
@@ -187,6 +199,7 @@ pub async fn read_parity(app: &App) -> Result<CheckResult, cutover_app::AppError
         reads.push(Read::SummariesOf(session.clone()));
         reads.push(Read::Transcript(session));
     }
+    reads.extend(searches);
     let total = reads.len();
     let outcomes: Vec<Option<String>> = futures::stream::iter(reads)
         .map(|read| async move {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cutover_app::{App, AppError, Command, Mode, Read};
 use cutover_core::command::Change;
-use cutover_core::driver::Rejection;
+use cutover_core::driver::{self as protocol, Rejection};
 use cutover_core::keys::Id;
 use cutover_core::model::Model;
 use cutover_core::workload::{CheckName, DualWriteMode, Op, OpKind, RunLength, Scenario, Workload};
@@ -507,7 +507,10 @@ async fn run(
             CheckName::ReadParity if external => {
                 Ok(checks::driver_read_parity(&driver, &model, &tokens).await?)
             }
-            CheckName::ReadParity => checks::read_parity(&app).await,
+            CheckName::ReadParity => {
+                let searches = protocol::search_probes(&model).into_iter();
+                checks::read_parity(&app, searches.map(|(_, read)| read).collect()).await
+            }
             CheckName::Parity => checks::parity(app.clone()).await,
             CheckName::NoLostWrites => checks::no_lost_writes(&app, &model).await,
         };

@@ -3,6 +3,7 @@
 
 mod drivers;
 mod faults;
+mod read_checks;
 mod replay;
 mod rollback;
 mod support;
