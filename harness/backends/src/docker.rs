@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use cutover_core::provision::{Engine, Provisioner};
 
+use testcontainers_modules::testcontainers::{ContainerAsync, Image, runners::AsyncRunner};
+
 use crate::error::BackendError;
 
 pub const REMEDY: &str = "start a Docker engine (or set DOCKER_HOST to one), or choose another provisioner: embedded, local or endpoint";
@@ -55,4 +57,30 @@ pub(crate) fn require(engine: Engine) -> Result<(), BackendError> {
             what: format!("a Docker engine ({why})"),
             remedy: REMEDY.to_owned(),
         })
+}
+
+/// Starts `image` on the Docker engine (refused with the remedy when none
+/// answers) and returns the container with the `host:port` its
+/// `container_port` is published on; every failure is a start-up error of
+/// `engine`'s containers provisioner.
+pub async fn start_published<I: Image>(
+    engine: Engine,
+    image: impl AsyncRunner<I>,
+    container_port: u16,
+) -> Result<(ContainerAsync<I>, String), BackendError> {
+    require(engine)?;
+    let failed = |detail: String| BackendError::startup(engine, Provisioner::Containers, detail);
+    let container = image
+        .start()
+        .await
+        .map_err(|err| failed(crate::error::error_chain(&err)))?;
+    let host = container
+        .get_host()
+        .await
+        .map_err(|err| failed(err.to_string()))?;
+    let port = container
+        .get_host_port_ipv4(container_port)
+        .await
+        .map_err(|err| failed(err.to_string()))?;
+    Ok((container, format!("{host}:{port}")))
 }

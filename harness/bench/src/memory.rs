@@ -11,7 +11,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cutover_app::{App, AppError};
+use cutover_app::{App, AppError, Mode};
+use cutover_backends::Sandbox;
 use serde::Serialize;
 
 use crate::validator::{ENTITIES_PER_USER, load_users, user_entities};
@@ -56,15 +57,17 @@ pub enum MemoryBenchError {
     Report { path: String, detail: String },
 }
 
-/// Loads users up to each of `sizes` (entities, ascending) and runs the
-/// command `validator(out)` builds — a `cutover parity` on these stores that
-/// writes its reports to `out` — at each.
+/// Installs the dual-write app in `sandbox`, loads users up to each of
+/// `sizes` (entities, ascending) and runs the command `validator(app, out)`
+/// builds — a `cutover parity` on the app's stores that writes its reports
+/// to `out` — at each.
 pub async fn measure_memory(
-    app: Arc<App>,
+    sandbox: &Sandbox,
     sizes: &[usize],
     objects: bool,
-    validator: impl Fn(&Path) -> Command,
+    validator: impl Fn(&App, &Path) -> Command,
 ) -> Result<MemoryBench, MemoryBenchError> {
+    let app = Arc::new(App::install(sandbox, Mode::Dual).await?);
     let mut sizes = sizes.to_vec();
     sizes.sort_unstable();
     let mut loaded_users = 0;
@@ -80,7 +83,7 @@ pub async fn measure_memory(
 
         let out =
             tempfile::tempdir().map_err(|source| MemoryBenchError::Child { entities, source })?;
-        let mut command = validator(out.path());
+        let mut command = validator(&app, out.path());
         let usage = tokio::task::spawn_blocking(move || {
             cutover_backends::process::run_measuring_peak_rss(&mut command)
         })

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use cutover_app::transcripts::sha256_hex;
-use cutover_app::{App, AppError};
+use cutover_app::{App, AppError, Mode};
+use cutover_backends::Sandbox;
 use cutover_core::domain::{
     Campaign, Entity, Session, Summary, TranscriptPointer, User, transcript_storage_key,
 };
@@ -273,10 +274,11 @@ async fn naive(app: &App) -> Result<u64, AppError> {
 
 /// Loads about `entities` entities and measures the three approaches on them.
 pub async fn measure(
-    app: Arc<App>,
+    sandbox: &Sandbox,
     entities: usize,
     segments: u32,
 ) -> Result<ParityBench, AppError> {
+    let app = Arc::new(App::install(sandbox, Mode::Dual).await?);
     let users = entities.div_ceil(ENTITIES_PER_USER).max(1);
     let began = Instant::now();
     load(&app, dataset(users)).await?;

@@ -91,8 +91,9 @@ impl BackendArgs {
 
     /// Starts the engines, opens the run's sandbox, runs `work` in it, then
     /// removes what the run created and stops the engines, whatever `work`
-    /// returned. An error of `work` is the one reported; a failed clean-up
-    /// is reported when `work` succeeded.
+    /// returned. An error of `work` is the one returned; a failed clean-up is
+    /// returned when `work` succeeded and printed as a warning when it did
+    /// not, so what was left behind is never silent.
     pub async fn within<T>(
         &self,
         work: impl AsyncFnOnce(&Engines, &Sandbox) -> anyhow::Result<T>,
@@ -101,8 +102,45 @@ impl BackendArgs {
         let outcome = work(&engines, &sandbox).await;
         let cleanup = sandbox.close().await;
         engines.shutdown().await;
-        let value = outcome?;
-        cleanup?;
-        Ok(value)
+        if let Ok(report) = &cleanup
+            && !report.left_to_their_owner.is_empty()
+        {
+            eprintln!(
+                "left in place (named like this run but not claimed by it): {}",
+                report.left_to_their_owner.join(", ")
+            );
+        }
+        match (outcome, cleanup) {
+            (Ok(value), Ok(_)) => Ok(value),
+            (Ok(_), Err(cleanup)) => Err(cleanup.into()),
+            (Err(error), Ok(_)) => Err(error),
+            (Err(error), Err(cleanup)) => {
+                eprintln!("warning: cleaning up after the failed run also failed: {cleanup}");
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts the engines, runs `work` on them (it opens fresh sandboxes of
+    /// its own, so `--run-id` is refused rather than ignored), then stops
+    /// them whatever `work` returned.
+    pub async fn with_engines<T>(
+        &self,
+        work: impl AsyncFnOnce(&Engines) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        if let Some(run_id) = &self.run_id {
+            anyhow::bail!(
+                "--run-id {run_id}: this command opens a fresh sandbox for each phase it measures, so it takes no run id"
+            );
+        }
+        let plan = self.plan()?;
+        eprintln!(
+            "starting postgres ({}), dynamodb ({}), s3 ({})",
+            plan.postgres, plan.dynamodb, plan.s3
+        );
+        let engines = Engines::start(&plan).await?;
+        let outcome = work(&engines).await;
+        engines.shutdown().await;
+        outcome
     }
 }

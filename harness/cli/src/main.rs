@@ -3,6 +3,7 @@
 mod backend_args;
 mod commands;
 mod input;
+mod performer_args;
 mod ranges;
 mod report;
 mod store_args;
@@ -45,9 +46,8 @@ enum Command {
     /// The media shelf's data: seeded JSON backups.
     #[command(subcommand)]
     Media(commands::media::Media),
-    /// Benchmarks that write reports to `reports/`.
-    #[command(subcommand)]
-    Bench(commands::bench::Bench),
+    /// Benchmarks that write reports to `reports/` (measured on release builds).
+    Bench(commands::bench::BenchCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -186,5 +186,23 @@ mod tests {
                 .unwrap_or_else(|| panic!("{args:?} parsed"));
             assert!(error.to_string().contains(flag), "{args:?}: {error}");
         }
+    }
+
+    /// `--allow-debug-build` belongs to `bench` and may follow its subcommand.
+    #[test]
+    fn allow_debug_build_goes_before_or_after_the_benchmark() {
+        for argv in [
+            ["cutover", "bench", "--allow-debug-build", "startup"],
+            ["cutover", "bench", "startup", "--allow-debug-build"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert!(
+                format!("{cli:?}").contains("allow_debug_build: true"),
+                "{cli:?}"
+            );
+        }
+        assert!(
+            Cli::try_parse_from(["cutover", "replay", "s.toml", "--allow-debug-build"]).is_err()
+        );
     }
 }

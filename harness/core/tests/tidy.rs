@@ -138,6 +138,92 @@ fn core_has_no_clock_randomness_environment_files_or_network() {
     );
 }
 
+/// Each crate's normal (not dev) dependencies, by its directory under
+/// `harness/`.
+fn dependencies() -> Vec<(String, Vec<String>)> {
+    let mut crates = Vec::new();
+    for entry in std::fs::read_dir(harness()).unwrap().flatten() {
+        let manifest = entry.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let parsed: toml::Table = toml::from_str(&text).unwrap();
+        let names = parsed
+            .get("dependencies")
+            .and_then(toml::Value::as_table)
+            .map(|table| table.keys().cloned().collect())
+            .unwrap_or_default();
+        crates.push((entry.file_name().to_string_lossy().into_owned(), names));
+    }
+    crates.sort();
+    assert!(crates.len() >= 10, "read only {crates:?}");
+    crates
+}
+
+/// ARCHITECTURE.md's diagram as layers: a crate depends only on crates of
+/// lower layers (`conformance` holds tests only, above everything).
+const LAYERS: [(&str, u8); 11] = [
+    ("core", 0),
+    ("backends", 1),
+    ("app", 2),
+    ("backfill", 3),
+    ("parity", 4),
+    ("search", 4),
+    ("media", 4),
+    ("replay", 5),
+    ("bench", 6),
+    ("cli", 7),
+    ("conformance", 8),
+];
+
+fn layer(crate_dir: &str) -> u8 {
+    LAYERS
+        .iter()
+        .find(|(dir, _)| *dir == crate_dir)
+        .unwrap_or_else(|| panic!("harness/{crate_dir} is not in ARCHITECTURE.md's layers"))
+        .1
+}
+
+#[test]
+fn crates_depend_only_on_lower_layers() {
+    let mut upward = Vec::new();
+    for (crate_dir, names) in dependencies() {
+        for name in names {
+            if let Some(dependency) = name.strip_prefix("cutover-")
+                && layer(dependency) >= layer(&crate_dir)
+            {
+                upward.push(format!("harness/{crate_dir} depends on {name}"));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "dependencies against ARCHITECTURE.md's layers:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
+fn anyhow_is_only_at_the_edge_and_engines_only_in_backends() {
+    const ENGINES: [&str; 4] = ["testcontainers-modules", "dynoxide-rs", "s3s", "s3s-fs"];
+    let mut misplaced = Vec::new();
+    for (crate_dir, names) in dependencies() {
+        for name in names {
+            if name == "anyhow" && crate_dir != "cli" {
+                misplaced.push(format!(
+                    "harness/{crate_dir}: anyhow (libraries return thiserror enums)"
+                ));
+            }
+            if ENGINES.contains(&name.as_str()) && crate_dir != "backends" {
+                misplaced.push(format!(
+                    "harness/{crate_dir}: {name} (only cutover-backends starts engines)"
+                ));
+            }
+        }
+    }
+    assert!(misplaced.is_empty(), "{}", misplaced.join("\n"));
+}
+
 #[test]
 fn the_rules_see_what_they_forbid() {
     // A rule that reads nothing passes vacuously: each must see real code.
@@ -155,4 +241,9 @@ fn the_rules_see_what_they_forbid() {
         !source.is_empty(),
         "media::source's own type_id is not seen"
     );
+    let crates = dependencies();
+    let of = |dir: &str| &crates.iter().find(|(d, _)| d == dir).unwrap().1;
+    assert!(of("cli").contains(&"anyhow".to_owned()));
+    assert!(of("backends").contains(&"dynoxide-rs".to_owned()));
+    assert!(of("replay").contains(&"cutover-parity".to_owned()));
 }

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use cutover_core::command::{Command, Outcome};
 use cutover_core::domain::{
-    Campaign, Entity, Session, Summary, canonical_json, session_search_text, truncate_to_millis,
+    Entity, Session, canonical_json, session_search_text, truncate_to_millis,
 };
 use cutover_core::keys::{EntityKind, Id};
 use sqlx::postgres::PgRow;
@@ -202,14 +202,14 @@ impl Writer {
         let row = self.lock_row(EntityKind::User, user).await?;
         let version = self.next_version().await?;
         // Children first, so their deletes are recorded before the cascade removes them.
-        for summary in self.summaries_where("user_id", user).await? {
-            self.deleted(&Entity::Summary(summary), version).await?;
-        }
-        for session in self.sessions_where("user_id", user).await? {
-            self.deleted(&Entity::Session(session), version).await?;
-        }
-        for campaign in self.campaigns_where("user_id", user).await? {
-            self.deleted(&Entity::Campaign(campaign), version).await?;
+        for kind in [
+            EntityKind::Summary,
+            EntityKind::Session,
+            EntityKind::Campaign,
+        ] {
+            for child in self.children_where(kind, "user_id", user).await? {
+                self.deleted(&child, version).await?;
+            }
         }
         self.deleted(&reference_row(EntityKind::User, &row)?, version)
             .await?;
@@ -273,14 +273,19 @@ impl Writer {
     async fn delete_campaign(&mut self, campaign: &Id) -> Written {
         let row = self.lock_row(EntityKind::Campaign, campaign).await?;
         let version = self.next_version().await?;
-        let sessions = self.sessions_where("campaign_id", campaign).await?;
+        let sessions = self
+            .children_where(EntityKind::Session, "campaign_id", campaign)
+            .await?;
         for session in &sessions {
-            for summary in self.summaries_where("session_id", &session.id).await? {
-                self.deleted(&Entity::Summary(summary), version).await?;
+            for summary in self
+                .children_where(EntityKind::Summary, "session_id", session.id())
+                .await?
+            {
+                self.deleted(&summary, version).await?;
             }
         }
-        for session in sessions {
-            self.deleted(&Entity::Session(session), version).await?;
+        for session in &sessions {
+            self.deleted(session, version).await?;
         }
         self.deleted(&reference_row(EntityKind::Campaign, &row)?, version)
             .await?;
@@ -360,8 +365,11 @@ impl Writer {
     async fn delete_session(&mut self, session: &Id) -> Written {
         let row = self.lock_row(EntityKind::Session, session).await?;
         let version = self.next_version().await?;
-        for summary in self.summaries_where("session_id", session).await? {
-            self.deleted(&Entity::Summary(summary), version).await?;
+        for summary in self
+            .children_where(EntityKind::Summary, "session_id", session)
+            .await?
+        {
+            self.deleted(&summary, version).await?;
         }
         self.deleted(&reference_row(EntityKind::Session, &row)?, version)
             .await?;
@@ -470,25 +478,13 @@ impl Writer {
         }
     }
 
-    async fn sessions_where(&mut self, column: &str, id: &Id) -> Result<Vec<Session>, AppError> {
-        self.children_where(EntityKind::Session, column, id).await
-    }
-
-    async fn summaries_where(&mut self, column: &str, id: &Id) -> Result<Vec<Summary>, AppError> {
-        self.children_where(EntityKind::Summary, column, id).await
-    }
-
-    async fn campaigns_where(&mut self, column: &str, id: &Id) -> Result<Vec<Campaign>, AppError> {
-        self.children_where(EntityKind::Campaign, column, id).await
-    }
-
     /// The rows of `kind` whose `column` (one of this module's) is `id`, in id order.
-    async fn children_where<T: TryFrom<Entity>>(
+    async fn children_where(
         &mut self,
         kind: EntityKind,
         column: &str,
         id: &Id,
-    ) -> Result<Vec<T>, AppError> {
+    ) -> Result<Vec<Entity>, AppError> {
         let (table, columns) = reference_table(kind);
         let rows = sqlx::query(
             format!("SELECT {columns} FROM {table} WHERE {column} = $1 ORDER BY id").into_sql(),
@@ -497,7 +493,7 @@ impl Writer {
         .fetch_all(&mut *self.tx)
         .await
         .map_err(AppError::pg(format!("listing {table}")))?;
-        rows.iter().map(|row| reference_row_as(kind, row)).collect()
+        rows.iter().map(|row| reference_row(kind, row)).collect()
     }
 }
 

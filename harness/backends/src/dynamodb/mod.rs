@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 use testcontainers_modules::dynamodb_local::DynamoDb as DynamoDbLocalImage;
-use testcontainers_modules::testcontainers::{ContainerAsync, runners::AsyncRunner};
+use testcontainers_modules::testcontainers::ContainerAsync;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::aws::{AwsEndpoint, local_credentials};
-use crate::error::{BackendError, error_chain};
+use crate::error::BackendError;
 
 /// A running DynamoDB-compatible engine.
 pub struct DynamoDbEngine {
@@ -72,21 +72,13 @@ impl DynamoDbEngine {
                 })
             }
             Provisioner::Containers => {
-                crate::docker::require(Engine::DynamoDb)?;
-                let container = DynamoDbLocalImage::default()
-                    .start()
-                    .await
-                    .map_err(|err| startup(error_chain(&err)))?;
-                let host = container
-                    .get_host()
-                    .await
-                    .map_err(|err| startup(err.to_string()))?;
-                let port = container
-                    .get_host_port_ipv4(8000)
-                    .await
-                    .map_err(|err| startup(err.to_string()))?;
-                let endpoint =
-                    AwsEndpoint::local(format!("http://{host}:{port}"), local_credentials());
+                let (container, address) = crate::docker::start_published(
+                    Engine::DynamoDb,
+                    DynamoDbLocalImage::default(),
+                    8000,
+                )
+                .await?;
+                let endpoint = AwsEndpoint::local(format!("http://{address}"), local_credentials());
                 local::wait_until_answering(&endpoint, None).await?;
                 Ok(DynamoDbEngine {
                     provisioner,

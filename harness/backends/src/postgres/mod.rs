@@ -4,7 +4,7 @@ pub(crate) mod ephemeral;
 
 use cutover_core::provision::{Engine, EngineLayer, Provisioner};
 use testcontainers_modules::postgres::Postgres as PostgresImage;
-use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt, runners::AsyncRunner};
+use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt};
 
 use crate::error::BackendError;
 use ephemeral::EphemeralCluster;
@@ -43,29 +43,15 @@ impl PostgresEngine {
                 })
             }
             Provisioner::Containers => {
-                crate::docker::require(Engine::Postgres)?;
-                let container = PostgresImage::default()
-                    .with_tag(CONTAINER_TAG)
-                    .start()
-                    .await
-                    .map_err(|err| {
-                        BackendError::startup(
-                            Engine::Postgres,
-                            provisioner,
-                            crate::error::error_chain(&err),
-                        )
-                    })?;
-                let host = container
-                    .get_host()
-                    .await
-                    .map_err(|err| BackendError::startup(Engine::Postgres, provisioner, err))?;
-                let port = container
-                    .get_host_port_ipv4(5432)
-                    .await
-                    .map_err(|err| BackendError::startup(Engine::Postgres, provisioner, err))?;
+                let (container, address) = crate::docker::start_published(
+                    Engine::Postgres,
+                    PostgresImage::default().with_tag(CONTAINER_TAG),
+                    5432,
+                )
+                .await?;
                 Ok(PostgresEngine {
                     provisioner,
-                    admin_url: format!("postgres://postgres:postgres@{host}:{port}/postgres"),
+                    admin_url: format!("postgres://postgres:postgres@{address}/postgres"),
                     guard: Guard::Container(Box::new(container)),
                 })
             }

@@ -4,10 +4,10 @@ mod embedded;
 
 use cutover_core::provision::{Engine, EngineLayer, Provisioner};
 use testcontainers_modules::minio::MinIO;
-use testcontainers_modules::testcontainers::{ContainerAsync, runners::AsyncRunner};
+use testcontainers_modules::testcontainers::ContainerAsync;
 
 use crate::aws::{AwsEndpoint, StaticCredentials};
-use crate::error::{BackendError, error_chain};
+use crate::error::BackendError;
 
 /// A running S3-compatible store.
 pub struct S3Engine {
@@ -29,7 +29,6 @@ impl S3Engine {
         settings: &EngineLayer,
         region: Option<&str>,
     ) -> Result<S3Engine, BackendError> {
-        let startup = |detail: String| BackendError::startup(Engine::S3, provisioner, detail);
         match provisioner {
             Provisioner::Embedded => {
                 let server = embedded::EmbeddedS3::start().await?;
@@ -41,23 +40,12 @@ impl S3Engine {
                 })
             }
             Provisioner::Containers => {
-                crate::docker::require(Engine::S3)?;
-                let container = MinIO::default()
-                    .start()
-                    .await
-                    .map_err(|err| startup(error_chain(&err)))?;
-                let host = container
-                    .get_host()
-                    .await
-                    .map_err(|err| startup(err.to_string()))?;
-                let port = container
-                    .get_host_port_ipv4(9000)
-                    .await
-                    .map_err(|err| startup(err.to_string()))?;
+                let (container, address) =
+                    crate::docker::start_published(Engine::S3, MinIO::default(), 9000).await?;
                 Ok(S3Engine {
                     provisioner,
                     endpoint: AwsEndpoint::local(
-                        format!("http://{host}:{port}"),
+                        format!("http://{address}"),
                         StaticCredentials::new("minioadmin", "minioadmin"),
                     ),
                     engine_name: "MinIO (container)".to_owned(),

@@ -6,6 +6,16 @@ use serde_json::json;
 
 use crate::report;
 
+#[derive(Debug, clap::Args)]
+pub struct BenchCommand {
+    /// Measure a debug build anyway: its figures are not reference figures
+    /// (every report names its build).
+    #[arg(long, global = true)]
+    allow_debug_build: bool,
+    #[command(subcommand)]
+    bench: Bench,
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Bench {
     /// Start-up wall time of each provisioner (median of several runs).
@@ -138,8 +148,16 @@ pub struct StartupArgs {
     skip_local: bool,
 }
 
-pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
-    match bench {
+pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    let measures = !matches!(&command.bench, Bench::SearchCost(args) if args.render_only.is_some());
+    if let Some(refusal) = debug_build_refusal(
+        cutover_core::build_profile(),
+        measures,
+        command.allow_debug_build,
+    ) {
+        anyhow::bail!(refusal);
+    }
+    match command.bench {
         Bench::Startup(args) => startup(args).await,
         Bench::Replay(args) => replay_throughput(args).await,
         Bench::Parity(args) => parity_rate(args).await,
@@ -149,9 +167,21 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Why a benchmark will not measure this build, if it will not: timings of a
+/// debug build are not reference figures, so measuring one takes a flag.
+fn debug_build_refusal(build_profile: &str, measures: bool, allowed: bool) -> Option<String> {
+    (measures && build_profile != "release" && !allowed).then(|| {
+        format!(
+            "this is a {build_profile} build of cutover, and benchmark figures come from release builds: \
+             run `cargo run --release -p cutover -- bench ...`, or pass --allow-debug-build to measure \
+             this build anyway (its reports say which build they measured)"
+        )
+    })
+}
+
 async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    use cutover_core::search::cost::{SweepReport, Threshold};
+    use cutover_core::search::cost::{SweepReport, Threshold, item_bytes_for_kb};
     let (report, generated_at, reproduce) = match &args.render_only {
         Some(path) => {
             let text = crate::input::read_text(path, "report")?;
@@ -174,21 +204,13 @@ async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
                     && !args.match_percent.is_empty(),
                 "--sessions, --item-kb and --match-percent each need at least one value"
             );
-            if let Some(kb) = args.item_kb.iter().find(|kb| **kb == 0 || **kb > 400) {
-                anyhow::bail!("--item-kb {kb}: an item must be 1 to 400 KB");
-            }
-            if let Some(percent) = args.match_percent.iter().find(|p| **p > 100) {
-                anyhow::bail!("--match-percent {percent}: at most 100");
-            }
+            // The flags' ranges (1-400 KB, 0-100 %) are checked as they are parsed.
             let options = cutover_search::cost::SweepOptions {
                 sessions: args.sessions.clone(),
-                // 400 KB exactly would not fit beside the keys: the largest asks for a little less.
                 item_bytes: args
                     .item_kb
                     .iter()
-                    .map(|kb| {
-                        (kb * 1024).min(cutover_core::item_size::MAX_ITEM_BYTES as u64 - 2048)
-                    })
+                    .map(|kb| item_bytes_for_kb(*kb))
                     .collect(),
                 match_percents: args.match_percent.clone(),
                 repetitions: args.repetitions,
@@ -230,10 +252,7 @@ async fn search_cost(args: SearchCostArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let mut rates: Vec<u32> = report.points.iter().map(|p| p.match_percent).collect();
-    rates.sort_unstable();
-    rates.dedup();
-    let plot_rate = rates.get(rates.len() / 2).copied().unwrap_or(0);
+    let plot_rate = report.plotted_match_percent();
     let mut markdown = report.to_markdown(&format!("{generated_at} on {}", report::machine_line()));
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -274,17 +293,19 @@ async fn replay_throughput(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let scenario =
         cutover_core::workload::Scenario::parse(&text, &args.scenario.display().to_string())?;
     let seed = args.seed.unwrap_or(scenario.seed);
-    let plan = args.backends.plan()?;
-    let engines = cutover_backends::Engines::start(&plan).await?;
-    eprintln!(
-        "measuring {} operations of {} (seed {seed}): dual path, then each store alone...",
-        args.operations, scenario.name
-    );
-    let measured =
-        cutover_bench::throughput::measure(&engines, &scenario, seed, args.operations).await;
-    let engine_names = report::engines_line(&engines);
-    engines.shutdown().await;
-    let bench = measured?;
+    let (bench, engine_names) = args
+        .backends
+        .with_engines(async |engines| {
+            eprintln!(
+                "measuring {} operations of {} (seed {seed}): dual path, then each store alone...",
+                args.operations, scenario.name
+            );
+            let bench =
+                cutover_bench::throughput::measure(engines, &scenario, seed, args.operations)
+                    .await?;
+            Ok((bench, report::engines_line(engines)))
+        })
+        .await?;
     let generated_at = report::now_rfc3339();
     let reproduce = format!(
         "cutover bench replay --scenario {} --operations {} --seed {}",
@@ -341,9 +362,6 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
     let (bench, engine_names) = args
         .backends
         .within(async |engines, sandbox| {
-            let app = std::sync::Arc::new(
-                cutover_app::App::install(sandbox, cutover_app::Mode::Dual).await?,
-            );
             eprintln!(
                 "loading up to {} entities ({}), running `cutover parity` as a child at each size...",
                 args.entities.iter().max().copied().unwrap_or(0),
@@ -353,9 +371,9 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
                     "no transcripts"
                 }
             );
-            let validator = validator_command(&args, &app, sandbox)?;
+            let validator = validator_command(&args, sandbox)?;
             let bench =
-                cutover_bench::memory::measure_memory(app, &args.entities, objects, validator)
+                cutover_bench::memory::measure_memory(sandbox, &args.entities, objects, validator)
                     .await?;
             Ok((bench, report::engines_line(engines)))
         })
@@ -393,21 +411,23 @@ async fn parity_memory(args: ParityMemoryArgs) -> anyhow::Result<ExitCode> {
 /// `cutover parity` on the run's stores, as the memory benchmark's child process.
 fn validator_command(
     args: &ParityMemoryArgs,
-    app: &cutover_app::App,
     sandbox: &cutover_backends::Sandbox,
-) -> anyhow::Result<impl Fn(&std::path::Path) -> std::process::Command + use<>> {
+) -> anyhow::Result<impl Fn(&cutover_app::App, &std::path::Path) -> std::process::Command + use<>> {
     let program = std::env::current_exe()?;
-    let table = app.dynamo.table().to_owned();
-    let bucket = app.transcripts.bucket().to_owned();
     let dynamodb = sandbox.dynamodb_endpoint.clone();
     let s3 = sandbox.s3_endpoint.clone();
     let database_url = sandbox.pg_url.clone();
     let transcripts = args.transcripts.clone();
     let segments = args.segments.to_string();
-    Ok(move |out: &std::path::Path| {
+    Ok(move |app: &cutover_app::App, out: &std::path::Path| {
         let mut command = std::process::Command::new(&program);
         command.arg("parity");
-        command.args(["--table", &table, "--bucket", &bucket]);
+        command.args([
+            "--table",
+            app.dynamo.table(),
+            "--bucket",
+            app.transcripts.bucket(),
+        ]);
         command.args(["--transcripts", &transcripts, "--segments", &segments]);
         command.args(["--grace-seconds", "0", "--max-mismatch-percent", "0"]);
         command.arg("--out").arg(out);
@@ -433,14 +453,12 @@ async fn parity_rate(args: ParityArgs) -> anyhow::Result<ExitCode> {
     let (bench, engine_names) = args
         .backends
         .within(async |engines, sandbox| {
-            let app = std::sync::Arc::new(
-                cutover_app::App::install(sandbox, cutover_app::Mode::Dual).await?,
-            );
             eprintln!(
                 "loading about {} entities, then timing the validator, a raw read and the naive approach...",
                 args.entities
             );
-            let bench = cutover_bench::validator::measure(app, args.entities, args.segments).await?;
+            let bench =
+                cutover_bench::validator::measure(sandbox, args.entities, args.segments).await?;
             Ok((bench, report::engines_line(engines)))
         })
         .await?;
@@ -526,4 +544,22 @@ async fn backfill_throughput(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debug_build_refusal;
+
+    #[test]
+    fn only_a_release_build_measures_without_being_told() {
+        assert_eq!(debug_build_refusal("release", true, false), None);
+        let refusal = debug_build_refusal("debug", true, false).expect("a debug build is refused");
+        assert!(
+            refusal.contains("--release") && refusal.contains("--allow-debug-build"),
+            "{refusal}"
+        );
+        assert_eq!(debug_build_refusal("debug", true, true), None);
+        // Rendering an earlier report measures nothing.
+        assert_eq!(debug_build_refusal("debug", false, false), None);
+    }
 }

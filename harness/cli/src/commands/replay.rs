@@ -3,9 +3,10 @@ use std::process::ExitCode;
 
 use cutover_core::workload::Scenario;
 use cutover_replay::ReplayOptions;
-use cutover_replay::run::{Performer, run_scenario};
+use cutover_replay::run::run_scenario;
 
 use crate::backend_args::BackendArgs;
+use crate::performer_args::PerformerArgs;
 use crate::report;
 
 #[derive(Debug, clap::Args)]
@@ -21,18 +22,8 @@ pub struct Args {
     /// Where to write the run record.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
-    /// Write DynamoDB items as this app profile lays them out (profiles/README.md),
-    /// e.g. profiles/electrodb.toml; PostgreSQL stays the reference app's schema.
-    #[arg(long, value_name = "FILE")]
-    profile: Option<PathBuf>,
-    /// Perform the operations with the app's own code: a command that speaks
-    /// the driver protocol on stdin/stdout (docs/driver-protocol.md), e.g.
-    /// 'node drivers/outbox/main.mjs'. Default: cutover's built-in Rust path.
-    #[arg(long, value_name = "COMMAND")]
-    driver: Option<String>,
-    /// How long the driver may take over one operation before the run stops.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::ranges::duration)]
-    driver_timeout: std::time::Duration,
+    #[command(flatten)]
+    performer: PerformerArgs,
     #[command(flatten)]
     backends: BackendArgs,
 }
@@ -45,13 +36,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(operations) = args.operations {
         reproduce.push_str(&format!(" --operations {operations}"));
     }
-    if let Some(profile) = &args.profile {
-        reproduce.push_str(&format!(" --profile {}", profile.display()));
-    }
-    if let Some(driver) = &args.driver {
-        reproduce.push_str(&format!(" --driver {}", shell_quote(driver)));
-    }
-    let profile = crate::input::load_profile(args.profile.as_deref())?;
+    reproduce.push_str(&args.performer.as_flags());
+    reproduce.push_str(&args.backends.as_flags());
+    let profile = args.performer.load_profile()?;
     eprintln!(
         "scenario {} with seed {seed} (reproduce: {reproduce})",
         scenario.name
@@ -63,11 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         reproduce,
         progress: true,
     };
-    let performer = performer(
-        args.driver.as_deref(),
-        args.profile.as_deref(),
-        args.driver_timeout,
-    );
+    let performer = args.performer.performer();
     let record = args
         .backends
         .within(async |engines, sandbox| {
@@ -77,7 +60,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let markdown = record.to_markdown();
     // A driver's run is named after it, beside the built-in path's.
-    let driver_suffix = match &args.driver {
+    let driver_suffix = match &args.performer.driver {
         Some(_) => {
             let described = record.driver.trim_start_matches("reads: ");
             format!("-{}", described.split(' ').next().unwrap_or("driver"))
@@ -93,28 +76,4 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Who performs the operations: `--driver COMMAND` (told about `--profile`
-/// when given), else the built-in path.
-pub(crate) fn performer(
-    driver: Option<&str>,
-    profile_path: Option<&std::path::Path>,
-    operation_timeout: std::time::Duration,
-) -> Performer {
-    match driver {
-        None => Performer::BuiltIn,
-        Some(command) => Performer::External {
-            command: command.to_owned(),
-            profile_path: profile_path.map(ToOwned::to_owned),
-            operation_timeout,
-        },
-    }
-}
-
-/// `text` as one shell word.
-pub(crate) fn shell_quote(text: &str) -> String {
-    shlex::try_quote(text)
-        .map(|quoted| quoted.into_owned())
-        .unwrap_or_else(|_| format!("{text:?}"))
 }

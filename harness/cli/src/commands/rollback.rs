@@ -8,6 +8,7 @@ use cutover_replay::rollback::DrillPlan;
 use cutover_replay::run::run_rollback_drill;
 
 use crate::backend_args::BackendArgs;
+use crate::performer_args::PerformerArgs;
 use crate::report;
 
 #[derive(Debug, clap::Args)]
@@ -27,16 +28,8 @@ pub struct Args {
     /// Where to write rollback-drill.json and .md.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
-    /// Write DynamoDB items as this app profile lays them out, e.g. profiles/electrodb.toml.
-    #[arg(long, value_name = "FILE")]
-    profile: Option<PathBuf>,
-    /// Drill the app's own code: a driver command or http:// URL (docs/driver-protocol.md),
-    /// switched with the protocol's `mode` message. Default: cutover's built-in path.
-    #[arg(long, value_name = "COMMAND")]
-    driver: Option<String>,
-    /// How long the driver may take over one operation.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::ranges::duration)]
-    driver_timeout: std::time::Duration,
+    #[command(flatten)]
+    performer: PerformerArgs,
     #[command(flatten)]
     backends: BackendArgs,
 }
@@ -51,12 +44,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.switch_after,
         args.writes
     );
-    let profile = crate::input::load_profile(args.profile.as_deref())?;
-    let performer = crate::commands::replay::performer(
-        args.driver.as_deref(),
-        args.profile.as_deref(),
-        args.driver_timeout,
-    );
+    let profile = args.performer.load_profile()?;
+    let performer = args.performer.performer();
     let drilled = args
         .backends
         .within(async |engines, sandbox| {
@@ -80,18 +69,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .await?;
     let markdown = format!(
-        "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}{}{}`\n",
+        "{}\nReproduce: `cutover rollback-drill {} --seed {seed} --writes {} --switch-after {}{}{}`\n",
         drilled.to_markdown(),
         args.scenario.display(),
         args.writes,
         args.switch_after,
-        args.profile
-            .as_ref()
-            .map_or(String::new(), |p| format!(" --profile {}", p.display())),
-        args.driver.as_ref().map_or(String::new(), |d| format!(
-            " --driver {}",
-            crate::commands::replay::shell_quote(d)
-        )),
+        args.performer.as_flags(),
         args.backends.as_flags()
     );
     let document = serde_json::json!({

@@ -114,6 +114,13 @@ impl CostPoint {
     }
 }
 
+/// The item size a sweep asks for to measure `kb`-KB sessions: `kb` KiB,
+/// except that 400 KB exactly would not fit beside the keys and the search
+/// attributes, so the largest asks for 2 KiB less than the item limit.
+pub fn item_bytes_for_kb(kb: u64) -> u64 {
+    (kb * 1024).min(crate::item_size::MAX_ITEM_BYTES as u64 - 2048)
+}
+
 /// What the user calls too expensive for one search.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
@@ -215,6 +222,15 @@ impl SweepReport {
             points,
             breakpoints,
         }
+    }
+
+    /// The match rate the plot draws: the median of the rates measured (the
+    /// lower of the middle two), or 0 with no points.
+    pub fn plotted_match_percent(&self) -> u32 {
+        let mut rates: Vec<u32> = self.points.iter().map(|p| p.match_percent).collect();
+        rates.sort_unstable();
+        rates.dedup();
+        rates.get(rates.len() / 2).copied().unwrap_or(0)
     }
 
     /// The sentences that answer "when does < 50 sessions stop holding".
@@ -370,6 +386,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn item_sizes_are_kib_and_the_largest_leaves_room_for_the_keys() {
+        assert_eq!(item_bytes_for_kb(1), 1024);
+        assert_eq!(item_bytes_for_kb(40), 40 * 1024);
+        assert_eq!(item_bytes_for_kb(400), 409_600 - 2048);
+        assert_eq!(item_bytes_for_kb(399), 409_600 - 2048);
+    }
+
+    #[test]
     fn match_rates_are_exact_and_spread() {
         let count = |n: usize, percent| (0..n).filter(|&i| session_matches(i, percent)).count();
         assert_eq!(count(100, 10), 10);
@@ -429,6 +453,27 @@ mod tests {
             verdict[1].contains("already beyond the threshold at 10"),
             "{verdict:?}"
         );
+    }
+
+    #[test]
+    fn the_plot_draws_the_median_match_rate() {
+        let threshold = Threshold {
+            max_rcu_per_search: 20.0,
+            max_latency_ms_p99: None,
+        };
+        let at_rates = |rates: &[u32]| {
+            let points = rates
+                .iter()
+                .map(|&rate| CostPoint {
+                    match_percent: rate,
+                    ..point(10, 1024, 3.0, 1.0)
+                })
+                .collect();
+            SweepReport::new("test", threshold, points).plotted_match_percent()
+        };
+        assert_eq!(at_rates(&[50, 1, 10, 10, 1]), 10);
+        assert_eq!(at_rates(&[1, 50]), 50);
+        assert_eq!(at_rates(&[]), 0);
     }
 
     #[test]
