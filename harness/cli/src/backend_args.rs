@@ -70,15 +70,20 @@ impl BackendArgs {
         }
     }
 
-    /// Starts the engines and opens this run's sandbox on them.
-    pub async fn start(&self) -> anyhow::Result<(Engines, Sandbox)> {
+    /// Starts the engines the flags plan, saying which (and for what).
+    async fn start_engines(&self, purpose: &str) -> anyhow::Result<Engines> {
         let plan = self.plan()?;
-        let run_id = self.run_id()?;
         eprintln!(
-            "starting postgres ({}), dynamodb ({}), s3 ({}) for run {run_id}",
+            "starting postgres ({}), dynamodb ({}), s3 ({}){purpose}",
             plan.postgres, plan.dynamodb, plan.s3
         );
-        let engines = Engines::start(&plan).await?;
+        Ok(Engines::start(&plan).await?)
+    }
+
+    /// Starts the engines and opens this run's sandbox on them.
+    pub async fn start(&self) -> anyhow::Result<(Engines, Sandbox)> {
+        let run_id = self.run_id()?;
+        let engines = self.start_engines(&format!(" for run {run_id}")).await?;
         let reopen = if self.reopen { Reopen::Yes } else { Reopen::No };
         match Sandbox::open_with(&engines, run_id, reopen).await {
             Ok(sandbox) => Ok((engines, sandbox)),
@@ -133,12 +138,7 @@ impl BackendArgs {
                 "--run-id {run_id}: this command opens a fresh sandbox for each phase it measures, so it takes no run id"
             );
         }
-        let plan = self.plan()?;
-        eprintln!(
-            "starting postgres ({}), dynamodb ({}), s3 ({})",
-            plan.postgres, plan.dynamodb, plan.s3
-        );
-        let engines = Engines::start(&plan).await?;
+        let engines = self.start_engines("").await?;
         let outcome = work(&engines).await;
         engines.shutdown().await;
         outcome

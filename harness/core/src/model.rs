@@ -394,12 +394,9 @@ fn differences_in<T: PartialEq + std::fmt::Debug>(
 }
 
 impl ModelSession {
-    /// The session's search text, as the app stores it beside the session
-    /// (`normalize::search_text` over `domain::session_search_fields`).
+    /// The session's search text, as the app stores it beside the session.
     pub fn search_text(&self) -> String {
-        let fields =
-            crate::domain::session_search_fields(&self.name, &self.summary, &self.metadata);
-        crate::normalize::search_text(fields.iter().map(String::as_str))
+        crate::domain::session_search_text(&self.name, &self.summary, &self.metadata)
     }
 }
 

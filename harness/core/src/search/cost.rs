@@ -224,8 +224,8 @@ impl SweepReport {
         }
     }
 
-    /// The match rate the plot draws: the median of the rates measured (the
-    /// lower of the middle two), or 0 with no points.
+    /// The match rate the plot draws: the median of the distinct rates
+    /// measured (the upper of the middle two), or 0 with no points.
     pub fn plotted_match_percent(&self) -> u32 {
         let mut rates: Vec<u32> = self.points.iter().map(|p| p.match_percent).collect();
         rates.sort_unstable();
