@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use cutover_core::domain::{Entity, transcript_prefix, transcript_session};
+use cutover_core::domain::Entity;
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use cutover_core::parity::PendingWrite;
 use cutover_core::profile::StoredKey;
@@ -292,9 +292,12 @@ impl Relay {
                     self.dynamo.delete_if_older(kind, &key, below).await?;
                 }
                 Step::DeleteObject { key } => self.transcripts.delete(&key).await?,
-                Step::SweepObjects { prefix, keep } => {
-                    self.transcripts
-                        .delete_prefix_except(&prefix, keep.as_deref())
+                Step::SweepObjects {
+                    user,
+                    session,
+                    keep,
+                } => {
+                    self.sweep_transcripts(&user, &session, keep.as_deref())
                         .await?;
                 }
                 Step::PutTranscript { key } => {
@@ -399,14 +402,32 @@ impl Relay {
                 }
                 _ => None,
             };
-            self.transcripts
-                .delete_prefix_except(&transcript_prefix(&session.user_id, &session.id), keep)
+            self.sweep_transcripts(&session.user_id, &session.id, keep)
                 .await?;
         }
         tx.commit()
             .await
             .map_err(AppError::pg("committing a reconcile"))?;
         Ok(())
+    }
+
+    /// Deletes the session's transcript objects (by the profile's layout)
+    /// except `keep`; an object of any other shape under the same prefix is
+    /// left alone.
+    async fn sweep_transcripts(
+        &self,
+        user: &Id,
+        session: &Id,
+        keep: Option<&str>,
+    ) -> Result<usize, AppError> {
+        let profile = self.dynamo.profile();
+        self.transcripts
+            .delete_listed_except(
+                &profile.session_transcripts_prefix(user, session),
+                |key| profile.is_transcript_of(key, user, session),
+                keep,
+            )
+            .await
     }
 
     /// Removes an item PostgreSQL has no entity for at `key`: under the
@@ -506,7 +527,7 @@ impl Relay {
     /// relay uploads an object before the item that points to it, under the
     /// same lock).
     pub async fn remove_orphan(&self, object: &str) -> Result<Removal, AppError> {
-        let Some(session) = transcript_session(object) else {
+        let Some(session) = self.transcript_session(object) else {
             // Not of the app's layout: not provably the app's to delete.
             return Ok(Removal::Kept(
                 "its key is not of the app's transcript layout (listed, not deleted)",
@@ -539,7 +560,7 @@ impl Relay {
     /// it now (a malformed item's pointer is not followed). The validator's
     /// re-check of an orphan asks this without a lock; a removal under one.
     pub async fn object_in_use(&self, object: &str) -> Result<bool, AppError> {
-        let Some(session) = transcript_session(object) else {
+        let Some(session) = self.transcript_session(object) else {
             return Ok(false);
         };
         let mut connection = self
@@ -549,6 +570,14 @@ impl Relay {
             .await
             .map_err(AppError::pg("connecting to re-check an orphan"))?;
         self.points_to(&mut connection, &session, object).await
+    }
+
+    /// The session an object is a transcript of, by the profile's layout.
+    fn transcript_session(&self, object: &str) -> Option<Id> {
+        self.dynamo
+            .profile()
+            .transcript_owner(object)
+            .map(|owner| owner.session)
     }
 
     async fn points_to(

@@ -266,17 +266,46 @@ impl TranscriptStore {
         Ok(count)
     }
 
-    /// Deletes every object under `prefix` except `keep`; returns how many.
-    pub async fn delete_prefix_except(
+    /// Every object under `prefix` with its size and ETag, by key: what a
+    /// caller compares to prove nothing under it changed in between.
+    pub async fn inventory(
         &self,
         prefix: &str,
+    ) -> Result<std::collections::BTreeMap<String, (i64, String)>, AppError> {
+        let mut objects = std::collections::BTreeMap::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AppError::s3(format!("listing {prefix}"), e))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    let etag = object.e_tag().unwrap_or_default().to_owned();
+                    objects.insert(key.to_owned(), (object.size().unwrap_or(-1), etag));
+                }
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Deletes every object under `prefix` that `belongs` says is one to
+    /// sweep, except `keep`; returns how many. A key `belongs` refuses is
+    /// never deleted, whatever the prefix lists.
+    pub async fn delete_listed_except(
+        &self,
+        prefix: &str,
+        belongs: impl Fn(&str) -> bool,
         keep: Option<&str>,
     ) -> Result<usize, AppError> {
         let doomed: Vec<ObjectIdentifier> = self
             .list(prefix)
             .await?
             .into_iter()
-            .filter(|key| Some(key.as_str()) != keep)
+            .filter(|key| Some(key.as_str()) != keep && belongs(key))
             .filter_map(|key| ObjectIdentifier::builder().key(key).build().ok())
             .collect();
         let count = doomed.len();

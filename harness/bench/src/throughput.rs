@@ -363,7 +363,9 @@ pub async fn measure(
                                 app.transcripts.put(&key, &text).await?
                             }
                             ObjectWrite::Delete { key } => {
-                                app.transcripts.delete_prefix_except(&key, None).await?;
+                                app.transcripts
+                                    .delete_listed_except(&key, |_| true, None)
+                                    .await?;
                             }
                         }
                     }

@@ -229,7 +229,9 @@ async fn raw_read(app: &Arc<App>, segments: i32, page_size: i64) -> Result<u64, 
             .map_err(|e| AppError::task("a Scan segment", e))??;
     }
     // The validator lists the bucket to find orphans; so does the raw read.
-    app.transcripts.list("transcripts/").await?;
+    app.transcripts
+        .list(&app.profile().transcript_listing_prefix())
+        .await?;
     for kind in EntityKind::ALL {
         let mut after: Option<String> = None;
         loop {

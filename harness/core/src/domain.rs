@@ -242,57 +242,16 @@ impl Entity {
 /// The S3 key of a transcript: content-addressed under its owner and session, so
 /// a retried upload rewrites the same object, two versions never collide, and
 /// validated ids (no `/`, no `..`) keep it inside its prefix.
+/// (The reference layout; an app's own is its profile's `transcript_key`,
+/// read back by `Profile::transcript_owner`.)
 pub fn transcript_storage_key(user: &Id, session: &Id, sha256_hex: &str) -> String {
-    format!("{}{sha256_hex}", transcript_prefix(user, session))
-}
-
-/// The session a transcript object belongs to, read from its key (the
-/// inverse of `transcript_storage_key`); `None` for a key of another shape.
-pub fn transcript_session(key: &str) -> Option<Id> {
-    let mut parts = key.strip_prefix("transcripts/")?.split('/');
-    let (user, session, name) = (parts.next()?, parts.next()?, parts.next()?);
-    // Exactly the app's layout: a `..`, an empty or an extra level is not it.
-    let plain_name = !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if parts.next().is_some() || Id::parse(user).is_err() || !plain_name {
-        return None;
-    }
-    Id::parse(session).ok()
-}
-
-/// Every transcript object of one session starts with this.
-pub fn transcript_prefix(user: &Id, session: &Id) -> String {
-    format!("transcripts/{user}/{session}/")
+    format!("transcripts/{user}/{session}/{sha256_hex}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn only_keys_of_the_app_layout_name_a_session() {
-        let sha = "ab".repeat(32);
-        assert_eq!(
-            transcript_session(&format!("transcripts/alice/s1/{sha}")),
-            Some(Id::parse("s1").unwrap())
-        );
-        for key in [
-            "transcripts/../outside".to_owned(),
-            "transcripts/alice/../s1".to_owned(),
-            "transcripts/alice/s1/..".to_owned(),
-            "transcripts/alice/s1/".to_owned(),
-            format!("transcripts/alice/s1/{sha}/extra"),
-            format!("other/alice/s1/{sha}"),
-            "transcripts/al ice/s1/x".to_owned(),
-        ] {
-            assert_eq!(transcript_session(&key), None, "{key}");
-        }
-    }
 
     #[test]
     fn whole_floats_become_integers_everywhere() {

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::domain::{Entity, transcript_prefix};
+use crate::domain::Entity;
 use crate::keys::{EntityKind, Id};
 use crate::profile::{Profile, StoredKey};
 
@@ -43,9 +43,11 @@ pub enum Step {
     DeleteItem { key: StoredKey, below: i64 },
     /// Delete one transcript object.
     DeleteObject { key: String },
-    /// Delete every object under `prefix` except `keep`.
+    /// Delete every transcript object of the session (by the profile's
+    /// layout: `Profile::is_transcript_of`) except `keep`.
     SweepObjects {
-        prefix: String,
+        user: Id,
+        session: Id,
         keep: Option<String>,
     },
     /// Upload the row's transcript as the object `key`.
@@ -129,7 +131,8 @@ pub fn plan(
         let keep = live_object(&owner);
         if recovering {
             steps.push(Step::SweepObjects {
-                prefix: transcript_prefix(&owner, id),
+                user: owner,
+                session: id.clone(),
                 keep,
             });
         } else if let Some(pointer) = pointed_to.filter(|pointer| Some(pointer) != keep.as_ref()) {
@@ -167,7 +170,8 @@ pub fn plan(
     steps.push(Step::PutItem { order });
     if recovering {
         steps.push(Step::SweepObjects {
-            prefix: transcript_prefix(&session.user_id, &session.id),
+            user: session.user_id.clone(),
+            session: session.id.clone(),
             keep: Some(pointer.clone()),
         });
     } else if let Some(old) = old_pointer.filter(|old| old != pointer) {
@@ -339,7 +343,8 @@ mod tests {
                     },
                     Step::PutItem { order: 2 },
                     Step::SweepObjects {
-                        prefix: "transcripts/u1/s1/".into(),
+                        user: Id::parse("u1").unwrap(),
+                        session: Id::parse("s1").unwrap(),
                         keep: Some(object("u1", "bb")),
                     },
                 ],
@@ -383,7 +388,8 @@ mod tests {
                         below: 5,
                     },
                     Step::SweepObjects {
-                        prefix: "transcripts/u1/s1/".into(),
+                        user: Id::parse("u1").unwrap(),
+                        session: Id::parse("s1").unwrap(),
                         keep: None,
                     },
                 ],

@@ -94,6 +94,24 @@ fn key_prefixes_are_only_in_the_profiles() {
 }
 
 #[test]
+fn transcript_paths_come_only_from_the_profile() {
+    // Objects are listed, swept and deleted by `profile::transcripts` from
+    // the profile's `transcript_key`; a spelled-out prefix would miss an
+    // app's own layout and touch what is not its own. Only the reference
+    // layout's key builder (for generated data) spells it.
+    let found = offenders(&code_lines(""), |line| line.contains("\"transcripts/"));
+    let outside: Vec<String> = found
+        .into_iter()
+        .filter(|at| !at.starts_with("core/src/domain.rs:"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "transcript prefixes outside the profile:\n{}",
+        outside.join("\n")
+    );
+}
+
+#[test]
 fn composite_media_keys_are_built_only_by_the_source_codec() {
     let found = offenders(&code_lines(""), |line| {
         let composite = line.contains("format!(\"{") && line.contains("}:{");
@@ -235,6 +253,11 @@ fn the_rules_see_what_they_forbid() {
     assert!(
         all.iter()
             .any(|(at, _)| at.starts_with("app/src/relay.rs:"))
+    );
+    let layout = offenders(&all, |line| line.contains("\"transcripts/"));
+    assert!(
+        layout.iter().any(|at| at.starts_with("core/src/domain.rs:")),
+        "the reference layout's key builder is not seen"
     );
     let source = offenders(&all, |line| line.contains("format!(\"{}:{id}\""));
     assert!(

@@ -552,8 +552,10 @@ pub async fn validate(app: Arc<App>, options: &ParityOptions) -> Result<ParityRe
         Vec::new()
     } else {
         let mut listed = SortedSpill::new(options.spill_buffer_bytes);
+        // Under the prefix of the profile's layout; an object there of
+        // another shape is listed too (a repair keeps it: `remove_orphan`).
         app.transcripts
-            .for_each_key("transcripts/", |key| {
+            .for_each_key(&app.profile().transcript_listing_prefix(), |key| {
                 listed.push(key.into_bytes()).map_err(spilling)
             })
             .await?;

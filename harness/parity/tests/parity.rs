@@ -760,3 +760,126 @@ async fn one_repair_pass_reaches_full_parity_and_deletes_only_what_it_must() {
     );
     sandbox.close().await.unwrap();
 }
+
+/// The reference profile with its transcripts at `tx/${userId}/${sessionId}`.
+fn custom_layout_profile() -> Arc<cutover_core::profile::Profile> {
+    let text = cutover_core::profile::REFERENCE_TOML.replace(
+        r#"transcript_key = "transcripts/${userId}/${sessionId}/${transcriptSha256}""#,
+        r#"transcript_key = "tx/${userId}/${sessionId}""#,
+    );
+    assert!(text.contains("tx/${userId}"), "the layout line moved");
+    Arc::new(cutover_core::profile::Profile::parse(&text, "custom-layout.toml").unwrap())
+}
+
+/// Every object path comes from the profile's layout: with transcripts under
+/// `tx/`, a stray object of the layout is found and removed; an object of
+/// another shape under `tx/` is listed and kept; one beside the prefix is
+/// not the app's to list at all.
+#[tokio::test]
+async fn with_a_custom_transcript_layout_repair_removes_the_stray_object_and_nothing_else() {
+    let engines = ENGINES
+        .get_or_init(|| async { Engines::start(&Plan::embedded()).await.unwrap() })
+        .await;
+    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
+        .await
+        .unwrap();
+    let app = Arc::new(
+        App::install_with_profile(&sandbox, Mode::Dual, custom_layout_profile())
+            .await
+            .unwrap(),
+    );
+    seed(&app).await;
+    let s1 = pointer_of(&app, "c1", "s1").await;
+    assert_eq!(s1, "tx/alice/s1", "the app writes the profile's layout");
+    let stray = "tx/alice/gone";
+    let beside = "transcripts/alice/notes/readme.txt";
+    // (A key that is a "directory" of another, `tx/alice`, cannot be planted in s3s-fs.)
+    let foreign_under = ["tx/alice/notes/readme.txt", "tx/alice-notes"];
+    for key in foreign_under.iter().chain([&stray, &beside]) {
+        app.transcripts
+            .put(key, "not a live transcript")
+            .await
+            .unwrap();
+    }
+
+    let report = validate(app.clone(), &options()).await.unwrap();
+    let found: BTreeSet<(Category, String)> = report
+        .findings()
+        .map(|f| (f.category, f.id.clone()))
+        .collect();
+    let orphans: BTreeSet<(Category, String)> = foreign_under
+        .iter()
+        .chain([&stray])
+        .map(|key| (Category::OrphanObject, (*key).to_owned()))
+        .collect();
+    assert_eq!(found, orphans, "{}", report.to_markdown());
+    let repaired = repair(app.clone(), &report, &options(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        repaired.deleted,
+        vec![format!("object {stray} (orphan)")],
+        "{}",
+        repaired.to_markdown()
+    );
+    for key in foreign_under {
+        assert!(
+            repaired
+                .listed_not_deleted
+                .iter()
+                .any(|line| line.contains(key)
+                    && line.contains("not of the app's transcript layout")),
+            "{}",
+            repaired.to_markdown()
+        );
+    }
+    assert_eq!(app.transcripts.get_bytes(stray).await.unwrap(), None);
+    for key in foreign_under.iter().chain([&beside, &s1.as_str()]) {
+        assert!(
+            app.transcripts.get_bytes(key).await.unwrap().is_some(),
+            "{key} was deleted"
+        );
+    }
+    sandbox.close().await.unwrap();
+}
+
+/// A repair rewrites an item attribute by attribute: what the profile does
+/// not own (another tool's attribute, a TTL) survives, byte for byte.
+#[tokio::test]
+async fn repair_keeps_the_attributes_the_profile_does_not_own() {
+    let (sandbox, app) = fresh_app().await;
+    seed(&app).await;
+    let key = session_key("c1", "s1");
+    let ttl = AttributeValue::N("1900000000".into());
+    let note = AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![0, 159, 255]));
+    set_attribute(&app, &key, "expiresAt", ttl.clone()).await;
+    set_attribute(&app, &key, "otherToolNote", note.clone()).await;
+    // A field the profile owns, corrupted: the repair must rewrite the item.
+    set_attribute(&app, &key, "name", AttributeValue::S("tampered".into())).await;
+
+    let report = validate(app.clone(), &options()).await.unwrap();
+    assert_eq!(report.mismatched_entities, 1, "{}", report.to_markdown());
+    let repaired = repair(app.clone(), &report, &options(), false)
+        .await
+        .unwrap();
+    assert_eq!(repaired.rewritten, vec!["session s1".to_owned()]);
+    assert!(repaired.after.passed, "{}", repaired.to_markdown());
+    let item = app
+        .dynamo
+        .client()
+        .get_item()
+        .table_name(app.dynamo.table())
+        .set_key(Some(app.dynamo.key_map(&key)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let item = item.item().unwrap();
+    assert_eq!(item.get("expiresAt"), Some(&ttl));
+    assert_eq!(item.get("otherToolNote"), Some(&note));
+    assert_eq!(
+        item.get("name"),
+        Some(&AttributeValue::S("session 1".into()))
+    );
+    sandbox.close().await.unwrap();
+}

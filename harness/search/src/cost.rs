@@ -87,7 +87,7 @@ fn session(
         metadata: serde_json::json!({ "index": index }),
         share_token: None,
         transcript: TranscriptPointer {
-            storage_key: format!("transcripts/{user}/{id}/none"),
+            storage_key: cutover_core::domain::transcript_storage_key(user, &id, "none"),
             bytes: 0,
             sha256: String::new(),
         },

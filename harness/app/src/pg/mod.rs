@@ -75,12 +75,13 @@ impl PgStore {
         Self::with_profile(pool, Profile::reference())
     }
 
-    /// The reference app's database, its items laid out as `profile` says.
+    /// The reference app's database, its items laid out as `profile` says
+    /// (its transcripts' object keys too).
     pub fn with_profile(pool: PgPool, profile: Arc<Profile>) -> PgStore {
         PgStore {
             pool,
+            schema: Arc::new(Profile::reference().with_transcript_layout_of(&profile)),
             profile,
-            schema: Profile::reference(),
             reference_schema: true,
         }
     }

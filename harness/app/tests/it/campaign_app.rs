@@ -9,7 +9,7 @@ use cutover_app::dynamo::DynamoStore;
 use cutover_app::reads::{Answer, Read};
 use cutover_app::transcripts::TranscriptStore;
 use cutover_app::{App, AppError, Command, Mode};
-use cutover_core::domain::{Entity, transcript_prefix};
+use cutover_core::domain::Entity;
 use cutover_core::item_size::{MAX_ITEM_BYTES, item_bytes};
 use cutover_core::keys::{EntityKind, Id, ItemKey};
 use serde_json::json;
@@ -103,7 +103,10 @@ fn ids<T>(values: &[T], id_of: impl Fn(&T) -> &Id) -> Vec<String> {
 
 async fn transcript_objects(app: &App, user: &str, session: &str) -> Vec<String> {
     app.transcripts
-        .list(&transcript_prefix(&id(user), &id(session)))
+        .list(
+            &app.profile()
+                .session_transcripts_prefix(&id(user), &id(session)),
+        )
         .await
         .unwrap()
 }

@@ -13,6 +13,7 @@ mod codec;
 pub mod fields;
 pub mod rows;
 pub mod template;
+mod transcripts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -26,6 +27,7 @@ use crate::keys::EntityKind;
 pub use codec::StoredKey;
 use fields::{FieldSpec, FieldType, Need};
 pub use template::{Casing, Template};
+pub use transcripts::TranscriptOwner;
 
 /// How a field's value is written in a DynamoDB attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -162,6 +162,65 @@ impl Template {
         }
     }
 
+    /// The same template with every attribute renamed by `rename`; `None`
+    /// when an attribute has no new name.
+    pub fn renamed(&self, rename: impl Fn(&str) -> Option<String>) -> Option<Template> {
+        let mut text = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(literal) => text.push_str(literal),
+                Segment::Attribute(name) => text.push_str(&format!("${{{}}}", rename(name)?)),
+            }
+        }
+        Template::parse(&text).ok()
+    }
+
+    /// The attribute values `key` holds in this template's places (each
+    /// runs to the first occurrence of the literal after it; none may be
+    /// empty), in order; `None` when `key` does not have the template's
+    /// shape. Only for keys written without a folding casing (S3 object keys):
+    /// folded values are not the ids any more.
+    pub fn values<'k>(&self, key: &'k str) -> Option<Vec<(&str, &'k str)>> {
+        let mut values = Vec::new();
+        let mut rest = key;
+        let mut segments = self.segments.iter().peekable();
+        while let Some(segment) = segments.next() {
+            match segment {
+                Segment::Literal(text) => rest = rest.strip_prefix(text.as_str())?,
+                Segment::Attribute(name) => {
+                    let end = match segments.peek() {
+                        None => rest.len(),
+                        Some(Segment::Literal(next)) => rest.find(next.as_str())?,
+                        Some(Segment::Attribute(_)) => unreachable!("refused by parse"),
+                    };
+                    if end == 0 {
+                        return None;
+                    }
+                    values.push((name.as_str(), &rest[..end]));
+                    rest = &rest[end..];
+                }
+            }
+        }
+        rest.is_empty().then_some(values)
+    }
+
+    /// The key's text up to the first attribute `value` does not know
+    /// (formatted, uncased): what every key with these known values starts
+    /// with, for a listing.
+    pub fn known_prefix(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        let mut prefix = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(text) => prefix.push_str(text),
+                Segment::Attribute(name) => match value(name) {
+                    Some(known) => prefix.push_str(&known),
+                    None => break,
+                },
+            }
+        }
+        prefix
+    }
+
     /// Whether `key` has this template's shape: its literal parts (cased) in
     /// place, every attribute part non-empty. Values are not extracted: under a
     /// folding casing they are not the ids any more, so ids are read from attributes.
@@ -237,6 +296,32 @@ mod tests {
         assert!(constant.matches(Casing::None, "METADATA"));
         assert!(!constant.matches(Casing::None, "METADATA#x"));
         assert_eq!(template.literal_prefix(Casing::Default), "camp#");
+    }
+
+    #[test]
+    fn values_are_read_back_from_keys_of_the_shape() {
+        let template = Template::parse("tx/${userId}/${sessionId}.txt").unwrap();
+        assert_eq!(
+            template.values("tx/alice/s1.txt"),
+            Some(vec![("userId", "alice"), ("sessionId", "s1")])
+        );
+        assert_eq!(
+            template.values("tx/alice/notes/readme.txt"),
+            Some(vec![("userId", "alice"), ("sessionId", "notes/readme")])
+        );
+        for other in [
+            "tx//s1.txt",
+            "tx/alice/.txt",
+            "transcripts/alice/s1.txt",
+            "tx/alice/s1",
+        ] {
+            assert_eq!(template.values(other), None, "{other}");
+        }
+        assert_eq!(
+            template.known_prefix(|name| (name == "userId").then(|| "alice".to_owned())),
+            "tx/alice/"
+        );
+        assert_eq!(template.known_prefix(|_| None), "tx/");
     }
 
     #[test]
