@@ -195,6 +195,31 @@ pub struct BatchWriteStats {
     pub item_bytes: u64,
 }
 
+/// How `DynamoStore::copy_items` wrote an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copied {
+    /// It was not there: put whole, conditioned on its absence.
+    Created,
+    /// It was there: the profile's attributes set or removed, every other kept.
+    Merged,
+}
+
+/// What `DynamoStore::copy_items` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CopyStats {
+    /// Requests sent: one PutItem per item, and an UpdateItem more for each
+    /// item that was there.
+    pub calls: u64,
+    pub created: u64,
+    pub merged: u64,
+    /// Write capacity the engine reported, `None` if it reported none.
+    pub wcu_reported: Option<f64>,
+    /// Write capacity `capacity::batch_write_wcu_indexed` computes from the
+    /// item sizes and the indexes holding each item.
+    pub wcu_modeled: f64,
+    pub item_bytes: u64,
+}
+
 impl DynamoStore {
     /// The table as the reference app lays it out.
     pub fn new(client: Client, table: String) -> DynamoStore {
@@ -436,38 +461,59 @@ impl DynamoStore {
         condition: &'static str,
     ) -> Result<bool, AppError> {
         let stored_key = self.profile.key(key);
+        self.check_size(key.entity(), &stored_key, item)?;
+        let (version_attribute, version_value) =
+            self.profile.version_condition(key.entity(), version);
+        let request = self
+            .owned_update(key.entity(), &stored_key, item)
+            .condition_expression(condition)
+            .expression_attribute_names("#pk", &self.profile.table.partition_key)
+            .expression_attribute_names("#version", &version_attribute)
+            .expression_attribute_values(":version", crate::convert::to_sdk(&version_value));
+        let result = request.send().await;
+        written_unless_condition_failed(result, || format!("UpdateItem {stored_key}"))
+    }
+
+    /// Refuses an item DynamoDB would refuse (over 400 KB) before sending it.
+    fn check_size(&self, kind: EntityKind, key: &StoredKey, item: &Item) -> Result<(), AppError> {
         let bytes = item_bytes(item).map_err(|e| AppError::MalformedItem {
-            key: stored_key.to_string(),
+            key: key.to_string(),
             detail: e.to_string(),
         })?;
         if bytes > MAX_ITEM_BYTES {
             return Err(AppError::ItemTooLarge {
-                kind: key.entity(),
-                id: stored_key.to_string(),
+                kind,
+                id: key.to_string(),
                 bytes,
             });
         }
+        Ok(())
+    }
+
+    /// The UpdateItem (no condition yet) that sets every attribute the
+    /// profile owns for `kind` to `item`'s value and removes the owned ones
+    /// `item` lacks; every attribute the profile does not own is left as it is.
+    fn owned_update(
+        &self,
+        kind: EntityKind,
+        stored_key: &StoredKey,
+        item: &Item,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         let table_keys = [
             &self.profile.table.partition_key,
             &self.profile.table.sort_key,
         ];
-        let (version_attribute, version_value) =
-            self.profile.version_condition(key.entity(), version);
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key_attributes(&self.profile, &stored_key)))
-            .condition_expression(condition)
-            .expression_attribute_names("#pk", &self.profile.table.partition_key)
-            .expression_attribute_names("#version", &version_attribute)
-            .expression_attribute_values(":version", crate::convert::to_sdk(&version_value));
+            .set_key(Some(key_attributes(&self.profile, stored_key)));
         let sdk_item = item_to_sdk(item);
         for (index, name) in self
             .profile
-            .owned_attributes(key.entity())
+            .owned_attributes(kind)
             .iter()
             .filter(|name| !table_keys.contains(name))
             .enumerate()
@@ -487,8 +533,100 @@ impl DynamoStore {
         if !removes.is_empty() {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        let result = request.update_expression(expression).send().await;
-        written_unless_condition_failed(result, || format!("UpdateItem {stored_key}"))
+        request.update_expression(expression)
+    }
+
+    /// Copies `items` (all of `kind`) into the table as a backfill must:
+    /// owning only the profile's attributes. An item not there yet is put,
+    /// conditioned on its absence; one that is there is updated attribute
+    /// by attribute (`owned_update`), so whatever the profile does not own —
+    /// `preserve`d attributes, another tool's, a TTL — survives, byte for
+    /// byte. Unconditional on versions: the caller owns the race with live
+    /// writes (see the backfill). `concurrency` items are written at once.
+    pub async fn copy_items(
+        &self,
+        kind: EntityKind,
+        items: &[Item],
+        concurrency: usize,
+    ) -> Result<CopyStats, AppError> {
+        use futures::{StreamExt, TryStreamExt};
+        let copied: Vec<(Copied, Option<f64>, u64)> = futures::stream::iter(items)
+            .map(|item| self.copy_item(kind, item))
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await?;
+        let mut stats = CopyStats::default();
+        for (item, (how, wcu_reported, bytes)) in items.iter().zip(copied) {
+            stats.item_bytes += bytes;
+            stats.wcu_modeled += cutover_core::capacity::batch_write_wcu_indexed(&[(
+                bytes,
+                self.profile.indexes_holding(item),
+            )]);
+            if let Some(units) = wcu_reported {
+                *stats.wcu_reported.get_or_insert(0.0) += units;
+            }
+            match how {
+                Copied::Created => {
+                    stats.calls += 1;
+                    stats.created += 1;
+                }
+                Copied::Merged => {
+                    stats.calls += 2;
+                    stats.merged += 1;
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// One item of `copy_items`: how it was written, the capacity the engine
+    /// reported, and its size.
+    async fn copy_item(
+        &self,
+        kind: EntityKind,
+        item: &Item,
+    ) -> Result<(Copied, Option<f64>, u64), AppError> {
+        use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+        let stored_key = self
+            .profile
+            .stored_key(item)
+            .ok_or_else(|| AppError::MalformedItem {
+                key: "(no key)".to_owned(),
+                detail: "the item lacks the table's key attributes".to_owned(),
+            })?;
+        self.check_size(kind, &stored_key, item)?;
+        let bytes = item_bytes(item).map_or(0, |bytes| bytes as u64);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item_to_sdk(item)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", &self.profile.table.partition_key)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        let units = |capacity: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>| {
+            capacity.and_then(|c| c.capacity_units())
+        };
+        match put {
+            Ok(answer) => Ok((Copied::Created, units(answer.consumed_capacity()), bytes)),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
+                    == Some("ConditionalCheckFailedException") =>
+            {
+                let answer = self
+                    .owned_update(kind, &stored_key, item)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| AppError::dynamodb(format!("UpdateItem {stored_key}"), e))?;
+                Ok((Copied::Merged, units(answer.consumed_capacity()), bytes))
+            }
+            Err(error) => Err(AppError::dynamodb(format!("PutItem {stored_key}"), error)),
+        }
     }
 
     /// Deletes the item if its version is `version` or older: takes back an

@@ -13,6 +13,8 @@ use crate::{BackfillError, BackfillOptions, NoPause, PagePause};
 
 /// Transcript uploads in flight per page.
 pub const OBJECT_CONCURRENCY: usize = 8;
+/// Item writes in flight per page.
+pub const ITEM_CONCURRENCY: usize = 16;
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// A page of ids of one kind, as read.
@@ -107,7 +109,8 @@ pub fn transcript_objects(entities: &[(Entity, Option<String>)]) -> Vec<(&str, &
         .collect()
 }
 
-/// Copies one page: transcripts, then items, then the race check.
+/// Copies one page: transcripts, then items (each put if absent, merged
+/// attribute by attribute if there: `DynamoStore::copy_items`), then the race check.
 async fn copy_page(
     app: &App,
     page: &Page,
@@ -137,10 +140,13 @@ async fn copy_page(
         .iter()
         .map(|(entity, _)| app.profile().to_item(entity))
         .collect();
-    let written = app.dynamo.batch_write(&items).await?;
+    let written = app
+        .dynamo
+        .copy_items(kind, &items, ITEM_CONCURRENCY)
+        .await?;
     totals.item_bytes = written.item_bytes;
-    totals.batch_calls = written.calls;
-    totals.unprocessed_retries = written.unprocessed_retries;
+    totals.write_calls = written.calls;
+    totals.items_merged = written.merged;
     totals.wcu_reported = written.wcu_reported;
     totals.wcu_modeled = written.wcu_modeled;
     for _ in &entities {

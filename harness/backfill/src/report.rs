@@ -34,6 +34,9 @@ pub struct BackfillReport {
     pub entities_per_s: f64,
     /// Item and transcript bytes written per second.
     pub mib_per_s: f64,
+    /// Why a complete run copied nothing (a finished checkpoint, an empty
+    /// source), so "COMPLETE" is never mistaken for a copy that happened.
+    pub nothing_to_copy: Option<String>,
 }
 
 impl BackfillReport {
@@ -51,7 +54,15 @@ impl BackfillReport {
     ) -> BackfillReport {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         let bytes = (this_run.item_bytes + this_run.transcript_bytes) as f64;
+        let nothing_to_copy = nothing_to_copy(
+            options,
+            rows_at_start,
+            &copied_before,
+            &this_run,
+            checkpoint.finished(),
+        );
         BackfillReport {
+            nothing_to_copy,
             source: options.source.clone(),
             workers: options.workers,
             page_size: options.page_size,
@@ -76,7 +87,9 @@ impl BackfillReport {
         let _ = writeln!(
             out,
             "**{}** — {} entities in {:.1} s ({:.0} entities/s, {:.2} MiB/s), {} pages of up to {} on {} workers.\n",
-            if self.complete {
+            if self.nothing_to_copy.is_some() {
+                "COMPLETE, NOTHING COPIED"
+            } else if self.complete {
                 "COMPLETE"
             } else if self.interrupted {
                 "INTERRUPTED"
@@ -91,6 +104,9 @@ impl BackfillReport {
             self.page_size,
             self.workers
         );
+        if let Some(why) = &self.nothing_to_copy {
+            let _ = writeln!(out, "Nothing was copied: {why}.\n");
+        }
         if let Some(from) = &self.resumed_from {
             let at: Vec<String> = from
                 .iter()
@@ -105,7 +121,7 @@ impl BackfillReport {
         }
         let _ = writeln!(out, "| | this run | all runs |\n| --- | ---: | ---: |");
         let all = &self.checkpoint.totals;
-        let rows: [(&str, u64, u64); 9] = [
+        let rows: [(&str, u64, u64); 10] = [
             ("users", run.users, all.users),
             ("campaigns", run.campaigns, all.campaigns),
             ("sessions", run.sessions, all.sessions),
@@ -117,7 +133,16 @@ impl BackfillReport {
                 run.transcript_bytes,
                 all.transcript_bytes,
             ),
-            ("BatchWriteItem calls", run.batch_calls, all.batch_calls),
+            (
+                "write calls (conditional PutItem; UpdateItem where an item was there)",
+                run.write_calls,
+                all.write_calls,
+            ),
+            (
+                "items that were there, merged (unowned attributes kept)",
+                run.items_merged,
+                all.items_merged,
+            ),
             (
                 "unprocessed items sent again",
                 run.unprocessed_retries,
@@ -155,6 +180,28 @@ impl BackfillReport {
     }
 }
 
+/// Why a complete run copied nothing, if it did.
+fn nothing_to_copy(
+    options: &BackfillOptions,
+    rows_at_start: u64,
+    copied_before: &CopyTotals,
+    this_run: &CopyTotals,
+    finished: bool,
+) -> Option<String> {
+    if !finished || this_run.entities > 0 {
+        return None;
+    }
+    Some(match &options.checkpoint {
+        Some(path) if copied_before.entities > 0 => format!(
+            "the checkpoint {} says earlier runs copied every kind ({} entities); remove it to copy again",
+            path.display(),
+            copied_before.entities
+        ),
+        _ if rows_at_start == 0 => "PostgreSQL holds no rows of the app's tables".to_owned(),
+        _ => "no page held a row".to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +216,8 @@ mod tests {
             item_bytes: entities * 900,
             transcript_bytes: entities * 4_000,
             transcripts: entities / 4,
-            batch_calls: entities.div_ceil(25),
+            write_calls: entities,
+            items_merged: 0,
             unprocessed_retries: 3,
             wcu_reported,
             wcu_modeled,
@@ -203,6 +251,62 @@ mod tests {
             Duration::from_millis(1_500),
         );
         insta::assert_snapshot!(report.to_markdown());
+    }
+
+    /// A finished checkpoint run again: COMPLETE, and it says nothing was copied.
+    #[test]
+    fn a_run_over_a_finished_checkpoint_says_it_copied_nothing() {
+        let before = totals(1_000, None, 1_000.0);
+        let mut checkpoint = Checkpoint::new("postgres://cutover_run/db");
+        checkpoint.kinds_finished = EntityKind::ALL.to_vec();
+        checkpoint.totals = before;
+        let options = BackfillOptions {
+            checkpoint: Some("backfill.checkpoint.json".into()),
+            ..BackfillOptions::new("postgres://cutover_run/db")
+        };
+        let report = BackfillReport::new(
+            &options,
+            1_000,
+            Some(BTreeMap::new()),
+            before,
+            CopyTotals::default(),
+            checkpoint,
+            0,
+            false,
+            Duration::from_millis(20),
+        );
+        assert!(report.complete);
+        let why = report.nothing_to_copy.as_deref().expect("nothing copied");
+        assert!(why.contains("backfill.checkpoint.json"), "{why}");
+        assert!(why.contains("1000 entities"), "{why}");
+        let markdown = report.to_markdown();
+        assert!(markdown.contains("COMPLETE, NOTHING COPIED"), "{markdown}");
+        assert!(
+            markdown.contains("Nothing was copied: the checkpoint"),
+            "{markdown}"
+        );
+
+        let empty = BackfillReport::new(
+            &BackfillOptions::new("postgres://cutover_run/db"),
+            0,
+            None,
+            CopyTotals::default(),
+            CopyTotals::default(),
+            checkpoint_finished(),
+            0,
+            false,
+            Duration::from_millis(5),
+        );
+        assert_eq!(
+            empty.nothing_to_copy.as_deref(),
+            Some("PostgreSQL holds no rows of the app's tables")
+        );
+    }
+
+    fn checkpoint_finished() -> Checkpoint {
+        let mut checkpoint = Checkpoint::new("postgres://cutover_run/db");
+        checkpoint.kinds_finished = EntityKind::ALL.to_vec();
+        checkpoint
     }
 
     /// An interrupted run on an engine that reports no capacity.

@@ -170,7 +170,8 @@ fn backfill_puts_the_copy_beside_each_engine_alone() {
         item_bytes: 5_000 * 900,
         transcript_bytes: 3_000 * 6_000,
         transcripts: 3_000,
-        batch_calls: 200,
+        write_calls: 200,
+        items_merged: 0,
         unprocessed_retries: 0,
         wcu_reported: Some(5_400.0),
         wcu_modeled: 5_380.0,
@@ -211,6 +212,7 @@ fn backfill_puts_the_copy_beside_each_engine_alone() {
             duration_ms: 2_500.0,
             entities_per_s: 2_000.0,
             mib_per_s: 8.58,
+            nothing_to_copy: None,
         },
         raw: vec![
             raw_write("dynamodb (dynoxide)", 5_000, 4.3, 1.6),

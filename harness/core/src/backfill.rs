@@ -97,7 +97,14 @@ pub struct CopyTotals {
     pub item_bytes: u64,
     pub transcript_bytes: u64,
     pub transcripts: u64,
-    pub batch_calls: u64,
+    /// Write requests sent (a conditional PutItem per item, and an
+    /// UpdateItem more for each item that was already there).
+    #[serde(alias = "batch_calls")]
+    pub write_calls: u64,
+    /// Items that were already there, updated attribute by attribute (what
+    /// the profile does not own kept).
+    #[serde(default)]
+    pub items_merged: u64,
     /// Unprocessed items sent again.
     pub unprocessed_retries: u64,
     /// Capacity as the engine reported it (`None` when it reports none).
@@ -120,7 +127,8 @@ impl CopyTotals {
         self.item_bytes += other.item_bytes;
         self.transcript_bytes += other.transcript_bytes;
         self.transcripts += other.transcripts;
-        self.batch_calls += other.batch_calls;
+        self.write_calls += other.write_calls;
+        self.items_merged += other.items_merged;
         self.unprocessed_retries += other.unprocessed_retries;
         self.wcu_reported = match (self.wcu_reported, other.wcu_reported) {
             (Some(a), Some(b)) => Some(a + b),
