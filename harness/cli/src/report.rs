@@ -51,6 +51,121 @@ pub fn write_pair(
     ])
 }
 
+/// The stores a report is about, secrets masked: recorded in the report
+/// (`stores` in the JSON, a line in the Markdown) and what decides whether
+/// an earlier report in the same directory may be replaced.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoresCompared {
+    /// The PostgreSQL URL, its password masked.
+    pub postgres: String,
+    pub dynamodb_endpoint: String,
+    pub table: String,
+    pub s3_endpoint: String,
+    pub bucket: String,
+    /// The app profile they were read as (`None`: the reference app's).
+    pub profile: Option<String>,
+}
+
+impl StoresCompared {
+    pub fn line(&self) -> String {
+        format!(
+            "Stores: PostgreSQL `{}`; DynamoDB table `{}` at {}; S3 bucket `{}` at {}; profile {}.",
+            self.postgres,
+            self.table,
+            self.dynamodb_endpoint,
+            self.bucket,
+            self.s3_endpoint,
+            self.profile.as_deref().unwrap_or("reference")
+        )
+    }
+}
+
+/// The app's stores of a run's own sandbox (removed when the run ends): a
+/// report of them replaces an earlier one of the same name, since each run's
+/// stores are new.
+pub fn sandbox_stores(
+    sandbox: &cutover_backends::Sandbox,
+    profile: Option<&Path>,
+) -> StoresCompared {
+    let endpoint = |url: &Option<String>| url.clone().unwrap_or_else(|| "AWS".to_owned());
+    StoresCompared {
+        postgres: cutover_backends::postgres::redact_password(&sandbox.pg_url),
+        dynamodb_endpoint: endpoint(&sandbox.dynamodb_endpoint.url),
+        table: sandbox.table_name(cutover_app::TABLE_PURPOSE),
+        s3_endpoint: endpoint(&sandbox.s3_endpoint.url),
+        bucket: sandbox.bucket_name(cutover_app::BUCKET_PURPOSE),
+        profile: profile.map(|path| path.display().to_string()),
+    }
+}
+
+/// Where a command over the user's stores writes its reports: `dir`, for
+/// `stores`. A report there of other stores (or of stores it does not name)
+/// is another run's: it is not replaced unless `force`.
+pub struct ReportsFor<'a> {
+    pub dir: &'a Path,
+    pub stores: StoresCompared,
+    pub force: bool,
+}
+
+impl ReportsFor<'_> {
+    /// Refuses, before any work, to replace another run's report `name`.
+    pub fn check(&self, name: &str) -> anyhow::Result<()> {
+        let path = self.dir.join(format!("{name}.json"));
+        let existing = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => {
+                return Err(error).with_context(|| format!("reading {}", path.display()));
+            }
+        };
+        if self.force {
+            return Ok(());
+        }
+        let theirs = serde_json::from_slice::<serde_json::Value>(&existing)
+            .ok()
+            .and_then(|document| {
+                serde_json::from_value::<StoresCompared>(document["stores"].clone()).ok()
+            });
+        match theirs {
+            Some(theirs) if theirs == self.stores => Ok(()),
+            Some(theirs) => anyhow::bail!(
+                "{} is the report of other stores ({}); pass --force to replace it, or --out another directory",
+                path.display(),
+                theirs.line()
+            ),
+            None => anyhow::bail!(
+                "{} is a report that names no stores (another run's, or not cutover's); pass --force to replace it, or --out another directory",
+                path.display()
+            ),
+        }
+    }
+
+    /// Writes `<dir>/<name>.json` (with `stores`) and `.md` (with the
+    /// stores' line under its title), after [`ReportsFor::check`].
+    pub fn write(
+        &self,
+        name: &str,
+        json: serde_json::Value,
+        markdown: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        self.check(name)?;
+        let mut json = json;
+        if let serde_json::Value::Object(document) = &mut json {
+            document.insert("stores".into(), serde_json::to_value(&self.stores)?);
+        }
+        let markdown = with_line_under_title(markdown, &self.stores.line());
+        write_pair(self.dir, name, &json, &markdown)
+    }
+}
+
+/// `markdown` with `line` as the paragraph after its first line (the title).
+fn with_line_under_title(markdown: &str, line: &str) -> String {
+    match markdown.split_once('\n') {
+        Some((title, rest)) => format!("{title}\n\n{line}\n{rest}"),
+        None => format!("{markdown}\n\n{line}\n"),
+    }
+}
+
 /// Which provisioner and engine served each store, for a report's header.
 pub fn engines_line(engines: &cutover_backends::Engines) -> String {
     format!(
@@ -111,5 +226,74 @@ pub fn generated_line(generated_at: &str, engines: Option<&str>) -> String {
             machine_line()
         ),
         None => format!("Generated {generated_at} on {}", machine_line()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stores(table: &str) -> StoresCompared {
+        StoresCompared {
+            postgres: "postgres://app:***@db:5432/app".into(),
+            dynamodb_endpoint: "http://127.0.0.1:8000".into(),
+            table: table.into(),
+            s3_endpoint: "http://127.0.0.1:9000".into(),
+            bucket: "transcripts".into(),
+            profile: None,
+        }
+    }
+
+    #[test]
+    fn a_report_of_other_stores_is_not_replaced_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ReportsFor {
+            dir: dir.path(),
+            stores: stores("campaigns"),
+            force: false,
+        };
+        first
+            .write(
+                "parity",
+                serde_json::json!({"passed": true}),
+                "# Parity\n\nbody\n",
+            )
+            .unwrap();
+        let written = std::fs::read_to_string(dir.path().join("parity.md")).unwrap();
+        assert!(
+            written.starts_with("# Parity\n\nStores: PostgreSQL `postgres://app:***@db:5432/app`; DynamoDB table `campaigns`"),
+            "{written}"
+        );
+        // The same stores again: replaced.
+        first
+            .write("parity", serde_json::json!({}), "# Parity\n")
+            .unwrap();
+        // Other stores: refused, naming the file and the stores it holds.
+        let other = ReportsFor {
+            dir: dir.path(),
+            stores: stores("other"),
+            force: false,
+        };
+        let refused = other.check("parity").unwrap_err().to_string();
+        assert!(
+            refused.contains("parity.json is the report of other stores"),
+            "{refused}"
+        );
+        assert!(refused.contains("table `campaigns`"), "{refused}");
+        assert!(refused.contains("--force"), "{refused}");
+        // A report that names no stores is not assumed to be ours.
+        std::fs::write(dir.path().join("backfill.json"), "{}").unwrap();
+        assert!(other.check("backfill").is_err());
+        let forced = ReportsFor {
+            force: true,
+            ..other
+        };
+        forced
+            .write("parity", serde_json::json!({}), "# Parity\n")
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("parity.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["stores"]["table"], "other");
     }
 }

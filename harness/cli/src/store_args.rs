@@ -61,6 +61,26 @@ impl StoreArgs {
         ))
     }
 
+    /// The stores these arguments name, for a report (password masked).
+    pub fn compared(&self) -> crate::report::StoresCompared {
+        let endpoint = |url: &Option<String>| {
+            url.clone().unwrap_or_else(|| {
+                format!(
+                    "AWS ({})",
+                    self.region.as_deref().unwrap_or("the environment's region")
+                )
+            })
+        };
+        crate::report::StoresCompared {
+            postgres: redact_password(&self.database_url),
+            dynamodb_endpoint: endpoint(&self.dynamodb_endpoint),
+            table: self.table.clone(),
+            s3_endpoint: endpoint(&self.s3_endpoint),
+            bucket: self.bucket.clone(),
+            profile: self.profile.as_ref().map(|path| path.display().to_string()),
+        }
+    }
+
     /// Names source and target (password redacted), e.g. for a checkpoint.
     pub fn describe(&self) -> String {
         let profile = match &self.profile {

@@ -23,9 +23,18 @@ pub struct Args {
     /// Where to write backfill.json and backfill.md.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Replace reports in --out that name other stores (another run's).
+    #[arg(long)]
+    force: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let reports = report::ReportsFor {
+        dir: &args.out,
+        stores: args.stores.compared(),
+        force: args.force,
+    };
+    reports.check("backfill")?;
     let app = args
         .stores
         .connect((u32::from(args.workers) * 2).max(4))
@@ -44,12 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let result = backfill(&app, &options).await?;
     let markdown = result.to_markdown();
-    let written = report::write_pair(
-        &args.out,
-        "backfill",
-        &serde_json::to_value(&result)?,
-        &markdown,
-    )?;
+    let written = reports.write("backfill", serde_json::to_value(&result)?, &markdown)?;
     println!("{markdown}");
     println!("wrote {}", written.join(" and "));
     Ok(if result.complete {

@@ -41,9 +41,21 @@ pub struct Args {
     /// Where to write parity.json, parity.md and parity.junit.xml.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Replace reports in --out that name other stores (another run's).
+    #[arg(long)]
+    force: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let reports = report::ReportsFor {
+        dir: &args.out,
+        stores: args.stores.compared(),
+        force: args.force,
+    };
+    reports.check("parity")?;
+    if args.repair {
+        reports.check("parity-repair")?;
+    }
     let app = Arc::new(args.stores.connect(8).await?);
     let options = ParityOptions {
         segments: args.segments,
@@ -64,26 +76,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let repaired =
             cutover_parity::repair(app, &report, &options, args.delete_dynamodb_only).await?;
         let summary = repaired.to_markdown();
-        report::write_pair(
-            &args.out,
-            "parity-repair",
-            &serde_json::to_value(&repaired)?,
-            &summary,
-        )?;
+        reports.write("parity-repair", serde_json::to_value(&repaired)?, &summary)?;
         markdown = format!("{markdown}\n{summary}");
         report = repaired.after;
     }
-    let mut written = report::write_pair(
-        &args.out,
-        "parity",
-        &serde_json::to_value(&report)?,
-        &markdown,
-    )?;
+    let mut written = reports.write("parity", serde_json::to_value(&report)?, &markdown)?;
     let junit = args.out.join("parity.junit.xml");
     std::fs::write(&junit, report.to_junit())
         .with_context(|| format!("writing {}", junit.display()))?;
     written.push(junit.display().to_string());
     println!("{markdown}");
+    println!("{}", reports.stores.line());
     println!("wrote {}", written.join(", "));
     Ok(if report.passed {
         ExitCode::SUCCESS

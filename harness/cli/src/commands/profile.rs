@@ -24,6 +24,9 @@ pub struct CheckArgs {
     /// Where to write profile-check.json and profile-check.md.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Replace reports in --out that name other stores (another run's).
+    #[arg(long)]
+    force: bool,
 }
 
 pub async fn run(command: Profile) -> anyhow::Result<ExitCode> {
@@ -32,6 +35,12 @@ pub async fn run(command: Profile) -> anyhow::Result<ExitCode> {
         args.stores.profile.is_some(),
         "cutover profile check needs --profile FILE (the profile to check)"
     );
+    let reports = report::ReportsFor {
+        dir: &args.out,
+        stores: args.stores.compared(),
+        force: args.force,
+    };
+    reports.check("profile-check")?;
     let app = args.stores.connect(4).await?;
     let checked = check_profile(
         &app,
@@ -41,12 +50,7 @@ pub async fn run(command: Profile) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let markdown = checked.to_markdown();
-    let written = report::write_pair(
-        &args.out,
-        "profile-check",
-        &serde_json::to_value(&checked)?,
-        &markdown,
-    )?;
+    let written = reports.write("profile-check", serde_json::to_value(&checked)?, &markdown)?;
     println!("{markdown}");
     println!("wrote {}", written.join(" and "));
     Ok(if checked.passed {

@@ -51,10 +51,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         progress: true,
     };
     let performer = args.performer.performer();
-    let record = args
+    let profile_path = args.performer.profile.clone();
+    let (record, stores) = args
         .backends
         .within(async |engines, sandbox| {
-            Ok(run_scenario(engines, sandbox, &scenario, &options, profile, &performer).await?)
+            let record =
+                run_scenario(engines, sandbox, &scenario, &options, profile, &performer).await?;
+            Ok((
+                record,
+                report::sandbox_stores(sandbox, profile_path.as_deref()),
+            ))
         })
         .await?;
 
@@ -68,7 +74,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => String::new(),
     };
     let name = format!("replay-{}-seed{seed}{driver_suffix}", scenario.name);
-    let written = report::write_pair(&args.out, &name, &serde_json::to_value(&record)?, &markdown)?;
+    let reports = report::ReportsFor {
+        dir: &args.out,
+        stores,
+        force: true,
+    };
+    let written = reports.write(&name, serde_json::to_value(&record)?, &markdown)?;
     println!("{markdown}");
     println!("report: {}", written.join(" and "));
     Ok(if record.passed() {

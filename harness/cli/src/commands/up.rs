@@ -40,6 +40,17 @@ async fn serve(engines: &Engines, sandbox: &Sandbox) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The URL to print for the run's database: whole, so it can be pasted, when
+/// cutover started the server (its password is a fresh secret of this run,
+/// on a loopback port, or a test container's); masked when the user
+/// supplied the server, whose password is theirs and not ours to echo.
+fn usable_url(engines: &Engines, url: &str) -> String {
+    match engines.postgres().provisioner {
+        cutover_core::provision::Provisioner::Endpoint => redact_password(url),
+        _ => url.to_owned(),
+    }
+}
+
 /// What `cutover up` prints: every store's engine, endpoint and the names of
 /// this run's resources, as shell exports where a client reads them.
 fn connection_sheet(engines: &Engines, sandbox: &Sandbox, app: &cutover_app::App) -> String {
@@ -62,10 +73,8 @@ fn connection_sheet(engines: &Engines, sandbox: &Sandbox, app: &cutover_app::App
             .next_back()
             .unwrap_or_default()
     ));
-    line(format!(
-        "  export DATABASE_URL='{}'",
-        redact_password(&sandbox.pg_url)
-    ));
+    let database_url = usable_url(engines, &sandbox.pg_url);
+    line(format!("  export DATABASE_URL='{database_url}'"));
     line(format!(
         "dynamodb  ({}, {})",
         engines.dynamodb().provisioner,
@@ -108,7 +117,7 @@ fn connection_sheet(engines: &Engines, sandbox: &Sandbox, app: &cutover_app::App
     ));
     line(format!(
         "  compare them: cutover parity --database-url '{}' --table {} --bucket {} --dynamodb-endpoint {} --s3-endpoint {}",
-        redact_password(&sandbox.pg_url),
+        database_url,
         app.dynamo.table(),
         app.transcripts.bucket(),
         ddb.url.as_deref().unwrap_or("(AWS)"),
