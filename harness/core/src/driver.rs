@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
-use crate::command::{Command, Read, Subject};
+use crate::command::{Answer, Command, Read, Subject};
 use crate::domain::canonical_json;
 use crate::keys::{EntityKind, Id};
 use crate::model::Model;
@@ -384,6 +384,23 @@ pub fn expected_answer(model: &Model, read: &Read) -> Option<Value> {
         Read::SearchSessions { campaign, query } => json!(model.search_sessions(campaign, query)),
         Read::SessionByShareToken(_) => return None,
     })
+}
+
+/// An answer of cutover's own app in the protocol's shape (its entities'
+/// fields by their protocol names, timestamps and versions too), so the
+/// built-in path's answers are judged as a driver's are.
+pub fn answer_json(answer: &Answer) -> Value {
+    let value = match answer {
+        Answer::User(user) => serde_json::to_value(user),
+        Answer::Campaigns(campaigns) => serde_json::to_value(campaigns),
+        Answer::Campaign(campaign) => serde_json::to_value(campaign),
+        Answer::Sessions(sessions) => serde_json::to_value(sessions),
+        Answer::Session(session) => serde_json::to_value(session),
+        Answer::Summaries(summaries) => serde_json::to_value(summaries),
+        Answer::Transcript(text) => serde_json::to_value(text),
+        Answer::SessionIds(ids) => serde_json::to_value(ids),
+    };
+    value.expect("entities serialize to JSON")
 }
 
 /// One keyword search per campaign the model holds, as its owner asks it:

@@ -40,6 +40,16 @@ pub enum ReplayError {
     Driver(#[from] DriverError),
     #[error(transparent)]
     FaultRig(#[from] crate::faults::RigError),
+    #[error(
+        "the rollback drill's switch after {switch_after} writes is never reached: scenario {scenario:?} (seed {seed}) produces {available} writes of the {writes} asked for; pick a switch below {available}"
+    )]
+    SwitchUnreachable {
+        scenario: String,
+        seed: u64,
+        switch_after: u64,
+        writes: u64,
+        available: u64,
+    },
     #[error("a replay worker stopped unexpectedly: {0}")]
     Worker(String),
     #[error("end-of-run check {check} could not run: {source}")]

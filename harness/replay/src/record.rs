@@ -19,7 +19,7 @@ pub struct KindStats {
     pub latency_ms_max: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckResult {
     pub name: String,
     pub passed: bool,

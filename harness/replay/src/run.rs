@@ -94,13 +94,20 @@ pub async fn run_rollback_drill(
     profile: Arc<Profile>,
     performer: &Performer,
 ) -> Result<RollbackReport, ReplayError> {
-    let drill = async |driver: Arc<Driver>, stores: Arc<App>| {
-        crate::rollback::drill(&driver, &stores, scenario, plan).await
+    // Refused before anything starts: a switch the workload never reaches.
+    plan.writes_to_run(scenario)?;
+    let drill = async |driver: Arc<Driver>, stores: Arc<App>, rig: &FaultRig<'_>| {
+        crate::rollback::drill(&driver, &stores, rig, scenario, plan).await
     };
     match performer.external() {
         None => {
-            let app = Arc::new(App::install_with_profile(sandbox, Mode::Dual, profile).await?);
-            drill(Arc::new(Driver::BuiltIn(app.clone())), app).await
+            // The harness reads the stores directly; the app reaches
+            // DynamoDB and S3 through the rig, which cuts them off.
+            let stores =
+                Arc::new(App::install_with_profile(sandbox, Mode::Dual, profile.clone()).await?);
+            let rig = FaultRig::start(engines, sandbox).await?;
+            let app = Arc::new(faults::instrumented_app(sandbox, Mode::Dual, &rig, profile));
+            drill(Arc::new(Driver::BuiltIn(app)), stores, &rig).await
         }
         Some(external) => {
             with_external_driver(
@@ -109,7 +116,7 @@ pub async fn run_rollback_drill(
                 profile,
                 Mode::Dual,
                 external,
-                async |driver, stores, _| drill(driver, stores).await,
+                async |driver, stores, rig| drill(driver, stores, rig).await,
             )
             .await
         }

@@ -491,8 +491,8 @@ async fn perform_built_in(app: &App, action: Action<'_>) -> Performed {
             answer: Value::Null,
             share_token: outcome.share_token,
         }),
-        Action::Read(read) => app.read(read).await.map(|_| Performed::Ok {
-            answer: Value::Null,
+        Action::Read(read) => app.read(read).await.map(|answer| Performed::Ok {
+            answer: cutover_core::driver::answer_json(&answer),
             share_token: None,
         }),
     };

@@ -13,7 +13,7 @@
 //! attempts and injected failures each service had.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,6 +88,11 @@ pub(crate) struct ServiceFaults {
     pub(crate) operations: AtomicU64,
     pub(crate) attempts: AtomicU64,
     injected: AtomicU64,
+    /// Cut off: every request is refused before it reaches the engine, as an
+    /// unreachable endpoint would (the rollback drill, after its switch).
+    cut: AtomicBool,
+    /// Requests refused while cut off.
+    refused_while_cut: AtomicU64,
 }
 
 /// Where in the pipeline a fault acts.
@@ -110,6 +115,16 @@ fn stage_of(kind: FaultKind) -> Stage {
 }
 
 impl ServiceFaults {
+    /// Whether this request is refused because the service is cut off (and
+    /// counts it when it is).
+    pub(crate) fn refuses(&self) -> bool {
+        let cut = self.cut.load(Ordering::SeqCst);
+        if cut {
+            self.refused_while_cut.fetch_add(1, Ordering::SeqCst);
+        }
+        cut
+    }
+
     /// Takes one failure of the oldest armed fault if it acts at `stage`.
     pub(crate) fn take(&self, stage: Stage) -> Option<FaultKind> {
         self.take_with_latency(stage).map(|taken| taken.kind)
@@ -196,6 +211,20 @@ impl Injector {
 
     pub fn counters(&self, target: FaultTarget) -> ServiceCounters {
         self.service(target).counters()
+    }
+
+    /// Cuts `target` off (or reconnects it): while cut, every request to it
+    /// through an instrumented client or the fault proxy fails as if the
+    /// endpoint were unreachable, and is counted.
+    pub fn cut_off(&self, target: FaultTarget, cut: bool) {
+        self.service(target).cut.store(cut, Ordering::SeqCst);
+    }
+
+    /// Requests to `target` refused while it was cut off.
+    pub fn refused_while_cut(&self, target: FaultTarget) -> u64 {
+        self.service(target)
+            .refused_while_cut
+            .load(Ordering::SeqCst)
     }
 
     /// `client` with its HTTP layer wrapped and the interceptor added.
@@ -317,6 +346,12 @@ struct FaultyConnector {
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         self.service.attempts.fetch_add(1, Ordering::Relaxed);
+        if self.service.refuses() {
+            let target = self.target;
+            return HttpConnectorFuture::ready(Err(ConnectorError::io(
+                format!("{target:?} is cut off (by cutover)").into(),
+            )));
+        }
         match self
             .service
             .take_with_latency(Stage::BeforeSend)

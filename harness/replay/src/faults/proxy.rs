@@ -181,6 +181,9 @@ async fn forward(
     upstream_url: Arc<str>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     service.attempts.fetch_add(1, Ordering::Relaxed);
+    if service.refuses() {
+        return Err(Dropped("cut off"));
+    }
     if first_attempt(&request) {
         service.operations.fetch_add(1, Ordering::Relaxed);
     }
