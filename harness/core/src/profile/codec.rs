@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::fields::{self, FieldType};
-use super::{Casing, Encoding, EntityProfile, Profile, Template, VersionSource};
+use super::{Casing, Encoding, EntityProfile, FieldMapping, Profile, Template, VersionSource};
 use crate::campaign_item::{ItemError, attr_to_json, format_timestamp, json_to_attr, type_name};
 use crate::command::Answer;
 use crate::domain::{Campaign, Entity, Session, Summary, TranscriptPointer, User, canonical_json};
 use crate::item_size::{AttrValue, Item};
-use crate::keys::{EntityKind, Id, ItemKey, PartitionQuery};
+use crate::keys::{EntityKind, Id, ItemKey, MAX_ID_LEN, PartitionQuery};
 
 /// An item's primary key as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,6 +103,31 @@ fn encode(value: &Value, encoding: Encoding) -> Option<AttrValue> {
         (Value::Json(json), Encoding::JsonText) => AttrValue::S(json.to_string()),
         (Value::Json(json), _) => json_to_attr(json),
     })
+}
+
+/// The most bytes a field's value can take in a key, as its encoding writes
+/// it: an id `MAX_ID_LEN`, an integer or a timestamp its longest text (at
+/// i64's and chrono's extremes; a number is never stored in more bytes than
+/// its text). `None` for text and JSON, which have no bound.
+pub(super) fn longest_key_bytes(field: &FieldMapping) -> Option<usize> {
+    let longest = |extremes: [Value; 2]| {
+        extremes
+            .iter()
+            .filter_map(|value| match encode(value, field.encoding)? {
+                AttrValue::S(text) | AttrValue::N(text) => Some(text.len()),
+                _ => None,
+            })
+            .max()
+    };
+    match field.spec.ty {
+        FieldType::Id => Some(MAX_ID_LEN),
+        FieldType::Integer => longest([Value::Integer(i64::MIN), Value::Integer(i64::MAX)]),
+        FieldType::Timestamp => longest([
+            Value::Time(DateTime::<Utc>::MIN_UTC),
+            Value::Time(DateTime::<Utc>::MAX_UTC),
+        ]),
+        FieldType::Text | FieldType::OptionalText | FieldType::Json => None,
+    }
 }
 
 fn decode(

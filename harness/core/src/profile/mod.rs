@@ -23,6 +23,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::input::{FileError, error_at};
+use crate::item_size::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
 use crate::keys::EntityKind;
 pub use codec::StoredKey;
 use fields::{FieldSpec, FieldType, Need};
@@ -405,6 +406,22 @@ struct RawDerived {
     search_lexemes_encoding: Option<String>,
 }
 
+/// A DynamoDB key attribute's size limit, the same for a table and its indexes.
+#[derive(Clone, Copy)]
+struct KeyLimit {
+    name: &'static str,
+    max_bytes: usize,
+}
+
+const PARTITION_KEY: KeyLimit = KeyLimit {
+    name: "partition key",
+    max_bytes: MAX_PARTITION_KEY_BYTES,
+};
+const SORT_KEY: KeyLimit = KeyLimit {
+    name: "sort key",
+    max_bytes: MAX_SORT_KEY_BYTES,
+};
+
 struct Checker<'a> {
     text: &'a str,
     file: &'a str,
@@ -762,7 +779,10 @@ impl Checker<'_> {
                 .collect(),
             transcript_key,
         };
+        self.columns_distinct(entity, &path)?;
         self.owned_attributes_distinct(&profile, table, raw, entity, &path)?;
+        self.key_reads_own_id(&profile, entity, &path)?;
+        self.keys_within_limits(&profile, entity, &path)?;
         Ok(profile)
     }
 
@@ -917,6 +937,151 @@ impl Checker<'_> {
             });
         }
         Ok(mapped)
+    }
+
+    /// No two fields share a column: both attributes would get one value and
+    /// parity would compare them alike. Names compare exactly, as PostgreSQL
+    /// compares the quoted identifiers `profile::rows` writes (`Title` is not `title`).
+    fn columns_distinct(&self, entity: &RawEntity, path: &str) -> Result<(), ProfileError> {
+        let mut in_file_order: Vec<_> = entity.fields.iter().collect();
+        in_file_order.sort_by_key(|(_, raw)| raw.span().start);
+        let mut claimed: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, raw) in in_file_order {
+            let Some(column) = raw.get_ref().column.as_deref() else {
+                continue;
+            };
+            if let Some(previous) = claimed.insert(column, name) {
+                return Err(self.error(
+                    raw.span(),
+                    &format!("{path}.fields.{name}.column"),
+                    format!("column {column:?} is both field {previous} and field {name}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The item's key (pk and sk together) reads the entity's own id, or two
+    /// entities of the kind would be one item. Index keys need not: a GSI may
+    /// hold many items under one key.
+    fn key_reads_own_id(
+        &self,
+        profile: &EntityProfile,
+        entity: &RawEntity,
+        path: &str,
+    ) -> Result<(), ProfileError> {
+        let own = profile.attribute(fields::ID);
+        let (pk, sk) = (&profile.pk, &profile.sk);
+        if pk
+            .attributes()
+            .chain(sk.attributes())
+            .any(|name| name == own)
+        {
+            return Ok(());
+        }
+        let kind = profile.kind;
+        Err(self.error(
+            entity.sk.span(),
+            &format!("{path}.sk"),
+            format!(
+                "neither pk {:?} nor sk {:?} reads {own:?}, the {kind}'s own id: two {kind}s would be written to one item",
+                pk.to_string(),
+                sk.to_string()
+            ),
+        ))
+    }
+
+    /// Every key the entity writes, its table's and its indexes', fits DynamoDB's limits.
+    fn keys_within_limits(
+        &self,
+        profile: &EntityProfile,
+        entity: &RawEntity,
+        path: &str,
+    ) -> Result<(), ProfileError> {
+        let mut keys = vec![
+            (
+                &profile.pk,
+                PARTITION_KEY,
+                entity.pk.span(),
+                format!("{path}.pk"),
+            ),
+            (
+                &profile.sk,
+                SORT_KEY,
+                entity.sk.span(),
+                format!("{path}.sk"),
+            ),
+        ];
+        for index in &profile.indexes {
+            let span = entity.indexes[&index.index].span();
+            let field = format!("{path}.indexes.{}", index.index);
+            keys.push((
+                &index.pk,
+                PARTITION_KEY,
+                span.clone(),
+                format!("{field}.pk"),
+            ));
+            if let Some(sk) = &index.sk {
+                keys.push((sk, SORT_KEY, span, format!("{field}.sk")));
+            }
+        }
+        for (template, limit, span, field) in keys {
+            self.key_within_limit(profile, template, limit, span, &field)?;
+        }
+        Ok(())
+    }
+
+    /// A key's text (cased), and its text with each attribute at its longest,
+    /// fit `limit`. An attribute of free text (an attribute index such as
+    /// `${shareToken}`) has no bound a profile can state: only its text is checked.
+    fn key_within_limit(
+        &self,
+        profile: &EntityProfile,
+        template: &Template,
+        limit: KeyLimit,
+        span: Range<usize>,
+        field: &str,
+    ) -> Result<(), ProfileError> {
+        let refuse = |what: String| {
+            let rule = format!(
+                "a DynamoDB {} is at most {} bytes",
+                limit.name, limit.max_bytes
+            );
+            self.error(span.clone(), field, format!("{what}; {rule}"))
+        };
+        let text = template.literal_bytes(profile.casing);
+        if text > limit.max_bytes {
+            let casing = profile.casing.name();
+            return Err(refuse(format!(
+                "the key's text alone is {text} bytes under {casing} casing"
+            )));
+        }
+        let longest = |name: &str| {
+            let field = profile
+                .fields
+                .iter()
+                .find(|f| f.attribute.as_deref() == Some(name))?;
+            codec::longest_key_bytes(field)
+        };
+        let attributes: Option<Vec<(&str, usize)>> = template
+            .attributes()
+            .map(|name| Some((name, longest(name)?)))
+            .collect();
+        let Some(attributes) = attributes else {
+            return Ok(());
+        };
+        let bytes = text + attributes.iter().map(|(_, n)| n).sum::<usize>();
+        if bytes > limit.max_bytes {
+            let parts: Vec<String> = attributes
+                .iter()
+                .map(|(name, n)| format!("{name:?} up to {n}"))
+                .collect();
+            return Err(refuse(format!(
+                "the key can be {bytes} bytes ({text} of text, {})",
+                parts.join(", ")
+            )));
+        }
+        Ok(())
     }
 
     /// No two things cutover writes share an attribute name, and nothing it

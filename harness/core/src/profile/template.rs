@@ -141,6 +141,18 @@ impl Template {
         }
     }
 
+    /// The bytes of the template's own text once cased: the key's length
+    /// without its attributes' values.
+    pub fn literal_bytes(&self, casing: Casing) -> usize {
+        self.segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => casing.apply(text).len(),
+                Segment::Attribute(_) => 0,
+            })
+            .sum()
+    }
+
     /// The key for these attribute values, cased; `None` when a value is missing.
     pub fn format(&self, casing: Casing, value: impl Fn(&str) -> Option<String>) -> Option<String> {
         let mut key = String::new();

@@ -579,6 +579,192 @@ fn profile_errors_name_file_line_and_field() {
     assert_eq!((error.line, error.field.as_str()), (2, "bogus"), "{error}");
 }
 
+/// Why the ElectroDB profile, with each edit's first `from` replaced by its
+/// `to` and read as `profiles/mine.toml`, is refused (as printed); `None` if it parses.
+fn refusal(edits: &[(&str, &str)]) -> Option<String> {
+    let mut text = ELECTRODB_TOML.to_owned();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replacen(from, to, 1);
+    }
+    Profile::parse(&text, "profiles/mine.toml")
+        .err()
+        .map(|error| error.to_string())
+}
+
+#[test]
+fn a_column_mapped_twice_is_refused_naming_both_fields() {
+    assert_eq!(
+        refusal(&[("column = \"description\"", "column = \"name\"")]).as_deref(),
+        Some(
+            "profiles/mine.toml:50:15: entities.campaign.fields.description.column: \
+         column \"name\" is both field name and field description"
+        )
+    );
+    // Quoted identifiers compare exactly, as PostgreSQL compares them: two columns.
+    assert_eq!(
+        refusal(&[("column = \"description\"", "column = \"Name\"")]),
+        None
+    );
+}
+
+#[test]
+fn a_key_without_the_entitys_own_id_is_refused() {
+    assert_eq!(
+        refusal(&[("pk = \"USER#${userId}\"", "pk = \"USER\"")]).as_deref(),
+        Some(
+            "profiles/mine.toml:29:6: entities.user.sk: neither pk \"USER\" nor sk \"METADATA\" \
+         reads \"userId\", the user's own id: two users would be written to one item"
+        )
+    );
+    assert_eq!(
+        refusal(&[("\nsk = \"CAMP#${campaignId}\"", "\nsk = \"CAMP\"")]).as_deref(),
+        Some(
+            "profiles/mine.toml:43:6: entities.campaign.sk: neither pk \"USER#${userId}\" nor sk \"CAMP\" \
+         reads \"campaignId\", the campaign's own id: two campaigns would be written to one item"
+        )
+    );
+    // Index keys may repeat (a GSI holds many items under one key).
+    assert_eq!(
+        refusal(&[(
+            "sk = \"SUMMARY#${summaryId}\"",
+            "sk = \"SUMMARY#${summaryId}\"\nindexes.gsi1 = { pk = \"SESS#${sessionId}\", sk = \"SUMMARIES\" }",
+        )]),
+        None
+    );
+}
+
+#[test]
+fn a_key_whose_text_alone_passes_dynamodbs_limit_is_refused() {
+    let user_pk = format!("pk = \"{}USER#${{userId}}\"", "U".repeat(2044));
+    assert_eq!(
+        refusal(&[("pk = \"USER#${userId}\"", &user_pk)]).as_deref(),
+        Some(
+            "profiles/mine.toml:28:6: entities.user.pk: the key's text alone is 2049 bytes \
+         under default casing; a DynamoDB partition key is at most 2048 bytes"
+        )
+    );
+    let user_sk = format!("sk = \"{}\"", "M".repeat(1025));
+    assert_eq!(
+        refusal(&[("sk = \"METADATA\"", &user_sk)]).as_deref(),
+        Some(
+            "profiles/mine.toml:29:6: entities.user.sk: the key's text alone is 1025 bytes \
+         under default casing; a DynamoDB sort key is at most 1024 bytes"
+        )
+    );
+    // Counted as cased: 512 'İ' are 1024 bytes as written, 1536 lowercased.
+    let dotted_sk = format!("sk = \"{}\"", "İ".repeat(512));
+    assert_eq!(
+        refusal(&[("sk = \"METADATA\"", &dotted_sk)]).as_deref(),
+        Some(
+            "profiles/mine.toml:29:6: entities.user.sk: the key's text alone is 1536 bytes \
+         under default casing; a DynamoDB sort key is at most 1024 bytes"
+        )
+    );
+    let as_written = ("key_casing = \"default\"", "key_casing = \"none\"");
+    assert_eq!(
+        refusal(&[as_written, ("sk = \"METADATA\"", &dotted_sk)]),
+        None
+    );
+}
+
+#[test]
+fn a_key_its_ids_can_take_past_dynamodbs_limit_is_refused() {
+    // An id is at most 128 bytes: 1920 bytes of text leave room for it, 1921 do not.
+    let user_pk = |n: usize| format!("pk = \"USER#{}${{userId}}\"", "x".repeat(n));
+    assert_eq!(
+        refusal(&[("pk = \"USER#${userId}\"", &user_pk(1915))]),
+        None
+    );
+    assert_eq!(
+        refusal(&[("pk = \"USER#${userId}\"", &user_pk(1916))]).as_deref(),
+        Some(
+            "profiles/mine.toml:28:6: entities.user.pk: the key can be 2049 bytes \
+         (1921 of text, \"userId\" up to 128); a DynamoDB partition key is at most 2048 bytes"
+        )
+    );
+    let campaign_sk = |n: usize| format!("\nsk = \"CAMP#{}${{campaignId}}\"", "x".repeat(n));
+    let from = "\nsk = \"CAMP#${campaignId}\"";
+    assert_eq!(refusal(&[(from, &campaign_sk(891))]), None);
+    assert_eq!(
+        refusal(&[(from, &campaign_sk(892))]).as_deref(),
+        Some(
+            "profiles/mine.toml:43:6: entities.campaign.sk: the key can be 1025 bytes \
+         (897 of text, \"campaignId\" up to 128); a DynamoDB sort key is at most 1024 bytes"
+        )
+    );
+}
+
+#[test]
+fn an_index_key_past_dynamodbs_limits_is_refused() {
+    let from = "indexes.gsi1 = { pk = \"CAMP#${campaignId}\", sk = \"USER#${userId}\" }";
+    let gsi1 = |pk_text: usize, sk_text: usize| {
+        format!(
+            "indexes.gsi1 = {{ pk = \"CAMP#{}${{campaignId}}\", sk = \"USER#{}${{userId}}\" }}",
+            "x".repeat(pk_text),
+            "x".repeat(sk_text)
+        )
+    };
+    assert_eq!(refusal(&[(from, &gsi1(1915, 891))]), None);
+    assert_eq!(
+        refusal(&[(from, &gsi1(1916, 0))]).as_deref(),
+        Some(
+            "profiles/mine.toml:44:16: entities.campaign.indexes.gsi1.pk: the key can be 2049 bytes \
+         (1921 of text, \"campaignId\" up to 128); a DynamoDB partition key is at most 2048 bytes"
+        )
+    );
+    assert_eq!(
+        refusal(&[(from, &gsi1(0, 892))]).as_deref(),
+        Some(
+            "profiles/mine.toml:44:16: entities.campaign.indexes.gsi1.sk: the key can be 1025 bytes \
+         (897 of text, \"userId\" up to 128); a DynamoDB sort key is at most 1024 bytes"
+        )
+    );
+    assert_eq!(
+        refusal(&[(from, &gsi1(0, 1020))]).as_deref(),
+        Some(
+            "profiles/mine.toml:44:16: entities.campaign.indexes.gsi1.sk: the key's text alone is \
+         1025 bytes under default casing; a DynamoDB sort key is at most 1024 bytes"
+        )
+    );
+    // An attribute index is the attribute itself: free text (`${shareToken}`)
+    // has no bound a profile can state, so only DynamoDB can refuse a long one.
+    assert_eq!(refusal(&[]), None);
+}
+
+#[test]
+fn key_values_are_bounded_by_their_field_type() {
+    use fields::{FieldSpec, FieldType, Need};
+    let longest = |ty: FieldType, encoding: Encoding| {
+        let spec = FieldSpec {
+            name: "f",
+            ty,
+            column: Need::Optional,
+            attribute: Need::Optional,
+        };
+        codec::longest_key_bytes(&FieldMapping {
+            spec,
+            column: None,
+            attribute: None,
+            encoding,
+        })
+    };
+    let bounds = [
+        (FieldType::Id, Encoding::String, Some(128)),
+        (FieldType::Integer, Encoding::String, Some(20)), // -9223372036854775808
+        (FieldType::Integer, Encoding::Number, Some(20)),
+        (FieldType::Timestamp, Encoding::Iso8601, Some(27)), // +262142-12-31T23:59:59.999Z
+        (FieldType::Timestamp, Encoding::EpochMs, Some(17)),
+        (FieldType::Timestamp, Encoding::EpochS, Some(14)),
+        (FieldType::Text, Encoding::String, None),
+        (FieldType::OptionalText, Encoding::String, None),
+        (FieldType::Json, Encoding::JsonText, None),
+    ];
+    for (ty, encoding, bound) in bounds {
+        assert_eq!(longest(ty, encoding), bound, "{ty:?} as {encoding:?}");
+    }
+}
+
 fn id_strategy() -> impl Strategy<Value = Id> {
     "[A-Za-z0-9_-]{1,40}".prop_map(|s| Id::parse(&s).unwrap())
 }
