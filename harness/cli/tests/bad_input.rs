@@ -82,6 +82,10 @@ fn profile_with(from: &str, to: &str) -> Vec<u8> {
     text.replacen(from, to, 1).into_bytes()
 }
 
+fn churn() -> Vec<u8> {
+    std::fs::read(repo().join("scenarios/churn.toml")).unwrap()
+}
+
 fn scenario_with(from: &str, to: &str) -> Vec<u8> {
     let text = std::fs::read_to_string(repo().join("scenarios/smoke.toml")).unwrap();
     assert!(text.contains(from), "{from}");
@@ -167,6 +171,51 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
                 "p.toml:",
                 "entities.user.fields.created_at.encoding",
                 "map cannot hold a timestamp",
+            ],
+            report: None,
+        },
+        Case {
+            name: "a rollback drill whose switch the workload never reaches",
+            files: one_file("s.toml", churn()),
+            args: vec![
+                "rollback-drill",
+                "s.toml",
+                "--writes",
+                "2000",
+                "--switch-after",
+                "1000",
+            ],
+            expected: vec![
+                "switch after 1000 writes is never reached",
+                "of the 2000 asked for",
+            ],
+            report: None,
+        },
+        Case {
+            name: "a rollback drill that would switch after its last write",
+            files: one_file("s.toml", churn()),
+            args: vec![
+                "rollback-drill",
+                "s.toml",
+                "--writes",
+                "100",
+                "--switch-after",
+                "100",
+            ],
+            expected: vec!["switch after 100 writes is never reached"],
+            report: None,
+        },
+        Case {
+            name: "a profile that maps two fields to one column",
+            files: one_file(
+                "p.toml",
+                profile_with("column = \"description\"", "column = \"name\""),
+            ),
+            args: with_stores(vec!["parity", "--profile", "p.toml"]),
+            expected: vec![
+                "p.toml:",
+                ".fields.description.column",
+                "column \"name\" is both field name and field description",
             ],
             report: None,
         },

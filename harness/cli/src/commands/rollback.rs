@@ -40,6 +40,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = crate::input::read_text(&args.scenario, "scenario")?;
     let scenario = Scenario::parse(&text, &args.scenario.display().to_string())?;
     let seed = args.seed.unwrap_or(scenario.seed);
+    let plan = DrillPlan {
+        seed,
+        writes: args.writes,
+        switch_after: args.switch_after,
+    };
+    // Refused before any engine starts: a switch the workload never reaches.
+    plan.writes_to_run(&scenario)?;
     let profile = args.performer.load_profile()?;
     let performer = args.performer.performer();
     let profile_path = args.performer.profile.clone();
@@ -50,19 +57,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "{} writes of {} (seed {seed}), switching to postgres-only after {}",
                 args.writes, scenario.name, args.switch_after
             );
-            let drilled = run_rollback_drill(
-                engines,
-                sandbox,
-                &scenario,
-                DrillPlan {
-                    seed,
-                    writes: args.writes,
-                    switch_after: args.switch_after,
-                },
-                profile,
-                &performer,
-            )
-            .await?;
+            let drilled =
+                run_rollback_drill(engines, sandbox, &scenario, plan, profile, &performer).await?;
             Ok((
                 drilled,
                 report::sandbox_stores(sandbox, profile_path.as_deref()),

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use cutover_backends::postgres::redact_password;
 use cutover_backends::{Engines, Sandbox};
+use cutover_core::provision::Provisioner;
 
 use crate::backend_args::BackendArgs;
 
@@ -44,9 +45,9 @@ async fn serve(engines: &Engines, sandbox: &Sandbox) -> anyhow::Result<()> {
 /// cutover started the server (its password is a fresh secret of this run,
 /// on a loopback port, or a test container's); masked when the user
 /// supplied the server, whose password is theirs and not ours to echo.
-fn usable_url(engines: &Engines, url: &str) -> String {
-    match engines.postgres().provisioner {
-        cutover_core::provision::Provisioner::Endpoint => redact_password(url),
+fn usable_url(provisioner: Provisioner, url: &str) -> String {
+    match provisioner {
+        Provisioner::Endpoint => redact_password(url),
         _ => url.to_owned(),
     }
 }
@@ -73,7 +74,7 @@ fn connection_sheet(engines: &Engines, sandbox: &Sandbox, app: &cutover_app::App
             .next_back()
             .unwrap_or_default()
     ));
-    let database_url = usable_url(engines, &sandbox.pg_url);
+    let database_url = usable_url(engines.postgres().provisioner, &sandbox.pg_url);
     line(format!("  export DATABASE_URL='{database_url}'"));
     line(format!(
         "dynamodb  ({}, {})",
@@ -124,4 +125,20 @@ fn connection_sheet(engines: &Engines, sandbox: &Sandbox, app: &cutover_app::App
         s3.url.as_deref().unwrap_or("(AWS)")
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_of_a_server_cutover_started_is_printed_whole() {
+        let url = "postgres://postgres:5f1c0e@127.0.0.1:41234/cutover_run_ab12";
+        assert_eq!(usable_url(Provisioner::Embedded, url), url);
+        assert_eq!(usable_url(Provisioner::Containers, url), url);
+        assert_eq!(
+            usable_url(Provisioner::Endpoint, url),
+            "postgres://postgres:***@127.0.0.1:41234/cutover_run_ab12"
+        );
+    }
 }
