@@ -256,7 +256,9 @@ fn the_rules_see_what_they_forbid() {
     );
     let layout = offenders(&all, |line| line.contains("\"transcripts/"));
     assert!(
-        layout.iter().any(|at| at.starts_with("core/src/domain.rs:")),
+        layout
+            .iter()
+            .any(|at| at.starts_with("core/src/domain.rs:")),
         "the reference layout's key builder is not seen"
     );
     let source = offenders(&all, |line| line.contains("format!(\"{}:{id}\""));
