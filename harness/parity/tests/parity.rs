@@ -166,6 +166,10 @@ enum Corruption {
 
 type Expected = (Category, &'static str, Option<&'static str>);
 
+/// An object of the app's transcript layout that no item points to.
+const ORPHAN: &str =
+    "transcripts/alice/s1/0000000000000000000000000000000000000000000000000000000000000bad";
+
 /// Every corruption and the one finding it must produce (category, id or
 /// key, field), one or more of every category.
 fn corruptions() -> Vec<(Corruption, Expected)> {
@@ -256,8 +260,9 @@ fn corruptions() -> Vec<(Corruption, Expected)> {
             (MalformedItem, "USER#typo/METADATA", None),
         ),
         (
-            PutOrphanObject("transcripts/alice/s1/0000orphan"),
-            (OrphanObject, "transcripts/alice/s1/0000orphan", None),
+            // (Of the app's layout: a SHA-256 name, 64 lowercase hex digits.)
+            PutOrphanObject(ORPHAN),
+            (OrphanObject, ORPHAN, None),
         ),
     ]
 }

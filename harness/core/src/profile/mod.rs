@@ -783,7 +783,27 @@ impl Checker<'_> {
         self.owned_attributes_distinct(&profile, table, raw, entity, &path)?;
         self.key_reads_own_id(&profile, entity, &path)?;
         self.keys_within_limits(&profile, entity, &path)?;
+        self.transcript_layout_readable(&profile, entity, &path)?;
         Ok(profile)
+    }
+
+    /// A session's transcript layout can be read back: each object key names
+    /// at most one session, and a listing is never the whole bucket.
+    fn transcript_layout_readable(
+        &self,
+        profile: &EntityProfile,
+        entity: &RawEntity,
+        path: &str,
+    ) -> Result<(), ProfileError> {
+        let (Some(template), Some(text)) = (&profile.transcript_key, &entity.transcript_key) else {
+            return Ok(());
+        };
+        match transcripts::layout_problem(template, profile) {
+            Some(problem) => {
+                Err(self.error(text.span(), &format!("{path}.transcript_key"), problem))
+            }
+            None => Ok(()),
+        }
     }
 
     fn fields(
@@ -1033,7 +1053,7 @@ impl Checker<'_> {
 
     /// A key's text (cased), and its text with each attribute at its longest,
     /// fit `limit`. An attribute of free text (an attribute index such as
-    /// `${shareToken}`) has no bound a profile can state: only its text is checked.
+    /// `${shareToken}`) has no bound a profile can state: the rest of the key is checked without it.
     fn key_within_limit(
         &self,
         profile: &EntityProfile,
@@ -1063,21 +1083,21 @@ impl Checker<'_> {
                 .find(|f| f.attribute.as_deref() == Some(name))?;
             codec::longest_key_bytes(field)
         };
-        let attributes: Option<Vec<(&str, usize)>> = template
+        // Free text has no bound; the bounded parts alone may still pass the limit.
+        let attributes: Vec<(&str, usize)> = template
             .attributes()
-            .map(|name| Some((name, longest(name)?)))
+            .filter_map(|name| Some((name, longest(name)?)))
             .collect();
-        let Some(attributes) = attributes else {
-            return Ok(());
-        };
+        let unbounded = template.attributes().count() > attributes.len();
         let bytes = text + attributes.iter().map(|(_, n)| n).sum::<usize>();
         if bytes > limit.max_bytes {
             let parts: Vec<String> = attributes
                 .iter()
                 .map(|(name, n)| format!("{name:?} up to {n}"))
                 .collect();
+            let at_least = if unbounded { "at least " } else { "" };
             return Err(refuse(format!(
-                "the key can be {bytes} bytes ({text} of text, {})",
+                "the key can be {at_least}{bytes} bytes ({text} of text, {})",
                 parts.join(", ")
             )));
         }

@@ -174,6 +174,16 @@ impl Template {
         }
     }
 
+    /// Each attribute with the literal text right after it (none after the last).
+    pub fn attributes_with_following_literal(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.segments.windows(2).filter_map(|pair| match pair {
+            [Segment::Attribute(name), Segment::Literal(text)] => {
+                Some((name.as_str(), text.as_str()))
+            }
+            _ => None,
+        })
+    }
+
     /// The same template with every attribute renamed by `rename`; `None`
     /// when an attribute has no new name.
     pub fn renamed(&self, rename: impl Fn(&str) -> Option<String>) -> Option<Template> {

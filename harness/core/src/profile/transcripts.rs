@@ -6,7 +6,8 @@
 
 use crate::keys::{EntityKind, Id};
 
-use super::{Profile, Template, fields};
+use super::fields::FieldType;
+use super::{EntityProfile, Profile, Template, fields};
 
 /// The session a transcript object belongs to, read from its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,22 +49,28 @@ impl Profile {
     }
 
     /// The session `key` is a transcript object of, when `key` has the
-    /// layout's shape exactly: its ids valid ids, every other part a plain
-    /// name (letters, digits, `._-`; not `.` or `..`). `None` otherwise —
-    /// such an object is never the app's to sweep or delete.
+    /// layout's shape exactly, each part a value its field can hold: ids
+    /// valid ids, a SHA-256 64 lowercase hex digits, a size digits, anything
+    /// else a plain name (letters, digits, `._-`; not `.` or `..`). `None`
+    /// otherwise — such an object is never the app's to sweep or delete.
     pub fn transcript_owner(&self, key: &str) -> Option<TranscriptOwner> {
         let (user_attribute, session_attribute) = self.transcript_id_attributes();
+        let session_entity = self.entity(EntityKind::Session);
         let mut user: Option<Id> = None;
         let mut session: Option<Id> = None;
         for (name, value) in self.transcript_template().values(key)? {
+            let field = session_entity
+                .fields
+                .iter()
+                .find(|f| f.attribute.as_deref() == Some(name))?;
+            if !PartAlphabet::of(field.spec.name, field.spec.ty).holds(value) {
+                return None;
+            }
             let slot = if name == session_attribute {
                 &mut session
             } else if name == user_attribute {
                 &mut user
             } else {
-                if !plain_name(value) {
-                    return None;
-                }
                 continue;
             };
             let id = Id::parse(value).ok()?;
@@ -103,12 +110,14 @@ impl Profile {
                 .find(|f| f.attribute.as_deref() == Some(attribute))?;
             ours.field(field.spec.name)?.attribute.clone()
         });
+        let template = translated.expect(
+            "profile checked: every attribute of a transcript layout is a session field's, and every session field but the transcript has an attribute",
+        );
         let mut relaid = self.clone();
-        if let Some(template) = translated
-            && let Some(session) = relaid
-                .entities
-                .iter_mut()
-                .find(|entity| entity.kind == EntityKind::Session)
+        if let Some(session) = relaid
+            .entities
+            .iter_mut()
+            .find(|entity| entity.kind == EntityKind::Session)
         {
             session.transcript_key = Some(template);
         }
@@ -125,13 +134,80 @@ impl Profile {
     }
 }
 
-fn plain_name(value: &str) -> bool {
-    value != "."
-        && value != ".."
-        && !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+/// What one part of a transcript key can hold, by its field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartAlphabet {
+    /// `[A-Za-z0-9_-]{1,128}` (`keys::Id`).
+    Id,
+    /// 64 lowercase hexadecimal digits.
+    Sha256,
+    /// Decimal digits.
+    Digits,
+    /// Letters, digits, `._-`; not `.` or `..`.
+    PlainName,
+}
+
+impl PartAlphabet {
+    fn of(field: &str, ty: FieldType) -> PartAlphabet {
+        match (field, ty) {
+            (_, FieldType::Id) => PartAlphabet::Id,
+            (fields::TRANSCRIPT_SHA256, _) => PartAlphabet::Sha256,
+            (_, FieldType::Integer) => PartAlphabet::Digits,
+            _ => PartAlphabet::PlainName,
+        }
+    }
+
+    /// Whether a value of this part can contain `c`.
+    fn allows(self, c: char) -> bool {
+        match self {
+            PartAlphabet::Id => c.is_ascii_alphanumeric() || c == '_' || c == '-',
+            PartAlphabet::Sha256 => c.is_ascii_digit() || ('a'..='f').contains(&c),
+            PartAlphabet::Digits => c.is_ascii_digit(),
+            PartAlphabet::PlainName => c.is_ascii_alphanumeric() || "._-".contains(c),
+        }
+    }
+
+    fn holds(self, value: &str) -> bool {
+        let shaped = match self {
+            PartAlphabet::Id => Id::parse(value).is_ok(),
+            PartAlphabet::Sha256 => value.len() == 64,
+            PartAlphabet::Digits | PartAlphabet::PlainName => !value.is_empty(),
+        };
+        shaped && value != "." && value != ".." && value.chars().all(|c| self.allows(c))
+    }
+}
+
+/// Why a session's `transcript_key` cannot be read back unambiguously, if
+/// it cannot: what `Profile::parse` refuses, so that an object key names at
+/// most one session and a listing is never the whole bucket.
+pub(super) fn layout_problem(template: &Template, session: &EntityProfile) -> Option<String> {
+    if template.known_prefix(|_| None).is_empty() {
+        return Some(
+            "the layout must start with text (a prefix such as \"tx/\"): with none, every object of the bucket would be listed as the app's".into(),
+        );
+    }
+    let session_attribute = session.attribute(fields::ID);
+    if !template.attributes().any(|name| name == session_attribute) {
+        return Some(format!(
+            "the layout must read {session_attribute:?}, the session's own id: without it an object names no session"
+        ));
+    }
+    for (attribute, literal) in template.attributes_with_following_literal() {
+        let Some(field) = session
+            .fields
+            .iter()
+            .find(|f| f.attribute.as_deref() == Some(attribute))
+        else {
+            continue;
+        };
+        let alphabet = PartAlphabet::of(field.spec.name, field.spec.ty);
+        if literal.chars().all(|c| alphabet.allows(c)) {
+            return Some(format!(
+                "the text {literal:?} after \"${{{attribute}}}\" can occur inside its values, so a key could be read two ways: put a character its values never hold (such as \"/\") in it"
+            ));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -171,6 +247,10 @@ mod tests {
             format!("other/alice/s1/{sha}"),
             "transcripts/al ice/s1/x".to_owned(),
             "transcripts/alice/notes/readme.txt/x".to_owned(),
+            // The issue's foreign object: "readme.txt" is no SHA-256.
+            "transcripts/alice/notes/readme.txt".to_owned(),
+            format!("transcripts/alice/s1/{}", "AB".repeat(32)),
+            format!("transcripts/alice/s1/{}", "ab".repeat(31)),
         ] {
             assert_eq!(profile.transcript_owner(&key), None, "{key}");
         }
@@ -214,5 +294,35 @@ mod tests {
             relaid.session_transcripts_prefix(&id("alice"), &id("s1")),
             "tx/alice/s1"
         );
+    }
+
+    #[test]
+    fn layouts_that_cannot_be_read_back_are_refused_at_load() {
+        let refused = |layout: &str| {
+            let text = crate::profile::REFERENCE_TOML.replace(
+                r#"transcript_key = "transcripts/${userId}/${sessionId}/${transcriptSha256}""#,
+                &format!("transcript_key = {layout:?}"),
+            );
+            Profile::parse(&text, "custom.toml")
+                .err()
+                .map(|error| error.to_string())
+        };
+        let no_prefix = refused("${userId}/${sessionId}").expect("refused");
+        assert!(no_prefix.contains("must start with text"), "{no_prefix}");
+        assert!(no_prefix.contains("transcript_key"), "{no_prefix}");
+        let no_session = refused("tx/${userId}/${transcriptSha256}").expect("refused");
+        assert!(
+            no_session.contains("must read \"sessionId\""),
+            "{no_session}"
+        );
+        let ambiguous = refused("tx/${userId}-${sessionId}").expect("refused");
+        assert!(ambiguous.contains("after \"${userId}\""), "{ambiguous}");
+        for fine in [
+            "tx/${userId}/${sessionId}",
+            "tx/${sessionId}.txt",
+            "transcripts/${userId}/${sessionId}/${transcriptSha256}",
+        ] {
+            assert_eq!(refused(fine), None, "{fine}");
+        }
     }
 }
