@@ -195,27 +195,32 @@ pub struct BatchWriteStats {
     pub item_bytes: u64,
 }
 
-/// How `DynamoStore::copy_items` wrote an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Copied {
-    /// It was not there: put whole, conditioned on its absence.
-    Created,
-    /// It was there: the profile's attributes set or removed, every other kept.
-    Merged,
+/// How `DynamoStore::copy_items` wrote one item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Copied {
+    /// The size of the item that was there (`None`: there was none).
+    old_bytes: Option<u64>,
+    bytes: u64,
+    wcu_reported: Option<f64>,
+    /// Attempts the engine throttled before this one landed.
+    throttled: u32,
 }
 
 /// What `DynamoStore::copy_items` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CopyStats {
-    /// Requests sent: one PutItem per item, and an UpdateItem more for each
-    /// item that was there.
+    /// UpdateItem requests sent, throttled ones included.
     pub calls: u64,
+    /// Items that were not there.
     pub created: u64,
+    /// Items that were there: updated attribute by attribute.
     pub merged: u64,
+    /// Writes sent again after the engine throttled them.
+    pub throttled_retries: u64,
     /// Write capacity the engine reported, `None` if it reported none.
     pub wcu_reported: Option<f64>,
-    /// Write capacity `capacity::batch_write_wcu_indexed` computes from the
-    /// item sizes and the indexes holding each item.
+    /// Write capacity `capacity::upsert_wcu_indexed` computes from each
+    /// item's size before and after and the indexes holding it.
     pub wcu_modeled: f64,
     pub item_bytes: u64,
 }
@@ -474,8 +479,9 @@ impl DynamoStore {
         written_unless_condition_failed(result, || format!("UpdateItem {stored_key}"))
     }
 
-    /// Refuses an item DynamoDB would refuse (over 400 KB) before sending it.
-    fn check_size(&self, kind: EntityKind, key: &StoredKey, item: &Item) -> Result<(), AppError> {
+    /// Refuses an item DynamoDB would refuse (over 400 KB) before sending it;
+    /// returns its size.
+    fn check_size(&self, kind: EntityKind, key: &StoredKey, item: &Item) -> Result<u64, AppError> {
         let bytes = item_bytes(item).map_err(|e| AppError::MalformedItem {
             key: key.to_string(),
             detail: e.to_string(),
@@ -487,7 +493,7 @@ impl DynamoStore {
                 bytes,
             });
         }
-        Ok(())
+        Ok(bytes as u64)
     }
 
     /// The UpdateItem (no condition yet) that sets every attribute the
@@ -529,20 +535,25 @@ impl DynamoStore {
                 None => removes.push(placeholder),
             }
         }
-        let mut expression = format!("SET {}", sets.join(", "));
-        if !removes.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        let mut clauses = Vec::new();
+        if !sets.is_empty() {
+            clauses.push(format!("SET {}", sets.join(", ")));
         }
-        request.update_expression(expression)
+        if !removes.is_empty() {
+            clauses.push(format!("REMOVE {}", removes.join(", ")));
+        }
+        // (A profile owns at least its version attribute, so never neither.)
+        request.update_expression(clauses.join(" "))
     }
 
     /// Copies `items` (all of `kind`) into the table as a backfill must:
-    /// owning only the profile's attributes. An item not there yet is put,
-    /// conditioned on its absence; one that is there is updated attribute
-    /// by attribute (`owned_update`), so whatever the profile does not own —
+    /// owning only the profile's attributes. Each item is one UpdateItem
+    /// setting what the profile owns (`owned_update`): where no item is, that
+    /// creates it whole; where one is, whatever the profile does not own —
     /// `preserve`d attributes, another tool's, a TTL — survives, byte for
     /// byte. Unconditional on versions: the caller owns the race with live
-    /// writes (see the backfill). `concurrency` items are written at once.
+    /// writes (see the backfill). `concurrency` items are written at once; a
+    /// throttled write is sent again after a jittered backoff.
     pub async fn copy_items(
         &self,
         kind: EntityKind,
@@ -550,43 +561,36 @@ impl DynamoStore {
         concurrency: usize,
     ) -> Result<CopyStats, AppError> {
         use futures::{StreamExt, TryStreamExt};
-        let copied: Vec<(Copied, Option<f64>, u64)> = futures::stream::iter(items)
+        // `buffered` keeps each answer beside its item.
+        let copied: Vec<Copied> = futures::stream::iter(items)
             .map(|item| self.copy_item(kind, item))
-            .buffer_unordered(concurrency.max(1))
+            .buffered(concurrency.max(1))
             .try_collect()
             .await?;
         let mut stats = CopyStats::default();
-        for (item, (how, wcu_reported, bytes)) in items.iter().zip(copied) {
-            stats.item_bytes += bytes;
-            stats.wcu_modeled += cutover_core::capacity::batch_write_wcu_indexed(&[(
-                bytes,
+        for (item, copied) in items.iter().zip(copied) {
+            stats.calls += 1 + u64::from(copied.throttled);
+            stats.throttled_retries += u64::from(copied.throttled);
+            stats.item_bytes += copied.bytes;
+            stats.wcu_modeled += cutover_core::capacity::upsert_wcu_indexed(
+                copied.old_bytes,
+                copied.bytes,
                 self.profile.indexes_holding(item),
-            )]);
-            if let Some(units) = wcu_reported {
+            );
+            if let Some(units) = copied.wcu_reported {
                 *stats.wcu_reported.get_or_insert(0.0) += units;
             }
-            match how {
-                Copied::Created => {
-                    stats.calls += 1;
-                    stats.created += 1;
-                }
-                Copied::Merged => {
-                    stats.calls += 2;
-                    stats.merged += 1;
-                }
+            match copied.old_bytes {
+                None => stats.created += 1,
+                Some(_) => stats.merged += 1,
             }
         }
         Ok(stats)
     }
 
-    /// One item of `copy_items`: how it was written, the capacity the engine
-    /// reported, and its size.
-    async fn copy_item(
-        &self,
-        kind: EntityKind,
-        item: &Item,
-    ) -> Result<(Copied, Option<f64>, u64), AppError> {
-        use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+    /// One item of `copy_items`.
+    async fn copy_item(&self, kind: EntityKind, item: &Item) -> Result<Copied, AppError> {
+        use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
         let stored_key = self
             .profile
             .stored_key(item)
@@ -594,38 +598,48 @@ impl DynamoStore {
                 key: "(no key)".to_owned(),
                 detail: "the item lacks the table's key attributes".to_owned(),
             })?;
-        self.check_size(kind, &stored_key, item)?;
-        let bytes = item_bytes(item).map_or(0, |bytes| bytes as u64);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item_to_sdk(item)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", &self.profile.table.partition_key)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        let units = |capacity: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>| {
-            capacity.and_then(|c| c.capacity_units())
-        };
-        match put {
-            Ok(answer) => Ok((Copied::Created, units(answer.consumed_capacity()), bytes)),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
-                    == Some("ConditionalCheckFailedException") =>
-            {
-                let answer = self
-                    .owned_update(kind, &stored_key, item)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(|e| AppError::dynamodb(format!("UpdateItem {stored_key}"), e))?;
-                Ok((Copied::Merged, units(answer.consumed_capacity()), bytes))
+        let bytes = self.check_size(kind, &stored_key, item)?;
+        let mut throttled = 0u32;
+        loop {
+            let answer = self
+                .owned_update(kind, &stored_key, item)
+                .return_values(ReturnValue::AllOld)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| AppError::dynamodb(format!("UpdateItem {stored_key}"), e));
+            match answer {
+                Ok(answer) => {
+                    // (Some engines answer an absent item's old image with
+                    // its key alone: an item was there only if it held more.)
+                    let table_keys = [
+                        &self.profile.table.partition_key,
+                        &self.profile.table.sort_key,
+                    ];
+                    let old_bytes = answer
+                        .attributes()
+                        .filter(|old| old.keys().any(|name| !table_keys.contains(&name)))
+                        .map(|old| {
+                            item_from_sdk(old)
+                                .ok()
+                                .and_then(|old| item_bytes(&old).ok())
+                                .map_or(0, |bytes| bytes as u64)
+                        });
+                    return Ok(Copied {
+                        old_bytes,
+                        bytes,
+                        wcu_reported: answer.consumed_capacity().and_then(|c| c.capacity_units()),
+                        throttled,
+                    });
+                }
+                Err(error) if error.is_transient() && throttled < UNPROCESSED_ATTEMPTS => {
+                    let delay =
+                        cutover_core::backfill::retry_delay(throttled, rand::random::<f64>());
+                    throttled += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                Err(error) => return Err(error),
             }
-            Err(error) => Err(AppError::dynamodb(format!("PutItem {stored_key}"), error)),
         }
     }
 

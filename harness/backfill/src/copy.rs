@@ -109,7 +109,7 @@ pub fn transcript_objects(entities: &[(Entity, Option<String>)]) -> Vec<(&str, &
         .collect()
 }
 
-/// Copies one page: transcripts, then items (each put if absent, merged
+/// Copies one page: transcripts, then items (each created if absent, merged
 /// attribute by attribute if there: `DynamoStore::copy_items`), then the race check.
 async fn copy_page(
     app: &App,
@@ -147,6 +147,7 @@ async fn copy_page(
     totals.item_bytes = written.item_bytes;
     totals.write_calls = written.calls;
     totals.items_merged = written.merged;
+    totals.unprocessed_retries = written.throttled_retries;
     totals.wcu_reported = written.wcu_reported;
     totals.wcu_modeled = written.wcu_modeled;
     for _ in &entities {

@@ -5,16 +5,15 @@
 //! pages in parallel — transcripts to S3 first, then items — and a checkpoint file moves over the pages finished in
 //! order, so an interrupted backfill resumes where it stopped.
 //!
-//! **What it owns.** An item is put only where none is (a PutItem
-//! conditioned on its absence); an item that is there is updated attribute
-//! by attribute, setting only what the profile owns, so `preserve`d and
-//! unmapped attributes survive (`DynamoStore::copy_items`). A batch
-//! (`BatchWriteItem`) cannot be conditional and would replace whole items, so
-//! the backfill does not use one.
+//! **What it owns.** Each item is written by an UpdateItem that sets only
+//! the attributes the profile owns: where no item is, that creates it whole;
+//! where one is, `preserve`d and unmapped attributes survive
+//! (`DynamoStore::copy_items`). A batch (`BatchWriteItem`) would replace
+//! whole items, so the backfill does not use one.
 //!
 //! **The race.** The copy is not conditioned on versions, so a page may
 //! overwrite an item the live path wrote after the page was read, or put
-//! back one it deleted. After each batch lands, the backfill reads the versions
+//! back one it deleted. After each page lands, the backfill reads the versions
 //! PostgreSQL holds *now* for the page's entities; any entity whose version
 //! moved (or that is gone) is reconciled under its advisory lock
 //! (`Relay::reconcile_copy`): its current state is written with version

@@ -134,7 +134,7 @@ impl BackfillReport {
                 all.transcript_bytes,
             ),
             (
-                "write calls (conditional PutItem; UpdateItem where an item was there)",
+                "write calls (UpdateItem of the profile's attributes)",
                 run.write_calls,
                 all.write_calls,
             ),
@@ -144,7 +144,7 @@ impl BackfillReport {
                 all.items_merged,
             ),
             (
-                "unprocessed items sent again",
+                "writes sent again after throttling",
                 run.unprocessed_retries,
                 all.unprocessed_retries,
             ),
@@ -159,7 +159,7 @@ impl BackfillReport {
         };
         let _ = writeln!(
             out,
-            "| WCU reported by the engine | {} | {} |\n| WCU modeled (`capacity::batch_write_wcu_indexed`: table + index entries) | {:.0} | {:.0} |\n| entities reconciled after a live write moved them | {} | {} |",
+            "| WCU reported by the engine | {} | {} |\n| WCU modeled (`capacity::upsert_wcu_indexed`: the larger of the item before and after, table + index entries) | {:.0} | {:.0} |\n| entities reconciled after a live write moved them | {} | {} |",
             reported(run),
             reported(all),
             run.wcu_modeled,

@@ -457,7 +457,7 @@ fn a_backfill_and_a_relay_sync_keep_the_attributes_the_profile_does_not_own() {
             "{}",
             again.to_markdown()
         );
-        assert_eq!(again.this_run.write_calls, 2 * entities);
+        assert_eq!(again.this_run.write_calls, entities);
 
         for key in &keys {
             let item = app

@@ -97,20 +97,20 @@ pub struct CopyTotals {
     pub item_bytes: u64,
     pub transcript_bytes: u64,
     pub transcripts: u64,
-    /// Write requests sent (a conditional PutItem per item, and an
-    /// UpdateItem more for each item that was already there).
+    /// Write requests sent (an UpdateItem per item, throttled ones included).
     #[serde(alias = "batch_calls")]
     pub write_calls: u64,
     /// Items that were already there, updated attribute by attribute (what
     /// the profile does not own kept).
     #[serde(default)]
     pub items_merged: u64,
-    /// Unprocessed items sent again.
+    /// Writes sent again after the engine throttled them (or, in a batch,
+    /// left them unprocessed).
     pub unprocessed_retries: u64,
     /// Capacity as the engine reported it (`None` when it reports none).
     pub wcu_reported: Option<f64>,
-    /// Capacity as `capacity::batch_write_wcu_indexed` computes it from item
-    /// sizes and the indexes holding each item.
+    /// Capacity as `capacity::upsert_wcu_indexed` computes it from item
+    /// sizes before and after and the indexes holding each item.
     pub wcu_modeled: f64,
     /// Entities changed by the live path while being copied, rewritten from
     /// PostgreSQL under their lock (see the race rule in ARCHITECTURE.md).

@@ -152,6 +152,14 @@ pub fn batch_write_wcu_indexed(puts: &[(u64, u32)]) -> f64 {
         .sum()
 }
 
+/// An UpdateItem that writes a whole item, creating it or merging into one
+/// that is there (`old_item_bytes`), into a table whose global secondary
+/// indexes hold it `indexes` times: charged on the larger of the two sizes,
+/// once for the table and once per index entry.
+pub fn upsert_wcu_indexed(old_item_bytes: Option<u64>, new_item_bytes: u64, indexes: u32) -> f64 {
+    put_wcu(old_item_bytes, new_item_bytes) * f64::from(1 + indexes)
+}
+
 /// TransactWriteItems: 2 WCU per KB per item.
 pub fn transact_write_wcu(item_sizes: &[u64]) -> f64 {
     2.0 * batch_write_wcu(item_sizes)
@@ -165,6 +173,10 @@ mod tests {
     fn index_writes_are_charged_per_index_holding_the_item() {
         // 1.5 KB in two indexes: 2 WCU for the table, 2 for each index.
         assert_eq!(batch_write_wcu_indexed(&[(1536, 2)]), 6.0);
+        // A merge is charged on the larger of the item before and after.
+        assert_eq!(upsert_wcu_indexed(None, 1536, 2), 6.0);
+        assert_eq!(upsert_wcu_indexed(Some(3000), 1536, 0), 3.0);
+        assert_eq!(upsert_wcu_indexed(Some(100), 1536, 1), 4.0);
         assert_eq!(batch_write_wcu_indexed(&[(100, 0), (100, 1)]), 3.0);
         assert_eq!(
             batch_write_wcu_indexed(&[(100, 0), (3000, 0)]),
