@@ -41,7 +41,12 @@ pub fn write_pair(
         .with_context(|| format!("creating report directory {}", dir.display()))?;
     let json_path = dir.join(format!("{name}.json"));
     let markdown_path = dir.join(format!("{name}.md"));
-    std::fs::write(&json_path, serde_json::to_string_pretty(json)? + "\n")
+    // Written beside itself and renamed over: a reader (the next run's
+    // overwrite check) never sees half a report.
+    let staging = dir.join(format!(".{name}.json.partial"));
+    std::fs::write(&staging, serde_json::to_string_pretty(json)? + "\n")
+        .with_context(|| format!("writing {}", staging.display()))?;
+    std::fs::rename(&staging, &json_path)
         .with_context(|| format!("writing {}", json_path.display()))?;
     std::fs::write(&markdown_path, markdown)
         .with_context(|| format!("writing {}", markdown_path.display()))?;

@@ -77,7 +77,13 @@ impl StoreArgs {
             table: self.table.clone(),
             s3_endpoint: endpoint(&self.s3_endpoint),
             bucket: self.bucket.clone(),
-            profile: self.profile.as_ref().map(|path| path.display().to_string()),
+            // One file, however it was named (`./p.toml`, `p.toml`).
+            profile: self.profile.as_ref().map(|path| {
+                std::fs::canonicalize(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string()
+            }),
         }
     }
 

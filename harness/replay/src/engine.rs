@@ -50,6 +50,10 @@ pub enum ReplayError {
         writes: u64,
         available: u64,
     },
+    #[error(
+        "the rollback drill needs a driver that performs writes: {driver} only answers reads (its writes would be cutover's own path, not the app's rollback)"
+    )]
+    DrillNeedsWrites { driver: String },
     #[error("a replay worker stopped unexpectedly: {0}")]
     Worker(String),
     #[error("end-of-run check {check} could not run: {source}")]

@@ -56,6 +56,7 @@ pub async fn run_scenario(
                 async |driver, stores, rig| {
                     crate::replay_through(driver, stores, scenario, options, Some(rig)).await
                 },
+                |_, _| {},
             )
             .await?
         }
@@ -94,8 +95,6 @@ pub async fn run_rollback_drill(
     profile: Arc<Profile>,
     performer: &Performer,
 ) -> Result<RollbackReport, ReplayError> {
-    // Refused before anything starts: a switch the workload never reaches.
-    plan.writes_to_run(scenario)?;
     let drill = async |driver: Arc<Driver>, stores: Arc<App>, rig: &FaultRig<'_>| {
         crate::rollback::drill(&driver, &stores, rig, scenario, plan).await
     };
@@ -117,6 +116,7 @@ pub async fn run_rollback_drill(
                 Mode::Dual,
                 external,
                 async |driver, stores, rig| drill(driver, stores, rig).await,
+                crate::rollback::recount_after_close,
             )
             .await
         }
@@ -149,7 +149,8 @@ impl Performer {
 
 /// Starts the driver behind the fault proxies (which carry a scenario's
 /// faults and pass everything through otherwise), runs `work` with it, and
-/// closes it whatever `work` returned; a problem closing it is a warning.
+/// closes it whatever `work` returned (a problem closing it is a warning);
+/// then `after_close` sees the result and the rig, which saw the driver out.
 async fn with_external_driver<T>(
     engines: &Engines,
     sandbox: &Sandbox,
@@ -157,6 +158,7 @@ async fn with_external_driver<T>(
     mode: Mode,
     external: External<'_>,
     work: impl AsyncFnOnce(Arc<Driver>, Arc<App>, &FaultRig<'_>) -> Result<T, ReplayError>,
+    after_close: impl FnOnce(&mut T, &FaultRig<'_>),
 ) -> Result<T, ReplayError> {
     let rig = FaultRig::start(engines, sandbox).await?;
     let (driver, stores) = driver::start_external(
@@ -170,9 +172,12 @@ async fn with_external_driver<T>(
     )
     .await?;
     eprintln!("driver: {}", driver.describe());
-    let outcome = work(driver.clone(), stores, &rig).await;
+    let mut outcome = work(driver.clone(), stores, &rig).await;
     if let Some(problem) = driver.close().await {
         eprintln!("warning: {problem}");
+    }
+    if let Ok(result) = &mut outcome {
+        after_close(result, &rig);
     }
     outcome
 }

@@ -42,9 +42,10 @@ async fn serve(engines: &Engines, sandbox: &Sandbox) -> anyhow::Result<()> {
 }
 
 /// The URL to print for the run's database: whole, so it can be pasted, when
-/// cutover started the server (its password is a fresh secret of this run,
-/// on a loopback port, or a test container's); masked when the user
-/// supplied the server, whose password is theirs and not ours to echo.
+/// cutover started the server (the embedded cluster's password is a fresh
+/// secret of this run on a loopback port; a test container's is the image's
+/// well-known one); masked when the user supplied the server, whose password
+/// is theirs and not ours to echo.
 fn usable_url(provisioner: Provisioner, url: &str) -> String {
     match provisioner {
         Provisioner::Endpoint => redact_password(url),

@@ -83,6 +83,11 @@ pub async fn drill(
     scenario: &Scenario,
     plan: DrillPlan,
 ) -> Result<RollbackReport, ReplayError> {
+    if matches!(driver, Driver::ReadsOnly { .. }) {
+        return Err(ReplayError::DrillNeedsWrites {
+            driver: driver.describe(),
+        });
+    }
     let writes_to_run = plan.writes_to_run(scenario)?;
     connect(rig, true);
     driver.set_mode(Mode::Dual).await?;
@@ -95,7 +100,7 @@ pub async fn drill(
         }
     }
     let writes_dual = run.writes;
-    let at_switch = switch(driver, stores, rig, &run.model, writes_dual).await?;
+    let at_switch = switch(driver, stores, rig, &run.model).await?;
     let model_at_switch = run.model.clone();
     let before = observe::snapshot(stores).await?;
 
@@ -105,28 +110,29 @@ pub async fn drill(
         }
         run.after_switch(driver, &op).await?;
     }
-
     // Every access pattern of every entity, answered with DynamoDB and S3
     // still cut off.
     let tokens = std::sync::Mutex::new(run.tokens.clone());
     let read_check = crate::checks::driver_read_parity(driver, &run.model, &tokens).await?;
-    let mut after_switch = AfterSwitch {
+    // Work the driver deferred is asked for now, still cut off: it must
+    // have none, and must not reach for DynamoDB or S3 doing it. (The cut
+    // stays until the rig is dropped: `recount_after_close` counts what the
+    // driver sends on its way out.)
+    let pending_at_end = driver.drain(DRAIN_TIMEOUT).await?;
+    let changed = observe::changes(&before, &observe::snapshot(stores).await?);
+    let after_switch = AfterSwitch {
         dynamodb_requests: rig.injector.refused_while_cut(FaultTarget::Dynamodb),
         s3_requests: rig.injector.refused_while_cut(FaultTarget::S3),
-        ..AfterSwitch::default()
+        pending_at_end: pending_at_end.as_ref().ok().copied(),
+        drain_problem_at_end: pending_at_end.err(),
+        items_changed: changed.items,
+        objects_changed: changed.objects,
     };
-    (after_switch.items_changed, after_switch.objects_changed) =
-        observe::changes(&before, &observe::snapshot(stores).await?);
-    connect(rig, true);
 
     let postgres = postgres_as_model(&stores.pg).await?;
     let (only_in_dynamodb, deleted_since_switch) =
         observe::only_in_dynamodb(stores, &postgres, &model_at_switch).await?;
-    let stale_or_missing = observe::parity_problems(stores)
-        .await?
-        .into_iter()
-        .filter(|problem| !problem.only_in_dynamodb)
-        .count();
+    let stale_or_missing = observe::entities_differing(stores).await?.len();
     Ok(RollbackReport {
         scenario: scenario.name.clone(),
         seed: plan.seed,
@@ -147,6 +153,14 @@ pub async fn drill(
     })
 }
 
+/// Counts, into `report`, the requests the driver sent DynamoDB and S3 up to
+/// now, while they stayed cut off: call it after closing the driver, so
+/// what it flushes on its way out is seen too.
+pub fn recount_after_close(report: &mut RollbackReport, rig: &FaultRig<'_>) {
+    report.after_switch.dynamodb_requests = rig.injector.refused_while_cut(FaultTarget::Dynamodb);
+    report.after_switch.s3_requests = rig.injector.refused_while_cut(FaultTarget::S3);
+}
+
 /// Reconnects DynamoDB and S3 (`true`) or cuts them off.
 fn connect(rig: &FaultRig<'_>, connected: bool) {
     for target in [FaultTarget::Dynamodb, FaultTarget::S3] {
@@ -161,7 +175,6 @@ async fn switch(
     stores: &Arc<App>,
     rig: &FaultRig<'_>,
     model: &Model,
-    after_writes: u64,
 ) -> Result<AtSwitch, ReplayError> {
     let (pending, drain_problem) = match driver.drain(DRAIN_TIMEOUT).await? {
         Ok(pending) => (Some(pending), None),
@@ -171,17 +184,11 @@ async fn switch(
     connect(rig, false);
     let postgres = postgres_as_model(&stores.pg).await?;
     Ok(AtSwitch {
-        after_writes,
         pending,
         drain_problem,
         // Items only DynamoDB holds are judged at the end, against what
         // the model held at the switch.
-        not_in_dynamodb: observe::parity_problems(stores)
-            .await?
-            .into_iter()
-            .filter(|problem| !problem.only_in_dynamodb)
-            .map(|problem| problem.line)
-            .collect(),
+        stores_differing: observe::entities_differing(stores).await?,
         postgres_differences: model.differences(&postgres),
     })
 }

@@ -22,12 +22,21 @@ pub struct StoreSnapshot {
     objects: BTreeMap<String, (i64, String)>,
 }
 
-/// The keys added, changed or removed between two snapshots: (items, objects).
-pub fn changes(before: &StoreSnapshot, after: &StoreSnapshot) -> (Vec<String>, Vec<String>) {
-    (
-        changed_keys(&before.items, &after.items),
-        changed_keys(&before.objects, &after.objects),
-    )
+/// What differs between two snapshots.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes {
+    /// Table keys of items added, changed or removed.
+    pub items: Vec<String>,
+    /// Keys of objects added, changed or removed.
+    pub objects: Vec<String>,
+}
+
+/// The keys added, changed or removed between two snapshots.
+pub fn changes(before: &StoreSnapshot, after: &StoreSnapshot) -> Changes {
+    Changes {
+        items: changed_keys(&before.items, &after.items),
+        objects: changed_keys(&before.objects, &after.objects),
+    }
 }
 
 fn changed_keys<V: PartialEq>(
@@ -75,8 +84,19 @@ pub async fn snapshot(stores: &App) -> Result<StoreSnapshot, AppError> {
     let mut items = BTreeMap::new();
     for_each_item(stores, |raw| {
         let mut hasher = DefaultHasher::new();
-        // `Item` is ordered, so its debug form is one text per content.
-        format!("{:?}", item_from_sdk(raw)).hash(&mut hasher);
+        match item_from_sdk(raw) {
+            // `Item` is ordered all the way down: one text per content.
+            Ok(item) => format!("{item:?}").hash(&mut hasher),
+            // The SDK's maps are not ordered: the top level is put in name
+            // order, and what does not decode is named with its error.
+            Err(problem) => {
+                let ordered: BTreeMap<&String, String> = raw
+                    .iter()
+                    .map(|(name, value)| (name, format!("{value:?}")))
+                    .collect();
+                format!("{problem}: {ordered:?}").hash(&mut hasher);
+            }
+        }
         items.insert(key_of(stores, raw), hasher.finish());
     })
     .await?;
@@ -87,7 +107,7 @@ pub async fn snapshot(stores: &App) -> Result<StoreSnapshot, AppError> {
 /// One entity (or object, or item of no entity) the parity validator found
 /// not held alike by the stores.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParityProblem {
+struct ParityProblem {
     /// DynamoDB holds it and PostgreSQL does not (the drill lists these
     /// apart, sorted by what the model held at the switch).
     pub only_in_dynamodb: bool,
@@ -98,7 +118,7 @@ pub struct ParityProblem {
 /// Entities whose DynamoDB item or transcript is not as PostgreSQL holds
 /// them, by the parity validator (no grace: the caller has drained, so an
 /// in-flight finding is a problem too).
-pub async fn parity_problems(stores: &Arc<App>) -> Result<Vec<ParityProblem>, AppError> {
+async fn parity_problems(stores: &Arc<App>) -> Result<Vec<ParityProblem>, AppError> {
     let options = cutover_parity::ParityOptions {
         max_mismatch_percent: 0.0,
         grace: Duration::ZERO,
@@ -149,6 +169,18 @@ pub async fn parity_problems(stores: &Arc<App>) -> Result<Vec<ParityProblem>, Ap
                 line,
             }
         })
+        .collect())
+}
+
+/// What PostgreSQL holds that DynamoDB and S3 do not hold alike — entities,
+/// and orphan objects and malformed items — as `kind id: what`; items only
+/// DynamoDB holds are left to [`only_in_dynamodb`].
+pub async fn entities_differing(stores: &Arc<App>) -> Result<Vec<String>, AppError> {
+    Ok(parity_problems(stores)
+        .await?
+        .into_iter()
+        .filter(|problem| !problem.only_in_dynamodb)
+        .map(|problem| problem.line)
         .collect())
 }
 
@@ -223,8 +255,11 @@ mod tests {
         };
         assert_eq!(
             changes(&before, &after),
-            (vec!["b".into(), "c".into(), "d".into()], vec!["x".into()])
+            Changes {
+                items: vec!["b".into(), "c".into(), "d".into()],
+                objects: vec!["x".into()],
+            }
         );
-        assert_eq!(changes(&after, &after), (Vec::new(), Vec::new()));
+        assert_eq!(changes(&after, &after), Changes::default());
     }
 }

@@ -16,7 +16,7 @@ use cutover_core::profile::{ELECTRODB_TOML, Profile};
 use cutover_replay::ReplayError;
 use cutover_replay::driver::{self, Driver};
 use cutover_replay::faults::{self, FaultRig};
-use cutover_replay::rollback::{DrillPlan, RollbackReport, drill};
+use cutover_replay::rollback::{DrillPlan, RollbackReport, drill, recount_after_close};
 
 const PLAN: DrillPlan = DrillPlan {
     seed: 7,
@@ -132,10 +132,12 @@ async fn drill_driver(command: &str) -> RollbackReport {
     .unwrap();
     let drilled = drill(&driver, &stores, &rig, &support::scenario("churn"), PLAN).await;
     let closed = driver.close().await;
+    let mut report = drilled.expect("the drill runs");
+    recount_after_close(&mut report, &rig);
     drop(rig);
     sandbox.close().await.unwrap();
     assert_eq!(closed, None, "{command}");
-    drilled.expect("the drill runs")
+    report
 }
 
 fn faulty(bug: &str) -> String {
@@ -175,7 +177,7 @@ fn a_driver_that_drops_its_queue_at_the_switch_fails_the_drill() {
                 .any(|f| f.contains(&format!("{pending} writes were still pending"))),
             "{markdown}"
         );
-        assert!(!report.at_switch.not_in_dynamodb.is_empty(), "{markdown}");
+        assert!(!report.at_switch.stores_differing.is_empty(), "{markdown}");
         assert!(report.after_switch.untouched(), "{markdown}");
     });
 }
@@ -233,4 +235,41 @@ fn a_switch_the_workload_never_reaches_is_refused() {
         available > PLAN.switch_after && available < PLAN.writes,
         "{available}"
     );
+}
+
+#[test]
+fn a_driver_that_only_answers_reads_cannot_be_drilled() {
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
+        let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
+            .await
+            .unwrap();
+        let rig = FaultRig::start(engines, &sandbox).await.unwrap();
+        let (profile, profile_path) = electrodb_profile();
+        let command = format!(
+            "python3 {}",
+            support::repo().join("drivers/python/readonly.py").display()
+        );
+        let (driver, stores) = driver::start_external(
+            &sandbox,
+            &rig,
+            profile,
+            Some(&profile_path),
+            Mode::Dual,
+            &command,
+            driver::DEFAULT_OPERATION_TIMEOUT,
+        )
+        .await
+        .unwrap();
+        let drilled = drill(&driver, &stores, &rig, &support::scenario("churn"), PLAN).await;
+        let _ = driver.close().await;
+        drop(rig);
+        sandbox.close().await.unwrap();
+        let error = drilled.expect_err("refused");
+        assert!(
+            matches!(error, ReplayError::DrillNeedsWrites { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("python-readonly"), "{error}");
+    });
 }
