@@ -416,6 +416,24 @@ export class CampaignApp {
     }
   }
 
+  /**
+   * One change's state written to DynamoDB and S3 as the naive dual write
+   * does it: the item, then a session's transcript and the sweep of its older
+   * ones; a delete removes the item (and a session's transcripts).
+   */
+  async applyChange(change) {
+    if (change.row) {
+      await this.putItem(change.kind, change.row);
+      if (change.kind === "session") {
+        const key = await this.uploadTranscript(change.row);
+        await this.deleteTranscripts(change.row.userId, change.id, key);
+      }
+    } else {
+      await this.deleteItem(change.kind, change.keys);
+      if (change.kind === "session") await this.deleteTranscripts(change.keys.userId, change.id);
+    }
+  }
+
   /** Puts an entity's item as its row says; `onlyIfNewer`: never over a later state. */
   async putItem(kind, row, { onlyIfNewer = false } = {}) {
     const item = itemOf(kind, row);

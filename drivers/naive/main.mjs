@@ -26,16 +26,7 @@ serve({
     if (!app.dualWrites) return answer;
     for (const change of changes) {
       try {
-        if (change.row) {
-          await app.putItem(change.kind, change.row);
-          if (change.kind === "session") {
-            const key = await app.uploadTranscript(change.row);
-            await app.deleteTranscripts(change.row.userId, change.id, key);
-          }
-        } else {
-          await app.deleteItem(change.kind, change.keys);
-          if (change.kind === "session") await app.deleteTranscripts(change.keys.userId, change.id);
-        }
+        await app.applyChange(change);
       } catch (error) {
         skipped += 1;
         log(`dual write of ${change.kind} ${change.id} failed after the PostgreSQL commit (skipped): ${error?.name ?? ""} ${error?.message ?? error}`);

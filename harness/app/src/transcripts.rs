@@ -248,6 +248,38 @@ impl TranscriptStore {
         prefix: &str,
         mut each: impl FnMut(String) -> Result<(), AppError>,
     ) -> Result<u64, AppError> {
+        self.for_each_object(prefix, |object| match object.key() {
+            Some(key) => each(key.to_owned()),
+            None => Ok(()),
+        })
+        .await
+    }
+
+    /// Every object under `prefix` with its size and ETag, by key: what a
+    /// caller compares to prove nothing under it changed in between.
+    pub async fn inventory(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::BTreeMap<String, (i64, String)>, AppError> {
+        let mut objects = std::collections::BTreeMap::new();
+        self.for_each_object(prefix, |object| {
+            if let Some(key) = object.key() {
+                let etag = object.e_tag().unwrap_or_default().to_owned();
+                objects.insert(key.to_owned(), (object.size().unwrap_or(-1), etag));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(objects)
+    }
+
+    /// Hands every object of the listing under `prefix` to `each`, a page
+    /// at a time; returns how many there were.
+    async fn for_each_object(
+        &self,
+        prefix: &str,
+        mut each: impl FnMut(&aws_sdk_s3::types::Object) -> Result<(), AppError>,
+    ) -> Result<u64, AppError> {
         let mut count = 0u64;
         let mut pages = self
             .client
@@ -258,38 +290,12 @@ impl TranscriptStore {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AppError::s3(format!("listing {prefix}"), e))?;
-            for key in page.contents().iter().filter_map(|o| o.key()) {
-                each(key.to_owned())?;
+            for object in page.contents() {
+                each(object)?;
                 count += 1;
             }
         }
         Ok(count)
-    }
-
-    /// Every object under `prefix` with its size and ETag, by key: what a
-    /// caller compares to prove nothing under it changed in between.
-    pub async fn inventory(
-        &self,
-        prefix: &str,
-    ) -> Result<std::collections::BTreeMap<String, (i64, String)>, AppError> {
-        let mut objects = std::collections::BTreeMap::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AppError::s3(format!("listing {prefix}"), e))?;
-            for object in page.contents() {
-                if let Some(key) = object.key() {
-                    let etag = object.e_tag().unwrap_or_default().to_owned();
-                    objects.insert(key.to_owned(), (object.size().unwrap_or(-1), etag));
-                }
-            }
-        }
-        Ok(objects)
     }
 
     /// Deletes every object under `prefix` that `belongs` says is one to

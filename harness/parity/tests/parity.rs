@@ -25,13 +25,22 @@ static ENGINES: tokio::sync::OnceCell<Engines> = tokio::sync::OnceCell::const_ne
 
 /// One set of embedded engines for this test binary; each test has its own sandbox.
 async fn fresh_app() -> (Sandbox, Arc<App>) {
+    fresh_app_with(cutover_core::profile::Profile::reference()).await
+}
+
+/// `fresh_app`, the items and objects laid out as `profile` says.
+async fn fresh_app_with(profile: Arc<cutover_core::profile::Profile>) -> (Sandbox, Arc<App>) {
     let engines = ENGINES
         .get_or_init(|| async { Engines::start(&Plan::embedded()).await.unwrap() })
         .await;
     let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
         .await
         .unwrap();
-    let app = Arc::new(App::install(&sandbox, Mode::Dual).await.unwrap());
+    let app = Arc::new(
+        App::install_with_profile(&sandbox, Mode::Dual, profile)
+            .await
+            .unwrap(),
+    );
     (sandbox, app)
 }
 
@@ -782,17 +791,7 @@ fn custom_layout_profile() -> Arc<cutover_core::profile::Profile> {
 /// not the app's to list at all.
 #[tokio::test]
 async fn with_a_custom_transcript_layout_repair_removes_the_stray_object_and_nothing_else() {
-    let engines = ENGINES
-        .get_or_init(|| async { Engines::start(&Plan::embedded()).await.unwrap() })
-        .await;
-    let sandbox = Sandbox::open(engines, cutover_backends::new_run_id())
-        .await
-        .unwrap();
-    let app = Arc::new(
-        App::install_with_profile(&sandbox, Mode::Dual, custom_layout_profile())
-            .await
-            .unwrap(),
-    );
+    let (sandbox, app) = fresh_app_with(custom_layout_profile()).await;
     seed(&app).await;
     let s1 = pointer_of(&app, "c1", "s1").await;
     assert_eq!(s1, "tx/alice/s1", "the app writes the profile's layout");
