@@ -19,6 +19,7 @@ use crate::blame::{self, LastWrite, WriteLog};
 use crate::checks;
 use crate::driver::{Action, Driver, DriverError, Performed};
 use crate::faults::{self, FaultRig, PathCounters, PathReaction};
+use crate::in_run;
 use crate::record::{KindStats, ReplayRecord};
 
 const CHANNEL_DEPTH: usize = 32;
@@ -127,6 +128,7 @@ impl KindTally {
 struct WorkerTally {
     kinds: BTreeMap<&'static str, KindTally>,
     errors: Vec<String>,
+    reads: in_run::Verdicts,
 }
 
 /// Share tokens handed out during the run, so share links can be opened.
@@ -261,8 +263,13 @@ struct WorkerContext {
     run_began: Instant,
 }
 
-/// An operation and, for a write, the entities the model says it touches.
-type Dispatched = (Op, Vec<Change>);
+/// An operation: for a write, the entities the model says it touches; for a
+/// read the model judges, the answer it expects.
+struct Dispatched {
+    op: Op,
+    touched: Vec<Change>,
+    expected: Option<serde_json::Value>,
+}
 
 async fn worker(
     context: WorkerContext,
@@ -276,9 +283,17 @@ async fn worker(
         run_began,
     } = context;
     let mut tally = WorkerTally::default();
-    while let Some((op, touched)) = ops.recv().await {
+    while let Some(Dispatched {
+        op,
+        touched,
+        expected,
+    }) = ops.recv().await
+    {
         let began = Instant::now();
         let performed = apply_with_retries(&driver, &op, &tokens, &path).await?;
+        if let (Some(expected), Some(read)) = (&expected, read_of(&op, &tokens)) {
+            tally.reads.judge(&op, &read, expected, &performed);
+        }
         let elapsed_us = began.elapsed().as_micros().max(1) as u64;
         if let OpKind::Write { command } = &op.kind {
             let since_start_ms = |at: Instant| (at - run_began).as_secs_f64() * 1000.0;
@@ -424,6 +439,9 @@ async fn run(
     // too. It holds every transcript, so a plain long run does without.
     let keep_model =
         external || rig.is_some() || scenario.checks.contains(&CheckName::NoLostWrites);
+    // Reads are judged as they are answered wherever the model is kept and
+    // no fault makes a lagging answer legitimate (`in_run`).
+    let judge_reads = keep_model && scenario.faults.is_empty();
     let mut model = Model::default();
     let deadline = match scenario.length {
         RunLength::Duration { seconds } => Some(began + Duration::from_secs(seconds)),
@@ -434,6 +452,7 @@ async fn run(
         let mut dispatched = 0u64;
         let mut kinds: BTreeMap<&'static str, KindTally> = BTreeMap::new();
         let mut error_samples = Vec::new();
+        let mut reads = in_run::Verdicts::default();
         for op in Workload::new(&scenario, options.seed) {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 break;
@@ -450,8 +469,16 @@ async fn run(
                 }
                 _ => Vec::new(),
             };
+            let expected = judge_reads
+                .then(|| in_run::expectation(&model, &op))
+                .flatten();
             let target = worker_for(&op.user, workers);
-            if senders[target].send((op, touched)).await.is_err() {
+            let message = Dispatched {
+                op,
+                touched,
+                expected,
+            };
+            if senders[target].send(message).await.is_err() {
                 // The worker stopped: its result below says why.
                 break;
             }
@@ -469,6 +496,7 @@ async fn run(
                             .merge(counts);
                     }
                     error_samples.extend(tally.errors);
+                    reads.merge(tally.reads);
                 }
                 Ok(Err(error)) => {
                     stopped.get_or_insert(ReplayError::Driver(error));
@@ -483,7 +511,7 @@ async fn run(
             return Err(error);
         }
         error_samples.truncate(ERROR_SAMPLES);
-        Ok((dispatched, kinds, error_samples))
+        Ok((dispatched, kinds, error_samples, reads))
     };
     // An external driver's relay hand-offs are its own: not counted, not zero.
     let built_in_app = (!matches!(*driver, Driver::External(_))).then_some(&*app);
@@ -508,13 +536,16 @@ async fn run(
     if let Some(progress) = progress {
         progress.finish(path.operations_done.load(Ordering::Relaxed), elapsed);
     }
-    let (dispatched, kinds, error_samples) = workload?;
+    let (dispatched, kinds, error_samples, reads) = workload?;
     let fault_records = match rig {
         Some(rig) => faults::settle(fired, PathReaction::now(built_in_app, &rig.injector, &path)),
         None => Vec::new(),
     };
 
     let mut check_results = Vec::new();
+    if judge_reads {
+        check_results.push(reads.into_check(&options.reproduce));
+    }
     for check in &scenario.checks {
         let result = match check {
             CheckName::RelayDrained => Ok(checks::drained(&driver, RELAY_DRAIN_TIMEOUT).await?),

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod driver;
 mod engine;
 pub mod faults;
+mod in_run;
 pub mod record;
 pub mod rollback;
 pub mod run;

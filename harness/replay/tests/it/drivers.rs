@@ -414,3 +414,54 @@ fn a_driver_behind_http_is_replayed_like_one_on_stdin() {
         assert!(status.success(), "{status}");
     });
 }
+
+/// Every read is judged as it is answered: the reference drivers' answers
+/// are the model's throughout the run, and a driver whose read cache is
+/// emptied only by `drain` — right again at the end, so the end-of-run read
+/// check passes it — is caught by the reads it answered stale on the way.
+#[test]
+fn reads_are_judged_as_they_are_answered() {
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
+        let smoke = support::scenario("smoke");
+        for reference in ["naive", "outbox"] {
+            let outcome = replay_driver(
+                engines,
+                &smoke,
+                300,
+                &node_driver(reference),
+                driver::DEFAULT_OPERATION_TIMEOUT,
+            )
+            .await;
+            let record = outcome.record.expect("the replay runs");
+            let report = record.to_markdown();
+            assert!(record.passed(), "{reference}: {report}");
+            let judged = check(&record, "in-run-reads");
+            assert!(judged.passed, "{reference}: {report}");
+            assert!(!judged.detail.starts_with("0 of 0 "), "{report}");
+        }
+        let stale = format!(
+            "node {}",
+            support::repo()
+                .join("fixtures/drivers/stale_cache.mjs")
+                .display()
+        );
+        let outcome = replay_driver(
+            engines,
+            &smoke,
+            300,
+            &stale,
+            driver::DEFAULT_OPERATION_TIMEOUT,
+        )
+        .await;
+        let record = outcome.record.expect("the replay runs");
+        let report = record.to_markdown();
+        assert!(!record.passed(), "{report}");
+        assert!(check(&record, "read-parity").passed, "{report}");
+        let judged = check(&record, "in-run-reads");
+        assert!(!judged.passed, "{report}");
+        assert!(judged.detail.contains("op "), "{report}");
+        assert!(judged.detail.contains(" by u"), "{report}");
+        assert!(!judged.entities.is_empty(), "{report}");
+    });
+}
