@@ -235,6 +235,7 @@ pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app
         max_mismatch_percent: 0.0,
         ..Default::default()
     };
+    let profile = app.profile().clone();
     let report = cutover_parity::validate(app, &options).await?;
     let mut detail = format!(
         "parity {:.3}% over {} entities ({} persistent mismatches, {} in-flight)",
@@ -295,6 +296,16 @@ pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app
                 .iter()
                 .map(|key| problem(key.entity(), key.id())),
         )
+        // An orphan object names its session by the profile's layout: a
+        // sweep that never ran is that session's write's loss.
+        .chain(report.leftovers.orphan_objects.iter().filter_map(|object| {
+            let owner = profile.transcript_owner(object)?;
+            Some(EntityProblem {
+                kind: EntityKind::Session,
+                id: owner.session.to_string(),
+                what: format!("orphan object {object}"),
+            })
+        }))
         .collect();
     Ok(CheckResult {
         name: "parity".to_owned(),

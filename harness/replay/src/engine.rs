@@ -268,7 +268,7 @@ struct WorkerContext {
 struct Dispatched {
     op: Op,
     touched: Vec<Change>,
-    expected: Option<serde_json::Value>,
+    expected: Option<in_run::Expected>,
 }
 
 async fn worker(
@@ -439,9 +439,10 @@ async fn run(
     // too. It holds every transcript, so a plain long run does without.
     let keep_model =
         external || rig.is_some() || scenario.checks.contains(&CheckName::NoLostWrites);
-    // Reads are judged as they are answered wherever the model is kept and
-    // no fault makes a lagging answer legitimate (`in_run`).
-    let judge_reads = keep_model && scenario.faults.is_empty();
+    // Reads are judged as they are answered wherever the model is kept: the
+    // owner's where no fault makes a lagging answer legitimate, a stranger's
+    // always (`in_run`).
+    let judge_content = keep_model && scenario.faults.is_empty();
     let mut model = Model::default();
     let deadline = match scenario.length {
         RunLength::Duration { seconds } => Some(began + Duration::from_secs(seconds)),
@@ -469,8 +470,8 @@ async fn run(
                 }
                 _ => Vec::new(),
             };
-            let expected = judge_reads
-                .then(|| in_run::expectation(&model, &op))
+            let expected = keep_model
+                .then(|| in_run::expectation(&model, &op, judge_content))
                 .flatten();
             let target = worker_for(&op.user, workers);
             let message = Dispatched {
@@ -543,8 +544,8 @@ async fn run(
     };
 
     let mut check_results = Vec::new();
-    if judge_reads {
-        check_results.push(reads.into_check(&options.reproduce));
+    if keep_model {
+        check_results.extend(reads.into_checks(judge_content, &options.reproduce));
     }
     for check in &scenario.checks {
         let result = match check {

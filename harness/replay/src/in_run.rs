@@ -13,7 +13,7 @@
 use cutover_app::Read;
 use cutover_core::command::Subject;
 use cutover_core::driver::{self as protocol, Rejection};
-use cutover_core::keys::EntityKind;
+use cutover_core::keys::{EntityKind, Id};
 use cutover_core::model::Model;
 use cutover_core::workload::{Op, OpKind};
 use serde_json::Value;
@@ -25,32 +25,75 @@ use crate::record::CheckResult;
 /// Wrong answers kept with their whole story; the rest are counted.
 const SAMPLES: usize = 20;
 
+/// What a read is judged on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Expected {
+    pub answer: Value,
+    /// Asked by a user who does not own what it names: the answer must be
+    /// "nothing" (an isolation finding otherwise).
+    pub stranger: bool,
+}
+
 /// The answer a correct app gives to `op` now, if `op` is a read the model
-/// can judge (a share link: the session while it is shared, nothing once
-/// unshared or gone).
-pub(crate) fn expectation(model: &Model, op: &Op) -> Option<Value> {
-    match &op.kind {
-        OpKind::Write { .. } => None,
-        OpKind::Read { read } => protocol::expected_answer(model, read),
-        OpKind::Search { campaign, query } => protocol::expected_answer(
-            model,
-            &Read::SearchSessions {
-                campaign: campaign.clone(),
-                query: query.clone(),
-            },
-        ),
-        OpKind::OpenShareLink { session } => match model.sessions.get(session) {
-            Some(found) if found.shared => {
-                protocol::expected_answer(model, &Read::Session(session.clone()))
-            }
-            _ => Some(Value::Null),
+/// can judge: a read by a user who does not own its subject — always, since
+/// who owns what never changes — and, with `content`, every other read (a
+/// share link: the session while it is shared, nothing once unshared or gone).
+pub(crate) fn expectation(model: &Model, op: &Op, content: bool) -> Option<Expected> {
+    let read = match &op.kind {
+        OpKind::Write { .. } => return None,
+        OpKind::Read { read } => read.clone(),
+        OpKind::Search { campaign, query } => Read::SearchSessions {
+            campaign: campaign.clone(),
+            query: query.clone(),
         },
+        OpKind::OpenShareLink { session } => {
+            let answer = match model.sessions.get(session) {
+                Some(found) if found.shared => {
+                    protocol::expected_answer(model, &Read::Session(session.clone()))?
+                }
+                _ => Value::Null,
+            };
+            return content.then_some(Expected {
+                answer,
+                stranger: false,
+            });
+        }
+    };
+    if owner(model, &read).is_some_and(|owner| owner != &op.user) {
+        return Some(Expected {
+            answer: protocol::answer_json(&read.empty_answer()),
+            stranger: true,
+        });
+    }
+    content
+        .then(|| protocol::expected_answer(model, &read))
+        .flatten()
+        .map(|answer| Expected {
+            answer,
+            stranger: false,
+        })
+}
+
+/// Who owns what `read` names, by the model (`None`: nobody, or public).
+fn owner<'m>(model: &'m Model, read: &Read) -> Option<&'m Id> {
+    match read.subject() {
+        Subject::User(id) => model.users.get_key_value(id).map(|(id, _)| id),
+        Subject::Campaign(id) => model.campaigns.get(id).map(|c| &c.user),
+        Subject::Session(id) => model.sessions.get(id).map(|s| &s.user),
+        Subject::ShareLink => None,
     }
 }
 
-/// What one worker's judged reads came to.
+/// What one worker's judged reads came to: those of the owner, and those
+/// of strangers (isolation).
 #[derive(Debug, Default)]
 pub(crate) struct Verdicts {
+    owners: Tally,
+    strangers: Tally,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
     judged: u64,
     wrong: u64,
     samples: Vec<String>,
@@ -58,9 +101,50 @@ pub(crate) struct Verdicts {
 }
 
 impl Verdicts {
-    /// Judges the answer `performed` gave to `read` (operation `op`) against
-    /// `expected`.
-    pub(crate) fn judge(&mut self, op: &Op, read: &Read, expected: &Value, performed: &Performed) {
+    /// Judges the answer `performed` gave to `read` (operation `op`).
+    pub(crate) fn judge(
+        &mut self,
+        op: &Op,
+        read: &Read,
+        expected: &Expected,
+        performed: &Performed,
+    ) {
+        let tally = if expected.stranger {
+            &mut self.strangers
+        } else {
+            &mut self.owners
+        };
+        tally.judge(op, read, &expected.answer, performed);
+    }
+
+    pub(crate) fn merge(&mut self, other: Verdicts) {
+        self.owners.merge(other.owners);
+        self.strangers.merge(other.strangers);
+    }
+
+    /// The checks in the run record: `in-run-reads` (when `content` was
+    /// judged) and `isolation`; `reproduce` is the run's command line (each
+    /// sample names its ordinal in it).
+    pub(crate) fn into_checks(self, content: bool, reproduce: &str) -> Vec<CheckResult> {
+        let mut checks = Vec::new();
+        if content {
+            checks.push(self.owners.into_check(
+                "in-run-reads",
+                "reads answered otherwise than the model at that point",
+                reproduce,
+            ));
+        }
+        checks.push(self.strangers.into_check(
+            "isolation",
+            "reads by a user who does not own what they name answered with something",
+            reproduce,
+        ));
+        checks
+    }
+}
+
+impl Tally {
+    fn judge(&mut self, op: &Op, read: &Read, expected: &Value, performed: &Performed) {
         self.judged += 1;
         let wrong = match performed {
             Performed::Ok { answer, .. } => protocol::compare_answer(read, expected, answer)
@@ -96,7 +180,7 @@ impl Verdicts {
             }));
     }
 
-    pub(crate) fn merge(&mut self, other: Verdicts) {
+    fn merge(&mut self, other: Tally) {
         self.judged += other.judged;
         self.wrong += other.wrong;
         let room = SAMPLES.saturating_sub(self.samples.len());
@@ -104,14 +188,9 @@ impl Verdicts {
         self.entities.extend(other.entities);
     }
 
-    /// The check in the run record; `reproduce` is the run's command line
-    /// (each sample names its ordinal in it).
-    pub(crate) fn into_check(mut self, reproduce: &str) -> CheckResult {
+    fn into_check(mut self, name: &str, what: &str, reproduce: &str) -> CheckResult {
         self.samples.sort();
-        let mut detail = format!(
-            "{} of {} reads answered otherwise than the model at that point",
-            self.wrong, self.judged
-        );
+        let mut detail = format!("{} of {} {what}", self.wrong, self.judged);
         if self.wrong > 0 {
             detail.push_str(&format!(" (reproduce: `{reproduce}`; each names its op)"));
         }
@@ -119,7 +198,7 @@ impl Verdicts {
             detail.push_str(&format!("; {sample}"));
         }
         CheckResult {
-            name: "in-run-reads".to_owned(),
+            name: name.to_owned(),
             passed: self.wrong == 0,
             detail,
             entities: self.entities,
@@ -148,13 +227,12 @@ fn subject(read: &Read) -> Vec<(EntityKind, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cutover_core::keys::Id;
     use serde_json::json;
 
-    fn op(ordinal: u64, read: Read) -> Op {
+    fn op(ordinal: u64, user: &str, read: Read) -> Op {
         Op {
             ordinal,
-            user: Id::parse("u1").unwrap(),
+            user: Id::parse(user).unwrap(),
             kind: OpKind::Read { read },
         }
     }
@@ -162,78 +240,63 @@ mod tests {
     #[test]
     fn a_wrong_answer_is_named_with_its_op_user_and_both_answers() {
         let mut model = Model::default();
-        model
-            .apply(&cutover_app::Command::CreateUser {
-                user: Id::parse("u1").unwrap(),
-                email: "u1@example.com".into(),
-                display_name: "One".into(),
-            })
-            .unwrap();
+        for user in ["u1", "u2"] {
+            model
+                .apply(&cutover_app::Command::CreateUser {
+                    user: Id::parse(user).unwrap(),
+                    email: format!("{user}@example.com"),
+                    display_name: "One".into(),
+                })
+                .unwrap();
+        }
         let read = Read::User(Id::parse("u1").unwrap());
-        let asked = op(7, read.clone());
-        let expected = expectation(&model, &asked).unwrap();
+        let asked = op(7, "u1", read.clone());
+        let expected = expectation(&model, &asked, true).unwrap();
+        assert!(!expected.stranger);
         let mut verdicts = Verdicts::default();
-        let right = json!({"id": "u1", "email": "u1@example.com", "display_name": "One"});
-        verdicts.judge(
-            &asked,
-            &read,
-            &expected,
-            &Performed::Ok {
-                answer: right,
-                share_token: None,
-            },
-        );
-        let stale = json!({"id": "u1", "email": "u1@example.com", "display_name": "Old"});
-        verdicts.judge(
-            &asked,
-            &read,
-            &expected,
-            &Performed::Ok {
-                answer: stale,
-                share_token: None,
-            },
-        );
-        // "Not found" is nothing, and nothing is not this user.
-        verdicts.judge(
-            &asked,
-            &read,
-            &expected,
-            &Performed::Rejected {
-                reason: Rejection::NotFound,
-                detail: "no such user".into(),
-            },
-        );
-        let check = verdicts.into_check("cutover replay s.toml --seed 3");
-        assert!(!check.passed);
-        assert!(check.detail.starts_with("2 of 3 reads"), "{}", check.detail);
-        assert!(
-            check.detail.contains("op 7 (User(Id(\"u1\")) by u1)")
-                || check.detail.contains("op 7 (User("),
-            "{}",
-            check.detail
-        );
-        assert!(check.detail.contains("\"Old\""), "{}", check.detail);
-        assert!(
-            check.detail.contains("cutover replay s.toml --seed 3"),
-            "{}",
-            check.detail
-        );
-        assert_eq!(check.entities.len(), 2);
-        // Nothing expected: "not found" is right.
-        let gone = op(8, Read::User(Id::parse("u9").unwrap()));
-        let mut verdicts = Verdicts::default();
-        let OpKind::Read { read } = &gone.kind else {
-            unreachable!()
+        let answer = |name: &str| Performed::Ok {
+            answer: json!({"id": "u1", "email": "u1@example.com", "display_name": name}),
+            share_token: None,
         };
-        verdicts.judge(
-            &gone,
-            read,
-            &expectation(&model, &gone).unwrap(),
-            &Performed::Rejected {
-                reason: Rejection::NotFound,
-                detail: "no such user".into(),
-            },
+        verdicts.judge(&asked, &read, &expected, &answer("One"));
+        verdicts.judge(&asked, &read, &expected, &answer("Old"));
+        // "Not found" is nothing, and nothing is not this user.
+        let not_found = Performed::Rejected {
+            reason: Rejection::NotFound,
+            detail: "no such user".into(),
+        };
+        verdicts.judge(&asked, &read, &expected, &not_found);
+        // Asked by u2: nothing is right, the user is an isolation finding.
+        let stranger = op(9, "u2", read.clone());
+        let nothing = expectation(&model, &stranger, false).expect("judged even without content");
+        assert!(nothing.stranger);
+        verdicts.judge(&stranger, &read, &nothing, &not_found);
+        verdicts.judge(&stranger, &read, &nothing, &answer("One"));
+        let checks = verdicts.into_checks(true, "cutover replay s.toml --seed 3");
+        let [reads, isolation] = checks.as_slice() else {
+            panic!("{checks:?}")
+        };
+        assert_eq!(reads.name, "in-run-reads");
+        assert!(!reads.passed);
+        assert!(reads.detail.starts_with("2 of 3 reads"), "{}", reads.detail);
+        assert!(reads.detail.contains("op 7 (User("), "{}", reads.detail);
+        assert!(reads.detail.contains(" by u1)"), "{}", reads.detail);
+        assert!(reads.detail.contains("\"Old\""), "{}", reads.detail);
+        assert!(
+            reads.detail.contains("cutover replay s.toml --seed 3"),
+            "{}",
+            reads.detail
         );
-        assert!(verdicts.into_check("r").passed);
+        assert_eq!(reads.entities.len(), 2);
+        assert_eq!(isolation.name, "isolation");
+        assert!(!isolation.passed);
+        assert!(
+            isolation.detail.starts_with("1 of 2 reads by a user"),
+            "{}",
+            isolation.detail
+        );
+        assert!(isolation.detail.contains("op 9 ("), "{}", isolation.detail);
+        // Without content judging only the strangers' reads are judged.
+        assert_eq!(expectation(&model, &asked, false), None);
     }
 }

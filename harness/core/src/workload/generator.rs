@@ -395,7 +395,16 @@ impl Workload {
             }
             _ => Read::CampaignsOf(user_id.clone()),
         };
-        Some((user_id, OpKind::Read { read }))
+        // Now and then asked by someone who does not own it.
+        let stranger = self.rng.random_range(0..100) < self.scenario.mix.stranger_reads;
+        let reader = match self.users.len() {
+            others if stranger && others > 1 => {
+                let offset = self.rng.random_range(1..others);
+                self.users[(u + offset) % others].id.clone()
+            }
+            _ => user_id,
+        };
+        Some((reader, OpKind::Read { read }))
     }
 
     fn search(&mut self) -> Option<(Id, OpKind)> {

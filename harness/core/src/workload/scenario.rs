@@ -133,6 +133,14 @@ pub struct OperationMix {
     pub search: u32,
     #[serde(default)]
     pub share: u32,
+    /// Of the reads (not share links), the percent made by a user who does
+    /// not own what they read: the only right answer is "nothing".
+    #[serde(default = "default_stranger_reads")]
+    pub stranger_reads: u32,
+}
+
+fn default_stranger_reads() -> u32 {
+    10
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -405,6 +413,16 @@ impl Scenario {
                     format!("{weight} is above {MAX_WEIGHT}"),
                 ));
             }
+        }
+        if mix.stranger_reads > 100 {
+            return Err(error_at(
+                raw.mix.span(),
+                "mix.stranger_reads",
+                format!(
+                    "{} is above 100 (a percent of the reads)",
+                    mix.stranger_reads
+                ),
+            ));
         }
         if mix.create + mix.update + mix.delete + mix.read + mix.search + mix.share == 0
             || mix.create == 0

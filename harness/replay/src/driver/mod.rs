@@ -360,7 +360,7 @@ impl Driver {
         let external = match (self, action) {
             (Driver::BuiltIn(app), _)
             | (Driver::ReadsOnly { writes: app, .. }, Action::Write(_)) => {
-                return Ok(perform_built_in(app, action).await);
+                return Ok(perform_built_in(app, user, action).await);
             }
             (Driver::External(external), _)
             | (
@@ -485,13 +485,15 @@ impl Driver {
     }
 }
 
-async fn perform_built_in(app: &App, action: Action<'_>) -> Performed {
+/// One operation on cutover's own app, on behalf of `user` (a read is
+/// answered as that user may see it: `App::read_as`).
+async fn perform_built_in(app: &App, user: &Id, action: Action<'_>) -> Performed {
     let result = match action {
         Action::Write(command) => app.execute(command).await.map(|outcome| Performed::Ok {
             answer: Value::Null,
             share_token: outcome.share_token,
         }),
-        Action::Read(read) => app.read(read).await.map(|answer| Performed::Ok {
+        Action::Read(read) => app.read_as(user, read).await.map(|answer| Performed::Ok {
             answer: cutover_core::driver::answer_json(&answer),
             share_token: None,
         }),

@@ -439,13 +439,11 @@ fn reads_are_judged_as_they_are_answered() {
             let judged = check(&record, "in-run-reads");
             assert!(judged.passed, "{reference}: {report}");
             assert!(!judged.detail.starts_with("0 of 0 "), "{report}");
+            let isolation = check(&record, "isolation");
+            assert!(isolation.passed, "{reference}: {report}");
+            assert!(!isolation.detail.starts_with("0 of 0 "), "{report}");
         }
-        let stale = format!(
-            "node {}",
-            support::repo()
-                .join("fixtures/drivers/stale_cache.mjs")
-                .display()
-        );
+        let stale = fixture_driver("stale_cache.mjs");
         let outcome = replay_driver(
             engines,
             &smoke,
@@ -463,5 +461,45 @@ fn reads_are_judged_as_they_are_answered() {
         assert!(judged.detail.contains("op "), "{report}");
         assert!(judged.detail.contains(" by u"), "{report}");
         assert!(!judged.entities.is_empty(), "{report}");
+    });
+}
+
+fn fixture_driver(script: &str) -> String {
+    let _ = node_driver("outbox"); // the packages are installed
+    format!(
+        "node {}",
+        support::repo()
+            .join("fixtures/drivers")
+            .join(script)
+            .display()
+    )
+}
+
+/// A tenth of the reads are made by a user who does not own what they name;
+/// an app that serves them what the owner would see is an isolation finding
+/// naming the op and the user who asked, while the reference drivers pass.
+#[test]
+fn an_app_that_serves_a_stranger_is_an_isolation_finding() {
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
+        let smoke = support::scenario("smoke");
+        let outcome = replay_driver(
+            engines,
+            &smoke,
+            300,
+            &fixture_driver("no_isolation.mjs"),
+            driver::DEFAULT_OPERATION_TIMEOUT,
+        )
+        .await;
+        let record = outcome.record.expect("the replay runs");
+        let report = record.to_markdown();
+        assert!(!record.passed(), "{report}");
+        let isolation = check(&record, "isolation");
+        assert!(!isolation.passed, "{report}");
+        assert!(isolation.detail.contains("op "), "{report}");
+        assert!(isolation.detail.contains(" by u"), "{report}");
+        // The owners' reads are right: only the strangers' are wrong.
+        assert!(check(&record, "in-run-reads").passed, "{report}");
+        assert!(check(&record, "read-parity").passed, "{report}");
     });
 }

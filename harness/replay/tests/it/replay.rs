@@ -130,8 +130,11 @@ async fn every_shipped_scenario_replays_to_its_expected_outcome() {
         let checks: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
         let mut named: Vec<&str> = scenario.checks.iter().map(|c| c.name()).collect();
         // The model is kept for no-lost-writes, so the reads are judged too.
-        if scenario.checks.contains(&CheckName::NoLostWrites) && scenario.faults.is_empty() {
-            named.insert(0, "in-run-reads");
+        if scenario.checks.contains(&CheckName::NoLostWrites) {
+            named.insert(0, "isolation");
+            if scenario.faults.is_empty() {
+                named.insert(0, "in-run-reads");
+            }
         }
         assert_eq!(checks, named, "{name}: the checks it names, in order");
         assert!(record.passed(), "{name}:\n{report}");
