@@ -131,8 +131,16 @@ struct WorkerTally {
     reads: in_run::Verdicts,
 }
 
-/// Share tokens handed out during the run, so share links can be opened.
-type ShareTokens = Arc<Mutex<HashMap<Id, String>>>;
+/// Share links handed out during the run, so they can be opened: the live
+/// token of each shared session, and the last revoked one of each session
+/// that was unshared or deleted (opening it must find nothing).
+#[derive(Default)]
+struct ShareLinks {
+    live: Mutex<HashMap<Id, String>>,
+    revoked: Mutex<HashMap<Id, String>>,
+}
+
+type ShareTokens = Arc<ShareLinks>;
 
 /// The read an operation asks, if it is one (a share link needs its token).
 fn read_of(op: &Op, tokens: &ShareTokens) -> Option<Read> {
@@ -144,8 +152,18 @@ fn read_of(op: &Op, tokens: &ShareTokens) -> Option<Read> {
             query: query.clone(),
         }),
         OpKind::OpenShareLink { session } => {
-            let token = tokens.lock().expect("tokens lock").get(session).cloned();
-            // An unshared session's link is a token nobody holds: it must find nothing.
+            let live = tokens
+                .live
+                .lock()
+                .expect("tokens lock")
+                .get(session)
+                .cloned();
+            // An unshared session's link is the one it had (revoked), or a
+            // token nobody holds: either must find nothing.
+            let token = live.or_else(|| {
+                let revoked = tokens.revoked.lock().expect("tokens lock");
+                revoked.get(session).cloned()
+            });
             Some(Read::SessionByShareToken(
                 token.unwrap_or_else(|| "0".repeat(32)),
             ))
@@ -162,15 +180,21 @@ async fn apply(driver: &Driver, op: &Op, tokens: &ShareTokens) -> Result<Perform
                 .perform(&op.user, Action::Write(command), &operation)
                 .await?;
             if let Performed::Ok { share_token, .. } = &performed {
-                let mut tokens = tokens.lock().expect("tokens lock");
+                let mut live = tokens.live.lock().expect("tokens lock");
                 match command {
                     Command::ShareSession { session } => {
-                        if let Some(token) = share_token {
-                            tokens.insert(session.clone(), token.clone());
+                        if let Some(token) = share_token
+                            && let Some(old) = live.insert(session.clone(), token.clone())
+                        {
+                            let mut revoked = tokens.revoked.lock().expect("tokens lock");
+                            revoked.insert(session.clone(), old);
                         }
                     }
                     Command::UnshareSession { session } | Command::DeleteSession { session } => {
-                        tokens.remove(session);
+                        if let Some(old) = live.remove(session) {
+                            let mut revoked = tokens.revoked.lock().expect("tokens lock");
+                            revoked.insert(session.clone(), old);
+                        }
                     }
                     _ => {}
                 }
@@ -551,7 +575,7 @@ async fn run(
         let result = match check {
             CheckName::RelayDrained => Ok(checks::drained(&driver, RELAY_DRAIN_TIMEOUT).await?),
             CheckName::ReadParity if external => {
-                Ok(checks::driver_read_parity(&driver, &model, &tokens).await?)
+                Ok(checks::driver_read_parity(&driver, &model, &tokens.live).await?)
             }
             CheckName::ReadParity => {
                 let searches = protocol::search_probes(&model).into_iter();

@@ -76,6 +76,8 @@ struct SessionNode {
     id: Id,
     summary_target: u32,
     summaries: Vec<Id>,
+    /// Shared now: an unshare revokes a link that works.
+    shared: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +101,9 @@ pub struct Workload {
     users: Vec<UserNode>,
     next_id: u64,
     emitted: u64,
+    /// Operations owed to an earlier one (the open of a link just revoked),
+    /// emitted before anything new.
+    follow_ups: std::collections::VecDeque<(Id, OpKind)>,
 }
 
 fn pick<T>(rng: &mut StdRng, items: &[T]) -> Option<usize> {
@@ -117,6 +122,7 @@ impl Workload {
             users: Vec::new(),
             next_id: 0,
             emitted: 0,
+            follow_ups: std::collections::VecDeque::new(),
         }
     }
 
@@ -241,6 +247,7 @@ impl Workload {
                         id: id.clone(),
                         summary_target,
                         summaries: Vec::new(),
+                        shared: false,
                     });
                     return Some((
                         user_id,
@@ -359,17 +366,46 @@ impl Workload {
         Some((user_id, command))
     }
 
+    /// A share, or (one time in four) the unshare of a session that is
+    /// shared now, followed at once by an open of the link it revoked.
     fn share(&mut self) -> Option<(Id, Command)> {
+        if self.rng.random_range(0..4) == 0
+            && let Some((u, c, s)) = self.pick_shared()
+        {
+            let node = &mut self.users[u].campaigns[c].sessions[s];
+            node.shared = false;
+            let session = node.id.clone();
+            let owner = self.users[u].id.clone();
+            self.follow_ups.push_back((
+                owner.clone(),
+                OpKind::OpenShareLink {
+                    session: session.clone(),
+                },
+            ));
+            return Some((owner, Command::UnshareSession { session }));
+        }
         let (u, Some(c), Some(s)) = self.random_path()? else {
             return None;
         };
-        let session = self.users[u].campaigns[c].sessions[s].id.clone();
-        let command = if self.rng.random_range(0..4) == 0 {
-            Command::UnshareSession { session }
-        } else {
-            Command::ShareSession { session }
-        };
-        Some((self.users[u].id.clone(), command))
+        let session = &mut self.users[u].campaigns[c].sessions[s];
+        session.shared = true;
+        let session = session.id.clone();
+        Some((self.users[u].id.clone(), Command::ShareSession { session }))
+    }
+
+    /// A session that is shared now, as its path.
+    fn pick_shared(&mut self) -> Option<(usize, usize, usize)> {
+        let mut shared = Vec::new();
+        for (u, user) in self.users.iter().enumerate() {
+            for (c, campaign) in user.campaigns.iter().enumerate() {
+                for (s, session) in campaign.sessions.iter().enumerate() {
+                    if session.shared {
+                        shared.push((u, c, s));
+                    }
+                }
+            }
+        }
+        pick(&mut self.rng, &shared).map(|i| shared[i])
     }
 
     fn read(&mut self) -> Option<(Id, OpKind)> {
@@ -458,7 +494,10 @@ impl Iterator for Workload {
         {
             return None;
         }
-        let (user, kind) = self.next_op();
+        let (user, kind) = match self.follow_ups.pop_front() {
+            Some(owed) => owed,
+            None => self.next_op(),
+        };
         self.emitted += 1;
         Some(Op {
             ordinal: self.emitted,
@@ -488,6 +527,46 @@ mod tests {
         let other: Vec<Op> = Workload::new(&scenario(), 43).collect();
         assert_ne!(first, other);
         assert_eq!(first.len(), 100);
+    }
+
+    #[test]
+    fn an_unshare_revokes_a_shared_link_and_the_link_is_opened_next() {
+        use std::collections::HashSet;
+        let mut shared: HashSet<Id> = HashSet::new();
+        let mut long = scenario();
+        long.length = RunLength::Operations(3000);
+        let ops: Vec<Op> = Workload::new(&long, 5).collect();
+        let mut unshares = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let OpKind::Write { command } = &op.kind else {
+                continue;
+            };
+            match command {
+                Command::ShareSession { session } => {
+                    shared.insert(session.clone());
+                }
+                Command::UnshareSession { session } => {
+                    unshares += 1;
+                    assert!(shared.remove(session), "{op:?}: not shared");
+                    let next = &ops[i + 1];
+                    assert_eq!(
+                        (&next.user, &next.kind),
+                        (
+                            &op.user,
+                            &OpKind::OpenShareLink {
+                                session: session.clone()
+                            }
+                        ),
+                        "{op:?}"
+                    );
+                }
+                Command::DeleteSession { session } => {
+                    shared.remove(session);
+                }
+                _ => {}
+            }
+        }
+        assert!(unshares > 0, "the scenario unshares nothing");
     }
 
     #[test]

@@ -503,3 +503,27 @@ fn an_app_that_serves_a_stranger_is_an_isolation_finding() {
         assert!(check(&record, "read-parity").passed, "{report}");
     });
 }
+
+/// Each unshare revokes a link that works and is followed by an open of it:
+/// an app whose unshare never reaches DynamoDB keeps serving the revoked
+/// link, and that open is a wrong answer naming the op.
+#[test]
+fn a_revoked_share_link_that_still_works_is_caught() {
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
+        let smoke = support::scenario("smoke");
+        let outcome = replay_driver(
+            engines,
+            &smoke,
+            600,
+            &fixture_driver("sticky_share.mjs"),
+            driver::DEFAULT_OPERATION_TIMEOUT,
+        )
+        .await;
+        let record = outcome.record.expect("the replay runs");
+        let report = record.to_markdown();
+        let judged = check(&record, "in-run-reads");
+        assert!(!judged.passed, "{report}");
+        assert!(judged.detail.contains("SessionByShareToken"), "{report}");
+    });
+}
