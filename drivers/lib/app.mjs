@@ -417,6 +417,25 @@ export class CampaignApp {
   }
 
   /**
+   * The naive dual write (seed 000): the PostgreSQL write, then each change
+   * applied to DynamoDB and S3 in turn; a failure after the commit is handed
+   * to `onFailure(change, error)` and skipped (the write did succeed, in
+   * PostgreSQL). In postgres-only mode nothing but PostgreSQL is written.
+   */
+  async naiveWrite(command, onFailure) {
+    const { changes, answer } = await this.writePostgres(command);
+    if (!this.dualWrites) return answer;
+    for (const change of changes) {
+      try {
+        await this.applyChange(change);
+      } catch (error) {
+        onFailure(change, error);
+      }
+    }
+    return answer;
+  }
+
+  /**
    * One change's state written to DynamoDB and S3 as the naive dual write
    * does it: the item, then a session's transcript and the sweep of its older
    * ones; a delete removes the item (and a session's transcripts).

@@ -21,19 +21,11 @@ serve({
     app = new CampaignApp(run);
     await app.migrate();
   },
-  async write(user, command) {
-    const { changes, answer } = await app.writePostgres(command);
-    if (!app.dualWrites) return answer;
-    for (const change of changes) {
-      try {
-        await app.applyChange(change);
-      } catch (error) {
-        skipped += 1;
-        log(`dual write of ${change.kind} ${change.id} failed after the PostgreSQL commit (skipped): ${error?.name ?? ""} ${error?.message ?? error}`);
-      }
-    }
-    return answer;
-  },
+  write: (user, command) =>
+    app.naiveWrite(command, (change, error) => {
+      skipped += 1;
+      log(`dual write of ${change.kind} ${change.id} failed after the PostgreSQL commit (skipped): ${error?.name ?? ""} ${error?.message ?? error}`);
+    }),
   read: (user, read) => app.read(user, read),
   mode: (mode) => app.setMode(mode),
   // Nothing runs in the background: what was skipped stays skipped.
