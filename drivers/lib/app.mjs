@@ -44,6 +44,10 @@ export function normalize(text) {
   return folded.replace(/[\p{White_Space}\p{Cc}]+/gu, " ").trim();
 }
 
+// The search transformation the app applies: `normalize`. A fixture driver
+// swaps it for another to plant a bug (fixtures/drivers/lowercase_search.mjs).
+export const searchFolding = { normalize };
+
 const byteOrder = (a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 
 function metadataStrings(value, out) {
@@ -59,7 +63,7 @@ function metadataStrings(value, out) {
 
 export function sessionSearchText(name, summary, metadata) {
   return [name, summary, ...metadataStrings(metadata, [])]
-    .map(normalize)
+    .map((part) => searchFolding.normalize(part))
     .filter((part) => part.length > 0)
     .join("\u001f");
 }
@@ -508,7 +512,7 @@ export class CampaignApp {
       }
       case "search_sessions": {
         if (!(await campaignOf(arg.campaign))) return [];
-        const needle = normalize(arg.query);
+        const needle = searchFolding.normalize(arg.query);
         let query = sessions.query.byCampaign({ campaignId: arg.campaign });
         if (needle) query = query.where(({ searchText }, { contains }) => contains(searchText, needle));
         return (await query.go(all)).data.map((s) => s.sessionId).sort();
@@ -558,7 +562,7 @@ export class CampaignApp {
         return row ? row.transcript : null;
       }
       case "search_sessions": {
-        const needle = normalize(arg.query);
+        const needle = searchFolding.normalize(arg.query);
         return (await rows(`SELECT * FROM "Session" WHERE "campaignId" = $1 AND "userId" = $2`, [arg.campaign, user]))
           .filter((r) => sessionSearchText(r.name, r.summary, r.metadata).includes(needle))
           .map((r) => r.id)

@@ -394,6 +394,8 @@ pub struct Tally {
     pub by_category: BTreeMap<Category, u64>,
     /// Field mismatches per `entity.field`.
     pub by_field: BTreeMap<String, u64>,
+    /// Findings per nameable cause (`Profile::malformation_pattern`).
+    pub by_pattern: BTreeMap<String, u64>,
     pub samples: BTreeMap<Category, Vec<Finding>>,
 }
 
@@ -440,6 +442,9 @@ impl Tally {
         for (field, n) in other.by_field {
             *self.by_field.entry(field).or_default() += n;
         }
+        for (pattern, n) in other.by_pattern {
+            *self.by_pattern.entry(pattern).or_default() += n;
+        }
         for (category, findings) in other.samples {
             let samples = self.samples.entry(category).or_default();
             samples.extend(
@@ -448,6 +453,35 @@ impl Tally {
                     .take(SAMPLES_PER_CATEGORY.saturating_sub(samples.len())),
             );
         }
+    }
+
+    /// Counts one finding whose cause has a name.
+    pub fn count_pattern(&mut self, pattern: String) {
+        *self.by_pattern.entry(pattern).or_default() += 1;
+    }
+
+    /// One line per cause that many findings share, most common first: a
+    /// named cause seen more than once, and a field in which at least half
+    /// of the mismatched entities differ. What a report leads with, so a
+    /// thousand findings of one mistake read as one mistake.
+    pub fn leading_patterns(&self) -> Vec<String> {
+        let total = self.mismatched_total();
+        let mut lines: Vec<(u64, String)> = Vec::new();
+        for (pattern, &count) in &self.by_pattern {
+            if count >= 2 {
+                lines.push((count, format!("{count} of {total} mismatched: {pattern}")));
+            }
+        }
+        for (field, &count) in &self.by_field {
+            if count >= 2 && count * 2 >= total {
+                lines.push((
+                    count,
+                    format!("{count} of {total} mismatched entities differ in {field}"),
+                ));
+            }
+        }
+        lines.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        lines.into_iter().map(|(_, line)| line).collect()
     }
 
     /// Everything compared: entities, and unowned objects and items.
@@ -486,6 +520,22 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_findings_of_one_cause_lead_as_one_line() {
+        let mut tally = Tally::default();
+        for n in 0..5 {
+            let finding = malformed_item(&format!("user#u{n}"), "no shape", None);
+            tally.record(None, vec![finding]);
+            tally.count_pattern("keys in another case".into());
+        }
+        tally.record(None, vec![malformed_item("odd", "no shape", None)]);
+        tally.count_pattern("a cause seen once".into());
+        assert_eq!(
+            tally.leading_patterns(),
+            ["5 of 6 mismatched: keys in another case"]
+        );
+    }
     use crate::domain::{Session, User};
     use crate::keys::Id;
     use chrono::{TimeZone, Utc};

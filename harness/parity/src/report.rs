@@ -59,6 +59,9 @@ pub struct ParityReport {
     pub by_category: BTreeMap<Category, u64>,
     /// Persistent field mismatches per `entity.field`.
     pub by_field: BTreeMap<String, u64>,
+    /// Causes most findings share, one line each with its count
+    /// (`Tally::leading_patterns`): what the report leads with.
+    pub patterns: Vec<String>,
     pub samples: BTreeMap<Category, Vec<Finding>>,
     /// Entities (and objects) whose findings were in-flight: a pending outbox
     /// record, or resolved on the re-check.
@@ -118,6 +121,7 @@ impl ParityReport {
             passed: passes(mismatched_entities, mismatch_percent, max_mismatch_percent),
             per_entity,
             by_category,
+            patterns: tally.leading_patterns(),
             by_field: tally.by_field,
             samples: tally.samples,
             in_flight: in_flight
@@ -150,6 +154,13 @@ impl ParityReport {
             PASS_RULE,
             self.in_flight
         );
+        if !self.patterns.is_empty() {
+            out.push_str("Most findings share a cause:\n\n");
+            for pattern in &self.patterns {
+                out.push_str(&format!("- **{pattern}**\n"));
+            }
+            out.push('\n');
+        }
         out.push_str("| entity | compared | mismatched | parity |\n| --- | ---: | ---: | ---: |\n");
         for (kind, parity) in &self.per_entity {
             out.push_str(&format!(

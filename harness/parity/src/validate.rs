@@ -282,6 +282,12 @@ async fn scan_segment(
                         &problem,
                         claimed.as_ref().map(|(kind, id)| (*kind, id.as_str())),
                     );
+                    if let Some(pattern) = item_from_sdk(raw)
+                        .ok()
+                        .and_then(|item| app.profile().malformation_pattern(&item))
+                    {
+                        result.tally.count_pattern(pattern);
+                    }
                     match claimed {
                         Some((kind, id)) => {
                             result.seen.push(entity_key(kind, &id)).map_err(spilling)?;

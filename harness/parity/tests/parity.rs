@@ -887,3 +887,65 @@ async fn repair_keeps_the_attributes_the_profile_does_not_own() {
     );
     sandbox.close().await.unwrap();
 }
+
+/// An app that writes its keys in another case than the profile's templates
+/// gets one leading line naming that cause with its count, before the samples
+/// — not a wall of "missing" and "malformed" entities to puzzle over.
+#[tokio::test]
+async fn keys_written_in_another_case_lead_the_report_as_one_pattern() {
+    let (_sandbox, app) = fresh_app().await;
+    seed(&app).await;
+    let sessions = 1..=8;
+    for n in sessions.clone() {
+        let campaign = if n % 2 == 0 { "c2" } else { "c1" };
+        let key = app.dynamo.key_map(&session_key(campaign, &format!("s{n}")));
+        let client = app.dynamo.client();
+        let mut item = client
+            .get_item()
+            .table_name(app.dynamo.table())
+            .set_key(Some(key.clone()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        for name in key.keys() {
+            let Some(AttributeValue::S(text)) = item.get(name) else {
+                panic!("{name}")
+            };
+            let lowered = text.to_lowercase();
+            item.insert(name.clone(), AttributeValue::S(lowered));
+        }
+        client
+            .delete_item()
+            .table_name(app.dynamo.table())
+            .set_key(Some(key))
+            .send()
+            .await
+            .unwrap();
+        client
+            .put_item()
+            .table_name(app.dynamo.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    let report = validate(app.clone(), &options()).await.unwrap();
+    assert!(!report.passed);
+    let case_lines: Vec<&String> = report
+        .patterns
+        .iter()
+        .filter(|line| line.contains("by letter case only"))
+        .collect();
+    assert_eq!(case_lines.len(), 1, "{:?}", report.patterns);
+    assert!(
+        case_lines[0].starts_with(&format!("{} of ", sessions.count())),
+        "{}",
+        case_lines[0]
+    );
+    let markdown = report.to_markdown();
+    let lead = markdown.find("by letter case only").unwrap();
+    let samples = markdown.find("## Samples").unwrap();
+    assert!(lead < samples, "{markdown}");
+}

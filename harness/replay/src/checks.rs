@@ -11,6 +11,7 @@ use cutover_core::driver as protocol;
 use cutover_core::keys::EntityKind;
 use cutover_core::keys::Id;
 use cutover_core::model::Model;
+use cutover_core::parity::Finding;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
@@ -134,6 +135,64 @@ pub async fn driver_read_parity(
     ))
 }
 
+/// Up to `limit` findings, as many from each category as fit, in turn: a
+/// category with thousands does not hide one with two.
+fn samples_across_categories(
+    samples: &std::collections::BTreeMap<cutover_core::parity::Category, Vec<Finding>>,
+    limit: usize,
+) -> Vec<&Finding> {
+    let mut taken = Vec::with_capacity(limit);
+    for round in 0.. {
+        let before = taken.len();
+        for findings in samples.values() {
+            if let Some(finding) = findings.get(round)
+                && taken.len() < limit
+            {
+                taken.push(finding);
+            }
+        }
+        if taken.len() == before || taken.len() == limit {
+            break;
+        }
+    }
+    taken
+}
+
+/// One finding in a line: category, entity, field, both values and the
+/// validator's explanation (which side is newer, which fields differ…).
+fn describe_finding(finding: &Finding) -> String {
+    let short = |text: &str| -> String {
+        let cut: String = text.chars().take(120).collect();
+        if cut.len() < text.len() {
+            format!("{cut:?}…")
+        } else {
+            format!("{cut:?}")
+        }
+    };
+    let mut line = format!(
+        "{} {} {}",
+        finding.category.name(),
+        finding.entity.map_or("-", |kind| kind.name()),
+        finding.id
+    );
+    if let Some(field) = &finding.field {
+        line.push_str(&format!(" field {field}"));
+    }
+    match (&finding.postgres, &finding.dynamodb) {
+        (Some(pg), Some(ddb)) => line.push_str(&format!(
+            ": postgres {}, dynamodb {}",
+            short(pg),
+            short(ddb)
+        )),
+        (Some(only), None) | (None, Some(only)) => line.push_str(&format!(": {}", short(only))),
+        (None, None) => {}
+    }
+    if let Some(note) = &finding.note {
+        line.push_str(&format!(" ({note})"));
+    }
+    line
+}
+
 fn read_parity_result(
     total: usize,
     mismatches: Vec<String>,
@@ -244,17 +303,13 @@ pub async fn parity(app: std::sync::Arc<App>) -> Result<CheckResult, cutover_app
         report.mismatched_entities,
         report.in_flight
     );
-    for finding in report.findings().take(MISMATCH_SAMPLES) {
-        let field = finding
-            .field
-            .as_deref()
-            .map(|name| format!(" field {name}"));
-        detail.push_str(&format!(
-            "; {} {}{}",
-            finding.category.name(),
-            finding.id,
-            field.unwrap_or_default()
-        ));
+    // What most findings share leads; then samples of every category, each
+    // with its values and the explanation the validator gave.
+    for pattern in &report.patterns {
+        detail.push_str(&format!("; PATTERN {pattern}"));
+    }
+    for finding in samples_across_categories(&report.samples, MISMATCH_SAMPLES) {
+        detail.push_str(&format!("; {}", describe_finding(finding)));
     }
     // Every entity with a persistent finding (the leftovers are complete;
     // the samples, which say what is wrong, are capped per category).

@@ -151,19 +151,18 @@ fn read_of(op: &Op, tokens: &ShareTokens) -> Option<Read> {
             campaign: campaign.clone(),
             query: query.clone(),
         }),
-        OpKind::OpenShareLink { session } => {
-            let live = tokens
-                .live
-                .lock()
-                .expect("tokens lock")
-                .get(session)
-                .cloned();
-            // An unshared session's link is the one it had (revoked), or a
-            // token nobody holds: either must find nothing.
-            let token = live.or_else(|| {
+        OpKind::OpenShareLink { session, revoked } => {
+            let live = || tokens.live.lock().expect("tokens lock").get(session).cloned();
+            let last_revoked = || {
                 let revoked = tokens.revoked.lock().expect("tokens lock");
                 revoked.get(session).cloned()
-            });
+            };
+            // An unshared session's link is the one it had (revoked), or a
+            // token nobody holds: either must find nothing.
+            let token = match revoked {
+                true => last_revoked(),
+                false => live().or_else(last_revoked),
+            };
             Some(Read::SessionByShareToken(
                 token.unwrap_or_else(|| "0".repeat(32)),
             ))
@@ -497,7 +496,11 @@ async fn run(
             let expected = keep_model
                 .then(|| in_run::expectation(&model, &op, judge_content))
                 .flatten();
-            let target = worker_for(&op.user, workers);
+            // A read runs on the worker of whoever owns what it names, in
+            // order with the owner's writes, so its expected answer is exact
+            // even when a stranger asks.
+            let route = in_run::owner_of_target(&model, &op).unwrap_or(&op.user);
+            let target = worker_for(route, workers);
             let message = Dispatched {
                 op,
                 touched,

@@ -2,13 +2,14 @@
 //! model's answer at that point of the run, not only at the end, so an app
 //! that serves a stale answer and is repaired by a later write is caught.
 //!
-//! The model is fed in dispatch order and each user's operations run in
-//! order on one worker; the workload reads only what the reader owns, and
-//! only its owner writes it, so the model's answer when a read is
-//! dispatched is the one answer a correct app gives. A run with faults is
-//! not judged here: a read served from DynamoDB may then lag the relay
-//! legitimately, and which answers the writes in flight allow is not
-//! modeled yet (the end-of-run checks judge such runs).
+//! The model is fed in dispatch order, only the owner writes what it owns,
+//! and a read runs on the worker of whoever owns what it names, in order
+//! with that owner's writes (even when a stranger asks), so the model's
+//! answer when a read is dispatched is the one answer a correct app gives.
+//! A stranger's read is judged in every run: who owns what never changes.
+//! Other reads are not judged in a run with faults, where a read served
+//! from DynamoDB may lag the relay legitimately; such runs are judged at
+//! their settle points and at the end (`checks`).
 
 use cutover_app::Read;
 use cutover_core::command::Subject;
@@ -46,17 +47,21 @@ pub(crate) fn expectation(model: &Model, op: &Op, content: bool) -> Option<Expec
             campaign: campaign.clone(),
             query: query.clone(),
         },
-        OpKind::OpenShareLink { session } => {
-            let answer = match model.sessions.get(session) {
-                Some(found) if found.shared => {
+        // Only while the session is shared does its link open it, and a
+        // revoked link never again. Who opens it does not matter to the
+        // answer; a stranger served a session that is not shared is an
+        // isolation finding. Judged with content only: under faults the
+        // unshare may legitimately be still on its way to DynamoDB.
+        OpKind::OpenShareLink { session, revoked } => {
+            let found = model.sessions.get(session);
+            let answer = match found {
+                Some(found) if found.shared && !revoked => {
                     protocol::expected_answer(model, &Read::Session(session.clone()))?
                 }
                 _ => Value::Null,
             };
-            return content.then_some(Expected {
-                answer,
-                stranger: false,
-            });
+            let stranger = answer.is_null() && found.is_some_and(|found| found.user != op.user);
+            return content.then_some(Expected { answer, stranger });
         }
     };
     if owner(model, &read).is_some_and(|owner| owner != &op.user) {
@@ -72,6 +77,17 @@ pub(crate) fn expectation(model: &Model, op: &Op, content: bool) -> Option<Expec
             answer,
             stranger: false,
         })
+}
+
+/// Who owns what a read or a share link names, by the model (`None`: a
+/// write, or nothing the model holds).
+pub(crate) fn owner_of_target<'m>(model: &'m Model, op: &Op) -> Option<&'m Id> {
+    match &op.kind {
+        OpKind::Write { .. } => None,
+        OpKind::Read { read } => owner(model, read),
+        OpKind::Search { campaign, .. } => model.campaigns.get(campaign).map(|c| &c.user),
+        OpKind::OpenShareLink { session, .. } => model.sessions.get(session).map(|s| &s.user),
+    }
 }
 
 /// Who owns what `read` names, by the model (`None`: nobody, or public).

@@ -508,6 +508,50 @@ impl Profile {
         }
     }
 
+    /// The cause an item that does not decode shares with others like it,
+    /// where one can be named: a key in another case than the profile's
+    /// templates, a missing or wrong marker, an absent or mistyped attribute.
+    /// Reports lead with such a cause and its count (`Tally::by_pattern`).
+    pub fn malformation_pattern(&self, item: &Item) -> Option<String> {
+        let error = self.from_item(item).err()?;
+        let case_only = "the key differs from the profile's template by letter case only";
+        if self.key_differs_by_case_only(item) {
+            return Some(case_only.to_owned());
+        }
+        match error {
+            ItemError::KeyDisagrees {
+                stored, expected, ..
+            } if stored.to_lowercase() == expected.to_lowercase() => Some(case_only.to_owned()),
+            ItemError::Marker { name, expected, .. } => {
+                Some(format!("the marker {name:?} is absent or not {expected:?}"))
+            }
+            ItemError::Missing(attribute) => Some(format!("the attribute {attribute:?} is absent")),
+            ItemError::WrongType {
+                name,
+                expected,
+                found,
+            } => Some(format!(
+                "the attribute {name:?} is of type {found}, not {expected}"
+            )),
+            _ => None,
+        }
+    }
+
+    /// Whether the item's key has no entity's shape as stored, but one
+    /// entity's shape once both are lower-cased.
+    fn key_differs_by_case_only(&self, item: &Item) -> bool {
+        let Some(key) = self.stored_key(item) else {
+            return false;
+        };
+        let (pk, sk) = (key.pk.to_lowercase(), key.sk.to_lowercase());
+        let shaped =
+            |e: &EntityProfile| e.pk.matches(e.casing, &key.pk) && e.sk.matches(e.casing, &key.sk);
+        let shaped_ignoring_case = |e: &EntityProfile| {
+            e.pk.matches(Casing::Lower, &pk) && e.sk.matches(Casing::Lower, &sk)
+        };
+        !self.entities.iter().any(shaped) && self.entities.iter().any(shaped_ignoring_case)
+    }
+
     /// Reads an item back into an entity. Every deviation — an unknown kind, a
     /// missing marker or attribute, a wrong type or encoding, a key that is not
     /// what the attributes give, a pointer outside its own prefix — is an error

@@ -832,3 +832,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_malformed_item_names_the_cause_it_shares_with_others() {
+    let profile = reference();
+    let base = || profile.to_item(&Entity::Session(session()));
+    let pattern = |item: &Item| profile.malformation_pattern(item);
+    assert_eq!(pattern(&base()), None, "a good item has no malformation");
+    // An app that writes its keys in another case.
+    let mut item = base();
+    for key in ["pk", "sk"] {
+        let Some(AttrValue::S(text)) = item.get(key).cloned() else {
+            panic!("{key}")
+        };
+        item.insert(key.into(), s(&text.to_lowercase()));
+    }
+    assert_eq!(
+        pattern(&item).as_deref(),
+        Some("the key differs from the profile's template by letter case only")
+    );
+    let mut item = base();
+    item.remove("transcriptSha256");
+    assert_eq!(
+        pattern(&item).as_deref(),
+        Some("the attribute \"transcriptSha256\" is absent")
+    );
+    let mut item = base();
+    item.insert("sk".into(), s("SESS#bad#key"));
+    assert_eq!(pattern(&item), None, "a wrong key is not a case");
+}

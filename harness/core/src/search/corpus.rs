@@ -18,6 +18,7 @@ const GENERATED_TEXT: TextMix = TextMix {
     english: 80,
     multibyte: 15,
     emoji: 5,
+    hostile: 0,
 };
 
 #[derive(Debug, Clone, PartialEq)]

@@ -17,6 +17,10 @@ use crate::keys::Id;
 /// before a create turns into an update (keeps generation O(1) per operation).
 const CREATE_PROBES: usize = 8;
 
+/// How many operations after an unshare its revoked link is opened again,
+/// by another user: a link that came back after a while is caught too.
+const REOPEN_AFTER_OPS: u64 = 25;
+
 /// One operation of a workload. `user` owns everything it touches: operations
 /// of one user must be applied in order, different users' may interleave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,9 +44,13 @@ pub enum OpKind {
         campaign: Id,
         query: String,
     },
-    /// Open a session's share link (the token is known only once shared).
+    /// Open a session's share link (the token is known only once shared):
+    /// the one it has now, or (`revoked`) the one its last unshare or
+    /// delete revoked, which must find nothing.
     OpenShareLink {
         session: Id,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        revoked: bool,
     },
 }
 
@@ -101,9 +109,12 @@ pub struct Workload {
     users: Vec<UserNode>,
     next_id: u64,
     emitted: u64,
-    /// Operations owed to an earlier one (the open of a link just revoked),
-    /// emitted before anything new.
+    /// Operations owed to an earlier one (the open of a link just revoked,
+    /// the reads of what was just deleted), emitted before anything new.
     follow_ups: std::collections::VecDeque<(Id, OpKind)>,
+    /// Operations owed later: each with the count of operations emitted
+    /// after which it is due (in increasing order).
+    later: std::collections::VecDeque<(u64, Id, OpKind)>,
 }
 
 fn pick<T>(rng: &mut StdRng, items: &[T]) -> Option<usize> {
@@ -123,6 +134,7 @@ impl Workload {
             next_id: 0,
             emitted: 0,
             follow_ups: std::collections::VecDeque::new(),
+            later: std::collections::VecDeque::new(),
         }
     }
 
@@ -337,37 +349,89 @@ impl Workload {
         Some((user_id, command))
     }
 
+    /// A delete, followed at once by reads of what it removed: the entity and
+    /// one of its children (and a deleted shared session's link), which must
+    /// all find nothing — nothing may come back through DynamoDB or S3.
     fn delete(&mut self) -> Option<(Id, Command)> {
         let (u, c, s) = self.random_path()?;
         let user_id = self.users[u].id.clone();
         let roll = self.rng.random_range(0..100);
+        let mut gone = Vec::new();
         let command = match (c, s) {
             (Some(c), Some(s)) if roll < 85 => {
                 let session = &mut self.users[u].campaigns[c].sessions[s];
                 if !session.summaries.is_empty() && roll < 40 {
                     let m = self.rng.random_range(0..session.summaries.len());
+                    gone.push(OpKind::Read {
+                        read: Read::SummariesOf(session.id.clone()),
+                    });
                     Command::DeleteSummary {
                         summary: session.summaries.remove(m),
                     }
                 } else {
                     let removed = self.users[u].campaigns[c].sessions.remove(s);
+                    gone.extend(self.session_gone(&removed));
                     Command::DeleteSession {
                         session: removed.id,
                     }
                 }
             }
-            (Some(c), _) if roll < 98 => Command::DeleteCampaign {
-                campaign: self.users[u].campaigns.remove(c).id,
-            },
-            _ => Command::DeleteUser {
-                user: self.users.remove(u).id,
-            },
+            (Some(c), _) if roll < 98 => {
+                let removed = self.users[u].campaigns.remove(c);
+                gone.push(OpKind::Read {
+                    read: Read::Campaign(removed.id.clone()),
+                });
+                let child = match pick(&mut self.rng, &removed.sessions) {
+                    Some(s) if roll % 2 == 0 => Read::Transcript(removed.sessions[s].id.clone()),
+                    _ => Read::SessionsOf(removed.id.clone()),
+                };
+                gone.push(OpKind::Read { read: child });
+                Command::DeleteCampaign {
+                    campaign: removed.id,
+                }
+            }
+            _ => {
+                let removed = self.users.remove(u);
+                gone.push(OpKind::Read {
+                    read: Read::User(removed.id.clone()),
+                });
+                gone.push(OpKind::Read {
+                    read: Read::CampaignsOf(removed.id.clone()),
+                });
+                Command::DeleteUser { user: removed.id }
+            }
         };
+        self.follow_ups
+            .extend(gone.into_iter().map(|kind| (user_id.clone(), kind)));
         Some((user_id, command))
     }
 
+    /// The reads that must find nothing once `session` is deleted: itself,
+    /// one of its children, and its link if it had one.
+    fn session_gone(&mut self, session: &SessionNode) -> Vec<OpKind> {
+        let id = session.id.clone();
+        let child = match self.rng.random_range(0..2) {
+            0 => Read::Transcript(id.clone()),
+            _ => Read::SummariesOf(id.clone()),
+        };
+        let mut gone = vec![
+            OpKind::Read {
+                read: Read::Session(id.clone()),
+            },
+            OpKind::Read { read: child },
+        ];
+        if session.shared {
+            gone.push(OpKind::OpenShareLink {
+                session: id,
+                revoked: true,
+            });
+        }
+        gone
+    }
+
     /// A share, or (one time in four) the unshare of a session that is
-    /// shared now, followed at once by an open of the link it revoked.
+    /// shared now, followed at once by an open of the link it revoked, and
+    /// later by another user's.
     fn share(&mut self) -> Option<(Id, Command)> {
         if self.rng.random_range(0..4) == 0
             && let Some((u, c, s)) = self.pick_shared()
@@ -376,12 +440,14 @@ impl Workload {
             node.shared = false;
             let session = node.id.clone();
             let owner = self.users[u].id.clone();
-            self.follow_ups.push_back((
-                owner.clone(),
-                OpKind::OpenShareLink {
-                    session: session.clone(),
-                },
-            ));
+            let open = OpKind::OpenShareLink {
+                session: session.clone(),
+                revoked: true,
+            };
+            self.follow_ups.push_back((owner.clone(), open.clone()));
+            let other = self.other_user(u);
+            self.later
+                .push_back((self.emitted + REOPEN_AFTER_OPS, other, open));
             return Some((owner, Command::UnshareSession { session }));
         }
         let (u, Some(c), Some(s)) = self.random_path()? else {
@@ -422,25 +488,38 @@ impl Workload {
             (5, Some(c), Some(s)) => Read::SummariesOf(user.campaigns[c].sessions[s].id.clone()),
             (6, Some(c), Some(s)) => Read::Transcript(user.campaigns[c].sessions[s].id.clone()),
             (7, Some(c), Some(s)) => {
+                let session = user.campaigns[c].sessions[s].id.clone();
+                let reader = self.reader(u);
                 return Some((
-                    user_id,
+                    reader,
                     OpKind::OpenShareLink {
-                        session: user.campaigns[c].sessions[s].id.clone(),
+                        session,
+                        revoked: false,
                     },
                 ));
             }
             _ => Read::CampaignsOf(user_id.clone()),
         };
-        // Now and then asked by someone who does not own it.
-        let stranger = self.rng.random_range(0..100) < self.scenario.mix.stranger_reads;
-        let reader = match self.users.len() {
-            others if stranger && others > 1 => {
-                let offset = self.rng.random_range(1..others);
-                self.users[(u + offset) % others].id.clone()
-            }
-            _ => user_id,
-        };
-        Some((reader, OpKind::Read { read }))
+        Some((self.reader(u), OpKind::Read { read }))
+    }
+
+    /// Who reads what user `u` owns: `u`, or now and then someone else.
+    fn reader(&mut self, u: usize) -> Id {
+        if self.rng.random_range(0..100) < self.scenario.mix.stranger_reads {
+            self.other_user(u)
+        } else {
+            self.users[u].id.clone()
+        }
+    }
+
+    /// A user other than user `u`, if there is one.
+    fn other_user(&mut self, u: usize) -> Id {
+        let users = self.users.len();
+        if users < 2 {
+            return self.users[u].id.clone();
+        }
+        let offset = self.rng.random_range(1..users);
+        self.users[(u + offset) % users].id.clone()
     }
 
     fn search(&mut self) -> Option<(Id, OpKind)> {
@@ -494,8 +573,15 @@ impl Iterator for Workload {
         {
             return None;
         }
+        let due = |later: &std::collections::VecDeque<(u64, Id, OpKind)>, emitted| {
+            later.front().is_some_and(|(at, _, _)| *at <= emitted)
+        };
         let (user, kind) = match self.follow_ups.pop_front() {
             Some(owed) => owed,
+            None if due(&self.later, self.emitted) => {
+                let (_, user, kind) = self.later.pop_front().expect("one is due");
+                (user, kind)
+            }
             None => self.next_op(),
         };
         self.emitted += 1;
@@ -548,17 +634,22 @@ mod tests {
                 Command::UnshareSession { session } => {
                     unshares += 1;
                     assert!(shared.remove(session), "{op:?}: not shared");
+                    let open = OpKind::OpenShareLink {
+                        session: session.clone(),
+                        revoked: true,
+                    };
                     let next = &ops[i + 1];
-                    assert_eq!(
-                        (&next.user, &next.kind),
-                        (
-                            &op.user,
-                            &OpKind::OpenShareLink {
-                                session: session.clone()
-                            }
-                        ),
-                        "{op:?}"
-                    );
+                    assert_eq!((&next.user, &next.kind), (&op.user, &open), "{op:?}");
+                    // Opened again later, by someone else (if the run lasts).
+                    if op.ordinal + REOPEN_AFTER_OPS + 10 >= ops.len() as u64 {
+                        continue;
+                    }
+                    let again = ops[i + 2..]
+                        .iter()
+                        .find(|later| later.kind == open)
+                        .unwrap_or_else(|| panic!("{op:?}: not opened again"));
+                    assert_ne!(again.user, op.user, "{again:?}");
+                    assert!(again.ordinal >= op.ordinal + REOPEN_AFTER_OPS, "{again:?}");
                 }
                 Command::DeleteSession { session } => {
                     shared.remove(session);

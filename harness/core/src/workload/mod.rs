@@ -14,4 +14,4 @@ pub use scenario::{
     CheckName, DualWriteMode, OperationMix, Population, Range, RunLength, Scenario, ScenarioError,
     SizeBucket, TextMix,
 };
-pub use text::fit_to_bytes;
+pub use text::{fit_to_bytes, hostile_examples};

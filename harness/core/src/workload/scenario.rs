@@ -105,6 +105,18 @@ pub struct TextMix {
     /// English with emoji.
     #[serde(default)]
     pub emoji: u32,
+    /// English whose NFKC, case-folded and whitespace-collapsed forms differ
+    /// from it (ligatures, full-width letters, combining marks, Turkish İ, ß,
+    /// Greek final sigma, NBSP, zero-width joiners, emoji sequences): a search
+    /// copy built by any other transformation than cutover's disagrees.
+    #[serde(default)]
+    pub hostile: u32,
+}
+
+impl TextMix {
+    pub(crate) fn total(&self) -> u32 {
+        self.english + self.multibyte + self.emoji + self.hostile
+    }
 }
 
 impl Default for TextMix {
@@ -113,6 +125,7 @@ impl Default for TextMix {
             english: 1,
             multibyte: 0,
             emoji: 0,
+            hostile: 0,
         }
     }
 }
@@ -385,6 +398,7 @@ impl Scenario {
             ("english", text_mix.english),
             ("multibyte", text_mix.multibyte),
             ("emoji", text_mix.emoji),
+            ("hostile", text_mix.hostile),
         ] {
             if weight > MAX_WEIGHT {
                 return Err(error_at(
@@ -394,7 +408,7 @@ impl Scenario {
                 ));
             }
         }
-        if text_mix.english + text_mix.multibyte + text_mix.emoji == 0 {
+        if text_mix.total() == 0 {
             return Err(error_at(0..0, "text", "all text weights are 0".into()));
         }
         let mix = *raw.mix.get_ref();

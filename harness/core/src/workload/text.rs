@@ -84,17 +84,20 @@ pub(crate) enum Language {
     English,
     Multibyte,
     Emoji,
+    /// English spelled so that only the exact normalization finds it.
+    Hostile,
 }
 
 pub(crate) fn pick_language(rng: &mut StdRng, mix: &TextMix) -> Language {
-    let total = mix.english + mix.multibyte + mix.emoji;
-    let roll = rng.random_range(0..total);
+    let roll = rng.random_range(0..mix.total());
     if roll < mix.english {
         Language::English
     } else if roll < mix.english + mix.multibyte {
         Language::Multibyte
-    } else {
+    } else if roll < mix.english + mix.multibyte + mix.emoji {
         Language::Emoji
+    } else {
+        Language::Hostile
     }
 }
 
@@ -123,10 +126,102 @@ fn multibyte_words(rng: &mut StdRng, count: usize) -> Vec<String> {
     }
 }
 
+/// Words whose NFKC, full-lowercase or whitespace forms differ from what
+/// they look like, beside a spelling of the same word that differs only in
+/// that way where one exists: a search for either must find the other.
+const HOSTILE_WORDS: &[&str] = &[
+    // Combining marks against precomposed letters (NFC/NFKC compose them).
+    "café",
+    "cafe\u{301}",
+    "CAFE\u{301}",
+    // ß lowercases to itself and upper-cases to SS: these two never match.
+    "Straße",
+    "STRASSE",
+    // Greek capital sigma lowercases to final ς at the end of a word.
+    "ΔΡΆΚΟΣ",
+    "δράκος",
+    "ΟΔΥΣΣΕΥΣ",
+    // Turkish dotted capital I lowercases to i + U+0307; dotless ı stays.
+    "İnitiative",
+    "ınitiative",
+    // Compatibility forms NFKC folds: roman numerals, circled digits, superscripts.
+    "Ⅻ",
+    "xii",
+    "①",
+    "d²⁰",
+    // Emoji sequences joined by ZWJ and qualified by a variation selector.
+    "🧙\u{200D}♂\u{FE0F}",
+    "👨\u{200D}👩\u{200D}👧",
+    "⚔\u{FE0F}",
+    // A zero-width joiner and a soft hyphen inside a word (kept by NFKC).
+    "drag\u{200D}on",
+    "tav\u{AD}ern",
+];
+
+/// Spaces that are not U+0020: NFKC turns NBSP and the em space into one,
+/// the whitespace rule folds the rest.
+const HOSTILE_SPACES: &[&str] = &[" ", "\u{A0}", "\u{2003}", "\u{3000}", " \t ", "\u{202F}"];
+
+/// One vocabulary word spelled as only the exact normalization reads it.
+fn hostile_word(rng: &mut StdRng) -> String {
+    let word = VOCABULARY[rng.random_range(0..VOCABULARY.len())];
+    match rng.random_range(0..6) {
+        0 => HOSTILE_WORDS[rng.random_range(0..HOSTILE_WORDS.len())].to_owned(),
+        1 => full_width(word),
+        2 => word.to_uppercase(),
+        3 if word.contains("fi") || word.contains("fl") || word.contains("ff") => word
+            .replace("ffi", "\u{FB03}")
+            .replace("ff", "\u{FB00}")
+            .replace("fi", "\u{FB01}")
+            .replace("fl", "\u{FB02}"),
+        4 if word.starts_with('i') => format!("İ{}", &word[1..]),
+        _ => word.to_owned(),
+    }
+}
+
+/// ASCII letters and digits as their full-width forms (`Ａ`, `１`).
+fn full_width(word: &str) -> String {
+    word.chars()
+        .map(|ch| match ch {
+            '!'..='~' => char::from_u32(ch as u32 - 0x21 + 0xFF01).unwrap_or(ch),
+            _ => ch,
+        })
+        .collect()
+}
+
+fn hostile_words(rng: &mut StdRng, count: usize) -> String {
+    let mut text = String::new();
+    for index in 0..count {
+        if index > 0 {
+            text.push_str(HOSTILE_SPACES[rng.random_range(0..HOSTILE_SPACES.len())]);
+        }
+        text.push_str(&hostile_word(rng));
+    }
+    text
+}
+
+/// Every hostile spelling the generator uses, and each vocabulary word in each
+/// of its forms: what the drivers' normalization must agree on with cutover's.
+pub fn hostile_examples() -> Vec<String> {
+    let mut examples: Vec<String> = HOSTILE_WORDS.iter().map(|w| w.to_string()).collect();
+    for word in VOCABULARY {
+        examples.push(full_width(word));
+        examples.push(word.to_uppercase());
+        examples.push(format!("İ{word}"));
+    }
+    for space in HOSTILE_SPACES {
+        examples.push(format!("the{space}dragon"));
+    }
+    examples
+}
+
 /// `count` words in `language`.
 pub(crate) fn words(rng: &mut StdRng, language: Language, count: usize) -> String {
+    if language == Language::Hostile {
+        return hostile_words(rng, count);
+    }
     let mut words = match language {
-        Language::English | Language::Emoji => vocabulary_words(rng, count),
+        Language::English | Language::Emoji | Language::Hostile => vocabulary_words(rng, count),
         Language::Multibyte => {
             let mut mixed = multibyte_words(rng, count.div_ceil(2));
             mixed.extend(vocabulary_words(rng, count / 2));
@@ -144,6 +239,11 @@ pub(crate) fn words(rng: &mut StdRng, language: Language, count: usize) -> Strin
 pub(crate) fn person(rng: &mut StdRng, language: Language) -> String {
     match language {
         Language::Multibyte => Name(JA_JP).fake_with_rng(rng),
+        Language::Hostile => {
+            let name: String = Name(EN).fake_with_rng(rng);
+            let space = HOSTILE_SPACES[rng.random_range(0..HOSTILE_SPACES.len())];
+            full_width(&name.replace(' ', space))
+        }
         _ => Name(EN).fake_with_rng(rng),
     }
 }

@@ -221,13 +221,21 @@ impl Drill {
                 campaign: campaign.clone(),
                 query: query.clone(),
             },
-            OpKind::OpenShareLink { session } => match self.tokens.get(session) {
+            // The drill keeps live links only: a revoked one is not asked.
+            OpKind::OpenShareLink {
+                session,
+                revoked: false,
+            } => match self.tokens.get(session) {
                 Some(token) => Read::SessionByShareToken(token.clone()),
                 None => {
                     self.share_links_not_asked += 1;
                     return Ok(());
                 }
             },
+            OpKind::OpenShareLink { revoked: true, .. } => {
+                self.share_links_not_asked += 1;
+                return Ok(());
+            }
         };
         self.read(driver, op, &read).await
     }

@@ -527,3 +527,81 @@ fn a_revoked_share_link_that_still_works_is_caught() {
         assert!(judged.detail.contains("SessionByShareToken"), "{report}");
     });
 }
+
+/// The drivers' search normalization (drivers/lib/app.mjs, JavaScript's
+/// `normalize("NFKC")` and `toLowerCase`) gives cutover's exact text for
+/// every hostile spelling the workload writes: the in-run search judging
+/// compares the two, so any disagreement would be a false finding.
+#[test]
+fn the_drivers_normalize_hostile_text_exactly_as_cutover_does() {
+    let _ = node_driver("outbox"); // the packages are installed
+    let examples = cutover_core::workload::hostile_examples();
+    let app = support::repo().join("drivers/lib/app.mjs");
+    let script = format!(
+        "import {{ normalize }} from {:?};\n\
+         let input = ''; for await (const chunk of process.stdin) input += chunk;\n\
+         process.stdout.write(JSON.stringify(JSON.parse(input).map(normalize)));",
+        app.display().to_string()
+    );
+    let mut child = std::process::Command::new("node")
+        .args(["--input-type=module", "-e", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let input = serde_json::to_vec(&examples).unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "node failed: {output:?}");
+    let theirs: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(theirs.len(), examples.len());
+    let mut differing = Vec::new();
+    for ((example, theirs), ours) in examples
+        .iter()
+        .zip(&theirs)
+        .zip(examples.iter().map(|e| cutover_core::normalize::normalize(e)))
+    {
+        if *theirs != ours {
+            differing.push(format!("{example:?}: JS {theirs:?}, cutover {ours:?}"));
+        }
+    }
+    assert!(differing.is_empty(), "{differing:#?}");
+    // The spellings are hostile: lower-casing alone gets a good share of
+    // them wrong (full-width letters, ligatures, combining marks, spaces).
+    let lowercase_differs = examples
+        .iter()
+        .filter(|e| e.to_lowercase().trim() != cutover_core::normalize::normalize(e))
+        .count();
+    assert!(
+        lowercase_differs * 4 > examples.len(),
+        "{lowercase_differs} of {}",
+        examples.len()
+    );
+}
+
+/// Searches are judged as they are answered, and the workload writes text
+/// whose NFKC form differs from its lower-case form: an app that builds its
+/// search copy by lower-casing alone answers a search wrongly, named with
+/// its op and user, while the reference drivers' searches are right.
+#[test]
+fn a_search_copy_built_by_lowercasing_alone_is_caught() {
+    support::RUNTIME.block_on(async {
+        let engines = support::engines().await;
+        let smoke = support::scenario("smoke");
+        let outcome = replay_driver(
+            engines,
+            &smoke,
+            300,
+            &fixture_driver("lowercase_search.mjs"),
+            driver::DEFAULT_OPERATION_TIMEOUT,
+        )
+        .await;
+        let record = outcome.record.expect("the replay runs");
+        let report = record.to_markdown();
+        assert!(!record.passed(), "{report}");
+        let judged = check(&record, "in-run-reads");
+        assert!(!judged.passed, "{report}");
+        assert!(judged.detail.contains("SearchSessions"), "{report}");
+        assert!(judged.detail.contains(" by u"), "{report}");
+    });
+}

@@ -40,7 +40,9 @@ fn the_smoke_workload_is_stable() {
                 }
                 OpKind::Read { read } => format!("{read:?}"),
                 OpKind::Search { campaign, query } => format!("{campaign} {query:?}"),
-                OpKind::OpenShareLink { session } => format!("share link of {session}"),
+                OpKind::OpenShareLink { session, revoked } => {
+                    format!("share link of {session}{}", if *revoked { " (revoked)" } else { "" })
+                }
             };
             format!(
                 "{:>3} {} {:<6} {detail}",
