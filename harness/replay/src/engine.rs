@@ -21,6 +21,7 @@ use crate::driver::{Action, Driver, DriverError, Performed};
 use crate::faults::{self, FaultRig, PathCounters, PathReaction};
 use crate::in_run;
 use crate::record::{KindStats, ReplayRecord};
+use crate::settle::{self, SettleGate};
 
 const CHANNEL_DEPTH: usize = 32;
 const ERROR_SAMPLES: usize = 20;
@@ -152,7 +153,14 @@ fn read_of(op: &Op, tokens: &ShareTokens) -> Option<Read> {
             query: query.clone(),
         }),
         OpKind::OpenShareLink { session, revoked } => {
-            let live = || tokens.live.lock().expect("tokens lock").get(session).cloned();
+            let live = || {
+                tokens
+                    .live
+                    .lock()
+                    .expect("tokens lock")
+                    .get(session)
+                    .cloned()
+            };
             let last_revoked = || {
                 let revoked = tokens.revoked.lock().expect("tokens lock");
                 revoked.get(session).cloned()
@@ -286,6 +294,13 @@ struct WorkerContext {
     run_began: Instant,
 }
 
+/// What a worker is sent: an operation, or a barrier it acknowledges once
+/// everything sent before it has completed (a settle point).
+enum Message {
+    Op(Box<Dispatched>),
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
 /// An operation: for a write, the entities the model says it touches; for a
 /// read the model judges, the answer it expects.
 struct Dispatched {
@@ -296,7 +311,7 @@ struct Dispatched {
 
 async fn worker(
     context: WorkerContext,
-    mut ops: mpsc::Receiver<Dispatched>,
+    mut ops: mpsc::Receiver<Message>,
 ) -> Result<WorkerTally, DriverError> {
     let WorkerContext {
         driver,
@@ -306,12 +321,18 @@ async fn worker(
         run_began,
     } = context;
     let mut tally = WorkerTally::default();
-    while let Some(Dispatched {
-        op,
-        touched,
-        expected,
-    }) = ops.recv().await
-    {
+    while let Some(message) = ops.recv().await {
+        let Dispatched {
+            op,
+            touched,
+            expected,
+        } = match message {
+            Message::Op(dispatched) => *dispatched,
+            Message::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let began = Instant::now();
         let performed = apply_with_retries(&driver, &op, &tokens, &path).await?;
         if let (Some(expected), Some(read)) = (&expected, read_of(&op, &tokens)) {
@@ -363,6 +384,25 @@ async fn worker(
         path.operations_done.fetch_add(1, Ordering::Relaxed);
     }
     Ok(tally)
+}
+
+/// Waits until every worker has completed what it was sent; `false` when a
+/// worker has stopped (its result says why).
+async fn barrier(senders: &[mpsc::Sender<Message>]) -> bool {
+    let mut acknowledgements = Vec::with_capacity(senders.len());
+    for sender in senders {
+        let (done, acknowledged) = tokio::sync::oneshot::channel();
+        if sender.send(Message::Barrier(done)).await.is_err() {
+            return false;
+        }
+        acknowledgements.push(acknowledged);
+    }
+    for acknowledged in acknowledgements {
+        if acknowledged.await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The worker that runs `user`'s operations (each user's in order, on one worker).
@@ -472,14 +512,45 @@ async fn run(
         RunLength::Operations(_) => None,
     };
     let finished = AtomicBool::new(false);
+    let gate = SettleGate::default();
+    let judge = rig.map(|rig| settle::Judge {
+        driver: &driver,
+        app: &app,
+        rig,
+        drain_timeout: RELAY_DRAIN_TIMEOUT,
+    });
     let workload = async {
         let mut dispatched = 0u64;
         let mut kinds: BTreeMap<&'static str, KindTally> = BTreeMap::new();
         let mut error_samples = Vec::new();
         let mut reads = in_run::Verdicts::default();
+        let mut settle_points = Vec::new();
+        let mut settled = 0;
+        let mut stopped = None;
         for op in Workload::new(&scenario, options.seed) {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 break;
+            }
+            // Before each fault after the first is due, the stores are
+            // judged on what the one before it did (`settle`).
+            if let Some(judge) = &judge
+                && let Some(fault) = scenario.faults.get(settled + 1)
+                && faults::due(fault, scenario.length, began, dispatched)
+            {
+                if !barrier(&senders).await {
+                    break;
+                }
+                let after_fault = scenario.faults[settled].kind.to_string();
+                match judge.settle(after_fault, dispatched, &model).await {
+                    Ok(point) => settle_points.push(point),
+                    Err(error) => {
+                        // The workers and the fault driver are let finish first.
+                        stopped = Some(error);
+                        break;
+                    }
+                }
+                settled += 1;
+                gate.made(settled);
             }
             let touched = match &op.kind {
                 // A refusal leaves the model as it is, as it leaves the app.
@@ -501,11 +572,11 @@ async fn run(
             // even when a stranger asks.
             let route = in_run::owner_of_target(&model, &op).unwrap_or(&op.user);
             let target = worker_for(route, workers);
-            let message = Dispatched {
+            let message = Message::Op(Box::new(Dispatched {
                 op,
                 touched,
                 expected,
-            };
+            }));
             if senders[target].send(message).await.is_err() {
                 // The worker stopped: its result below says why.
                 break;
@@ -513,7 +584,6 @@ async fn run(
             dispatched += 1;
         }
         senders.clear();
-        let mut stopped = None;
         for handle in handles {
             match handle.await {
                 Ok(Ok(tally)) => {
@@ -539,7 +609,7 @@ async fn run(
             return Err(error);
         }
         error_samples.truncate(ERROR_SAMPLES);
-        Ok((dispatched, kinds, error_samples, reads))
+        Ok((dispatched, kinds, error_samples, reads, settle_points))
     };
     // An external driver's relay hand-offs are its own: not counted, not zero.
     let built_in_app = (!matches!(*driver, Driver::External(_))).then_some(&*app);
@@ -553,6 +623,7 @@ async fn run(
                     built_in_app,
                     &path,
                     &finished,
+                    &gate,
                 )
                 .await
             }
@@ -564,7 +635,7 @@ async fn run(
     if let Some(progress) = progress {
         progress.finish(path.operations_done.load(Ordering::Relaxed), elapsed);
     }
-    let (dispatched, kinds, error_samples, reads) = workload?;
+    let (dispatched, kinds, error_samples, reads, settle_points) = workload?;
     let fault_records = match rig {
         Some(rig) => faults::settle(fired, PathReaction::now(built_in_app, &rig.injector, &path)),
         None => Vec::new(),
@@ -594,6 +665,7 @@ async fn run(
     }
     if !fault_records.is_empty() {
         check_results.push(checks::faults_happened(&fault_records));
+        check_results.push(settle::into_check(settle_points));
     }
     let suspects = blame::suspects(&check_results, &writes, &fault_records);
 

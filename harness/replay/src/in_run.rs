@@ -64,7 +64,7 @@ pub(crate) fn expectation(model: &Model, op: &Op, content: bool) -> Option<Expec
             return content.then_some(Expected { answer, stranger });
         }
     };
-    if owner(model, &read).is_some_and(|owner| owner != &op.user) {
+    if is_strangers(model, &op.user, &read) {
         return Some(Expected {
             answer: protocol::answer_json(&read.empty_answer()),
             stranger: true,
@@ -77,6 +77,21 @@ pub(crate) fn expectation(model: &Model, op: &Op, content: bool) -> Option<Expec
             answer,
             stranger: false,
         })
+}
+
+/// Whether `read` names what someone other than `user` owns.
+fn is_strangers(model: &Model, user: &Id, read: &Read) -> bool {
+    owner(model, read).is_some_and(|owner| owner != user)
+}
+
+/// The answer `user` must get to `read` (not a share link) from an app
+/// that holds what `model` holds: nothing if it names what another user
+/// owns, the model's answer otherwise.
+pub(crate) fn answer_for(model: &Model, user: &Id, read: &Read) -> Option<Value> {
+    if is_strangers(model, user, read) {
+        return Some(protocol::answer_json(&read.empty_answer()));
+    }
+    protocol::expected_answer(model, read)
 }
 
 /// Who owns what a read or a share link names, by the model (`None`: a

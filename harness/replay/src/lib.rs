@@ -15,6 +15,7 @@ mod in_run;
 pub mod record;
 pub mod rollback;
 pub mod run;
+mod settle;
 
 pub use engine::{
     ReplayError, ReplayOptions, app_mode, replay, replay_through, replay_with_faults, worker_for,

@@ -248,7 +248,7 @@ impl FaultRecord {
 }
 
 /// When a fault fires.
-fn due(fault: &Fault, length: RunLength, began: Instant, done: u64) -> bool {
+pub(crate) fn due(fault: &Fault, length: RunLength, began: Instant, done: u64) -> bool {
     match length {
         RunLength::Operations(operations) => done >= fault.at_operation(operations),
         RunLength::Duration { seconds } => {
@@ -269,10 +269,11 @@ pub(crate) async fn drive(
     app: Option<&App>,
     path: &PathCounters,
     finished: &AtomicBool,
+    settle: &crate::settle::SettleGate,
 ) -> Vec<(FaultRecord, Option<PathReaction>)> {
     let began = Instant::now();
     let mut fired = Vec::with_capacity(faults.len());
-    for fault in faults {
+    for (index, fault) in faults.iter().enumerate() {
         let mut record = FaultRecord {
             kind: fault.kind,
             asked: match fault.size {
@@ -306,6 +307,8 @@ pub(crate) async fn drive(
             fired.push((record, None));
             continue;
         }
+        // What the last fault broke is judged before this one fires.
+        settle.wait_for(index, finished).await;
         let at_fire = PathReaction::now(app, &rig.injector, path);
         record.at_operation = Some(at_fire.operations);
         record.at_ms = Some(began.elapsed().as_secs_f64() * 1000.0);

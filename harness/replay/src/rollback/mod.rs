@@ -293,7 +293,7 @@ impl Drill {
         self.reads += 1;
         let expected = match read {
             Read::SessionByShareToken(token) => self.share_link_answer(token),
-            _ => protocol::expected_answer(&self.model, read),
+            _ => crate::in_run::answer_for(&self.model, &op.user, read),
         };
         let Some(expected) = expected else {
             return Ok(());

@@ -94,12 +94,18 @@ async fn replay_driver(
 }
 
 async fn faults_run(plan: Plan, driver_name: &str) -> ReplayRecord {
+    faults_run_of(plan, &node_driver(driver_name)).await
+}
+
+/// The faults scenario, shortened, through the driver `command` on engines
+/// of its own (the scenario restarts them).
+async fn faults_run_of(plan: Plan, command: &str) -> ReplayRecord {
     let engines = Engines::start(&plan).await.expect("engines");
     let outcome = replay_driver(
         &engines,
         &support::scenario("faults"),
         FAULTS_RUN,
-        &node_driver(driver_name),
+        command,
         driver::DEFAULT_OPERATION_TIMEOUT,
     )
     .await;
@@ -146,9 +152,18 @@ fn assert_outbox_survives(record: &ReplayRecord) {
     let report = record.to_markdown();
     assert_every_fault_happened(record);
     assert!(record.passed(), "{report}");
-    for name in ["relay-drained", "no-lost-writes", "read-parity", "parity"] {
+    for name in [
+        "relay-drained",
+        "no-lost-writes",
+        "read-parity",
+        "parity",
+        "settle-points",
+    ] {
         assert!(check(record, name).passed, "{name}: {report}");
     }
+    // The stores were judged between the faults, not only at the end.
+    let settled = check(record, "settle-points");
+    assert!(!settled.detail.starts_with("0 of "), "{report}");
     assert!(record.suspects.is_empty(), "{report}");
     assert!(record.driver.starts_with("outbox"), "{}", record.driver);
 }
@@ -207,6 +222,24 @@ async fn the_outbox_driver_survives_every_fault_on_dynamodb_local() {
 async fn the_naive_driver_is_caught_on_dynamodb_local() {
     let plan = Plan::embedded().with(Engine::DynamoDb, Provisioner::Local);
     assert_naive_is_caught(&faults_run(plan, "naive").await);
+}
+
+/// An app that, when a write whose sync failed is retried, answers from its
+/// idempotency cache and never redoes the sync: the entity stays wrong in
+/// DynamoDB until a later write rewrites it. The settle point after the
+/// fault judges the stores before that, and names the entity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_skipped_on_a_retry_is_caught_at_the_settle_point_after_its_fault() {
+    let command = fixture_driver("skip_sync_after_retry.mjs");
+    let record = faults_run_of(Plan::embedded(), &command).await;
+    let report = record.to_markdown();
+    assert!(!record.passed(), "{report}");
+    let settled = check(&record, "settle-points");
+    assert!(!settled.passed, "{report}");
+    assert!(settled.detail.contains("parity failed"), "{report}");
+    assert!(!settled.entities.is_empty(), "{report}");
+    // PostgreSQL holds every write: what is wrong is DynamoDB's copy.
+    assert!(check(&record, "no-lost-writes").passed, "{report}");
 }
 
 // The tests below restart nothing: they share the binary's engines (each
@@ -556,11 +589,11 @@ fn the_drivers_normalize_hostile_text_exactly_as_cutover_does() {
     let theirs: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(theirs.len(), examples.len());
     let mut differing = Vec::new();
-    for ((example, theirs), ours) in examples
-        .iter()
-        .zip(&theirs)
-        .zip(examples.iter().map(|e| cutover_core::normalize::normalize(e)))
-    {
+    for ((example, theirs), ours) in examples.iter().zip(&theirs).zip(
+        examples
+            .iter()
+            .map(|e| cutover_core::normalize::normalize(e)),
+    ) {
         if *theirs != ours {
             differing.push(format!("{example:?}: JS {theirs:?}, cutover {ours:?}"));
         }

@@ -61,10 +61,17 @@ fn assert_survived_every_fault(record: &ReplayRecord) {
             "no-lost-writes",
             "read-parity",
             "parity",
-            "faults"
+            "faults",
+            "settle-points"
         ],
         "{report}"
     );
+    // Between the faults the stores were judged, not only at the end (a
+    // settle point a fault still armed is skipped, and says so).
+    let settled = &record.checks.last().expect("settle-points").detail;
+    let points = format!(" of {} settle points judged", FaultKind::ALL.len() - 1);
+    assert!(settled.contains(&points), "{report}");
+    assert!(!settled.starts_with("0 of "), "{report}");
     let kinds: Vec<FaultKind> = record.faults.iter().map(|f| f.kind).collect();
     assert_eq!(kinds.len(), FaultKind::ALL.len(), "{report}");
     for kind in FaultKind::ALL {

@@ -41,7 +41,10 @@ fn the_smoke_workload_is_stable() {
                 OpKind::Read { read } => format!("{read:?}"),
                 OpKind::Search { campaign, query } => format!("{campaign} {query:?}"),
                 OpKind::OpenShareLink { session, revoked } => {
-                    format!("share link of {session}{}", if *revoked { " (revoked)" } else { "" })
+                    format!(
+                        "share link of {session}{}",
+                        if *revoked { " (revoked)" } else { "" }
+                    )
                 }
             };
             format!(
