@@ -45,7 +45,7 @@ export function normalize(text) {
 }
 
 // The search transformation the app applies: `normalize`. A fixture driver
-// swaps it for another to plant a bug (fixtures/drivers/lowercase_search.mjs).
+// swaps it for another to plant a bug (drivers/planted/lowercase_search.mjs).
 export const searchFolding = { normalize };
 
 const byteOrder = (a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));

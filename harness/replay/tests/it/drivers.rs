@@ -230,7 +230,7 @@ async fn the_naive_driver_is_caught_on_dynamodb_local() {
 /// fault judges the stores before that, and names the entity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_skipped_on_a_retry_is_caught_at_the_settle_point_after_its_fault() {
-    let command = fixture_driver("skip_sync_after_retry.mjs");
+    let command = planted_driver("skip_sync_after_retry.mjs");
     let record = faults_run_of(Plan::embedded(), &command).await;
     let report = record.to_markdown();
     assert!(!record.passed(), "{report}");
@@ -454,58 +454,54 @@ fn a_driver_behind_http_is_replayed_like_one_on_stdin() {
 /// check passes it — is caught by the reads it answered stale on the way.
 #[test]
 fn reads_are_judged_as_they_are_answered() {
+    for reference in ["naive", "outbox"] {
+        let (record, report) = smoke_through(&node_driver(reference), 300);
+        assert!(record.passed(), "{reference}: {report}");
+        let judged = check(&record, "in-run-reads");
+        assert!(judged.passed, "{reference}: {report}");
+        assert!(!judged.detail.starts_with("0 of 0 "), "{report}");
+        let isolation = check(&record, "isolation");
+        assert!(isolation.passed, "{reference}: {report}");
+        assert!(!isolation.detail.starts_with("0 of 0 "), "{report}");
+    }
+    let (record, report) = smoke_through(&planted_driver("stale_cache.mjs"), 300);
+    assert!(!record.passed(), "{report}");
+    assert!(check(&record, "read-parity").passed, "{report}");
+    let judged = check(&record, "in-run-reads");
+    assert!(!judged.passed, "{report}");
+    assert!(judged.detail.contains("op "), "{report}");
+    assert!(judged.detail.contains(" by u"), "{report}");
+    assert!(!judged.entities.is_empty(), "{report}");
+}
+
+/// A driver of `drivers/planted/`: the reference app with one bug planted.
+fn planted_driver(script: &str) -> String {
+    let _ = node_driver("outbox"); // the packages are installed
+    format!(
+        "node {}",
+        support::repo()
+            .join("drivers/planted")
+            .join(script)
+            .display()
+    )
+}
+
+/// The smoke scenario, `operations` long, through the driver `command` on
+/// the binary's shared engines; the record and its Markdown.
+fn smoke_through(command: &str, operations: u64) -> (ReplayRecord, String) {
     support::RUNTIME.block_on(async {
-        let engines = support::engines().await;
-        let smoke = support::scenario("smoke");
-        for reference in ["naive", "outbox"] {
-            let outcome = replay_driver(
-                engines,
-                &smoke,
-                300,
-                &node_driver(reference),
-                driver::DEFAULT_OPERATION_TIMEOUT,
-            )
-            .await;
-            let record = outcome.record.expect("the replay runs");
-            let report = record.to_markdown();
-            assert!(record.passed(), "{reference}: {report}");
-            let judged = check(&record, "in-run-reads");
-            assert!(judged.passed, "{reference}: {report}");
-            assert!(!judged.detail.starts_with("0 of 0 "), "{report}");
-            let isolation = check(&record, "isolation");
-            assert!(isolation.passed, "{reference}: {report}");
-            assert!(!isolation.detail.starts_with("0 of 0 "), "{report}");
-        }
-        let stale = fixture_driver("stale_cache.mjs");
         let outcome = replay_driver(
-            engines,
-            &smoke,
-            300,
-            &stale,
+            support::engines().await,
+            &support::scenario("smoke"),
+            operations,
+            command,
             driver::DEFAULT_OPERATION_TIMEOUT,
         )
         .await;
         let record = outcome.record.expect("the replay runs");
         let report = record.to_markdown();
-        assert!(!record.passed(), "{report}");
-        assert!(check(&record, "read-parity").passed, "{report}");
-        let judged = check(&record, "in-run-reads");
-        assert!(!judged.passed, "{report}");
-        assert!(judged.detail.contains("op "), "{report}");
-        assert!(judged.detail.contains(" by u"), "{report}");
-        assert!(!judged.entities.is_empty(), "{report}");
-    });
-}
-
-fn fixture_driver(script: &str) -> String {
-    let _ = node_driver("outbox"); // the packages are installed
-    format!(
-        "node {}",
-        support::repo()
-            .join("fixtures/drivers")
-            .join(script)
-            .display()
-    )
+        (record, report)
+    })
 }
 
 /// A tenth of the reads are made by a user who does not own what they name;
@@ -513,28 +509,15 @@ fn fixture_driver(script: &str) -> String {
 /// naming the op and the user who asked, while the reference drivers pass.
 #[test]
 fn an_app_that_serves_a_stranger_is_an_isolation_finding() {
-    support::RUNTIME.block_on(async {
-        let engines = support::engines().await;
-        let smoke = support::scenario("smoke");
-        let outcome = replay_driver(
-            engines,
-            &smoke,
-            300,
-            &fixture_driver("no_isolation.mjs"),
-            driver::DEFAULT_OPERATION_TIMEOUT,
-        )
-        .await;
-        let record = outcome.record.expect("the replay runs");
-        let report = record.to_markdown();
-        assert!(!record.passed(), "{report}");
-        let isolation = check(&record, "isolation");
-        assert!(!isolation.passed, "{report}");
-        assert!(isolation.detail.contains("op "), "{report}");
-        assert!(isolation.detail.contains(" by u"), "{report}");
-        // The owners' reads are right: only the strangers' are wrong.
-        assert!(check(&record, "in-run-reads").passed, "{report}");
-        assert!(check(&record, "read-parity").passed, "{report}");
-    });
+    let (record, report) = smoke_through(&planted_driver("no_isolation.mjs"), 300);
+    assert!(!record.passed(), "{report}");
+    let isolation = check(&record, "isolation");
+    assert!(!isolation.passed, "{report}");
+    assert!(isolation.detail.contains("op "), "{report}");
+    assert!(isolation.detail.contains(" by u"), "{report}");
+    // The owners' reads are right: only the strangers' are wrong.
+    assert!(check(&record, "in-run-reads").passed, "{report}");
+    assert!(check(&record, "read-parity").passed, "{report}");
 }
 
 /// Each unshare revokes a link that works and is followed by an open of it:
@@ -542,23 +525,10 @@ fn an_app_that_serves_a_stranger_is_an_isolation_finding() {
 /// link, and that open is a wrong answer naming the op.
 #[test]
 fn a_revoked_share_link_that_still_works_is_caught() {
-    support::RUNTIME.block_on(async {
-        let engines = support::engines().await;
-        let smoke = support::scenario("smoke");
-        let outcome = replay_driver(
-            engines,
-            &smoke,
-            600,
-            &fixture_driver("sticky_share.mjs"),
-            driver::DEFAULT_OPERATION_TIMEOUT,
-        )
-        .await;
-        let record = outcome.record.expect("the replay runs");
-        let report = record.to_markdown();
-        let judged = check(&record, "in-run-reads");
-        assert!(!judged.passed, "{report}");
-        assert!(judged.detail.contains("SessionByShareToken"), "{report}");
-    });
+    let (record, report) = smoke_through(&planted_driver("sticky_share.mjs"), 600);
+    let judged = check(&record, "in-run-reads");
+    assert!(!judged.passed, "{report}");
+    assert!(judged.detail.contains("SessionByShareToken"), "{report}");
 }
 
 /// The drivers' search normalization (drivers/lib/app.mjs, JavaScript's
@@ -618,23 +588,10 @@ fn the_drivers_normalize_hostile_text_exactly_as_cutover_does() {
 /// its op and user, while the reference drivers' searches are right.
 #[test]
 fn a_search_copy_built_by_lowercasing_alone_is_caught() {
-    support::RUNTIME.block_on(async {
-        let engines = support::engines().await;
-        let smoke = support::scenario("smoke");
-        let outcome = replay_driver(
-            engines,
-            &smoke,
-            300,
-            &fixture_driver("lowercase_search.mjs"),
-            driver::DEFAULT_OPERATION_TIMEOUT,
-        )
-        .await;
-        let record = outcome.record.expect("the replay runs");
-        let report = record.to_markdown();
-        assert!(!record.passed(), "{report}");
-        let judged = check(&record, "in-run-reads");
-        assert!(!judged.passed, "{report}");
-        assert!(judged.detail.contains("SearchSessions"), "{report}");
-        assert!(judged.detail.contains(" by u"), "{report}");
-    });
+    let (record, report) = smoke_through(&planted_driver("lowercase_search.mjs"), 300);
+    assert!(!record.passed(), "{report}");
+    let judged = check(&record, "in-run-reads");
+    assert!(!judged.passed, "{report}");
+    assert!(judged.detail.contains("SearchSessions"), "{report}");
+    assert!(judged.detail.contains(" by u"), "{report}");
 }

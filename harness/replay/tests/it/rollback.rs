@@ -2,7 +2,7 @@
 //! with DynamoDB and S3 cut off, more writes and reads; PostgreSQL alone
 //! must equal the workload's model, an item planted only in DynamoDB must be
 //! listed, and drivers with a rollback bug planted must each fail the drill
-//! with their reason (fixtures/drivers/rollback_faulty.mjs).
+//! with their reason (drivers/planted/rollback_faulty.mjs).
 
 use crate::drivers::{electrodb_profile, node_driver};
 use crate::support;
@@ -142,7 +142,7 @@ async fn drill_driver(command: &str) -> RollbackReport {
 
 fn faulty(bug: &str) -> String {
     let _ = node_driver("outbox"); // the packages are installed
-    let script = support::repo().join("fixtures/drivers/rollback_faulty.mjs");
+    let script = support::repo().join("drivers/planted/rollback_faulty.mjs");
     format!("node {} {bug}", script.display())
 }
 
