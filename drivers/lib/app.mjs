@@ -23,7 +23,7 @@ import { Entity } from "electrodb";
 import pg from "pg";
 
 import { seed001Entities } from "../../fixtures/electrodb/entities.mjs";
-import { Rejected, alreadyExists, notFound } from "./protocol.mjs";
+import { Rejected, alreadyExists, notFound, planted } from "./protocol.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -44,9 +44,8 @@ export function normalize(text) {
   return folded.replace(/[\p{White_Space}\p{Cc}]+/gu, " ").trim();
 }
 
-// The search transformation the app applies: `normalize`. A fixture driver
-// swaps it for another to plant a bug (drivers/planted/lowercase_search.mjs).
-export const searchFolding = { normalize };
+// The search transformation the app applies (a planted driver may swap it).
+const searchNormalize = (text) => (planted.searchNormalize ?? normalize)(text);
 
 const byteOrder = (a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 
@@ -63,7 +62,7 @@ function metadataStrings(value, out) {
 
 export function sessionSearchText(name, summary, metadata) {
   return [name, summary, ...metadataStrings(metadata, [])]
-    .map((part) => searchFolding.normalize(part))
+    .map((part) => searchNormalize(part))
     .filter((part) => part.length > 0)
     .join("\u001f");
 }
@@ -201,7 +200,12 @@ export class CampaignApp {
     this.bucket = run.s3.bucket;
     // Seed 001's entities (one statement, shared with the conformance test),
     // with ElectroDB's default key casing and ISO-8601 dates.
-    this.entities = seed001Entities({ Entity, client: this.dynamodb, table: run.dynamodb.table });
+    this.entities = seed001Entities({
+      Entity,
+      client: this.dynamodb,
+      table: run.dynamodb.table,
+      casing: planted.keyCasing,
+    });
     this.setMode(run.mode);
   }
 
@@ -291,8 +295,14 @@ export class CampaignApp {
       };
       const update = async (kind, id, columns) => {
         const set = Object.entries(columns).filter(([, value]) => value !== undefined && value !== null);
-        const names = [...set.map(([name]) => name), "updatedAt"];
-        const values = [...set.map(([, value]) => value), now];
+        const bump = planted.bumpUpdatedAt;
+        const names = [...set.map(([name]) => name), ...(bump ? ["updatedAt"] : [])];
+        const values = [...set.map(([, value]) => value), ...(bump ? [now] : [])];
+        // (Nothing to set without the version: the row is returned as it is.)
+        if (names.length === 0) {
+          names.push("id");
+          values.push(id);
+        }
         const sql = `UPDATE ${TABLES[kind]} SET ${names.map((n, i) => `"${n}" = $${i + 2}`).join(", ")}
                      WHERE id = $1 RETURNING *`;
         const { rows } = await client.query(sql, [id, ...values]);
@@ -370,8 +380,8 @@ export class CampaignApp {
         }
         case "unshare_session": {
           const { rows } = await client.query(
-            `UPDATE "Session" SET "shareToken" = NULL, "updatedAt" = $2 WHERE id = $1 RETURNING *`,
-            [command.session, now],
+            `UPDATE "Session" SET "shareToken" = NULL, "updatedAt" = COALESCE($2, "updatedAt") WHERE id = $1 RETURNING *`,
+            [command.session, planted.bumpUpdatedAt ? now : null],
           );
           if (rows.length === 0) throw notFound("session", command.session);
           changes.push({ kind: "session", id: command.session, keys: itemKeys("session", rows[0]), row: rows[0] });
@@ -512,7 +522,7 @@ export class CampaignApp {
       }
       case "search_sessions": {
         if (!(await campaignOf(arg.campaign))) return [];
-        const needle = searchFolding.normalize(arg.query);
+        const needle = searchNormalize(arg.query);
         let query = sessions.query.byCampaign({ campaignId: arg.campaign });
         if (needle) query = query.where(({ searchText }, { contains }) => contains(searchText, needle));
         return (await query.go(all)).data.map((s) => s.sessionId).sort();
@@ -562,7 +572,7 @@ export class CampaignApp {
         return row ? row.transcript : null;
       }
       case "search_sessions": {
-        const needle = searchFolding.normalize(arg.query);
+        const needle = searchNormalize(arg.query);
         return (await rows(`SELECT * FROM "Session" WHERE "campaignId" = $1 AND "userId" = $2`, [arg.campaign, user]))
           .filter((r) => sessionSearchText(r.name, r.summary, r.metadata).includes(needle))
           .map((r) => r.id)

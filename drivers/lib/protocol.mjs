@@ -28,11 +28,30 @@ export function log(...parts) {
 }
 
 /**
+ * Planted bugs' hooks (drivers/planted), so a planted driver is a reference
+ * one with one thing changed; set them before importing the reference
+ * driver's main.mjs. The reference drivers leave them as they are here.
+ */
+export const planted = {
+  /** Receives the handlers a driver serves; returns the ones to serve. */
+  wrap: (handlers) => handlers,
+  /** The outbox driver leaves every write to its relay (no apply at commit). */
+  relayOnly: false,
+  /** The search copy's transformation instead of `normalize` (app.mjs). */
+  searchNormalize: null,
+  /** ElectroDB's key casing ("default" lowercases whole keys, as the profile says). */
+  keyCasing: "default",
+  /** An update sets `updatedAt` to the time of the write. */
+  bumpUpdatedAt: true,
+};
+
+/**
  * Serves the protocol. `handlers`: { name, version, hello(run), write(user,
  * command), read(user, read), drain(timeoutMs), mode(mode), close(),
  * retryable(error) }.
  */
-export function serve(handlers) {
+export function serve(reference) {
+  const handlers = planted.wrap(reference);
   const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
   const inFlight = new Set();
   let closing = false;

@@ -11,7 +11,7 @@
 // --profile profiles/electrodb.toml`.
 
 import { CampaignApp, retryable } from "../lib/app.mjs";
-import { log, serve } from "../lib/protocol.mjs";
+import { log, planted, serve } from "../lib/protocol.mjs";
 
 const OUTBOX_SQL = `
 CREATE TABLE "Outbox" (
@@ -108,7 +108,7 @@ serve({
         change.outboxId = rows[0].id;
       }
     });
-    if (!app.dualWrites) return answer;
+    if (!app.dualWrites || planted.relayOnly) return answer;
     // Applied at once when it can be; the relay has it otherwise.
     for (const change of changes) {
       try {

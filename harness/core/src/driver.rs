@@ -15,7 +15,7 @@ use thiserror::Error;
 use crate::command::{Answer, Command, Read, Subject};
 use crate::domain::canonical_json;
 use crate::keys::{EntityKind, Id};
-use crate::model::Model;
+use crate::model::{Model, ModelCampaign, ModelSession, ModelSummary, ModelUser};
 
 /// The protocol version this harness speaks. A driver answers `hello` with
 /// the version it speaks; any other stops the run before the first operation.
@@ -323,31 +323,37 @@ const SESSION_FIELDS: &[&str] = &[
 ];
 const SUMMARY_FIELDS: &[&str] = &["id", "session_id", "user_id", "kind", "body"];
 
+/// A user as answers are projected.
+pub(crate) fn user_value(id: &Id, user: &ModelUser) -> Value {
+    json!({"id": id, "email": user.email, "display_name": user.display_name})
+}
+
+/// A campaign as answers are projected.
+pub(crate) fn campaign_value(id: &Id, campaign: &ModelCampaign) -> Value {
+    json!({"id": id, "user_id": campaign.user, "name": campaign.name,
+           "description": campaign.description})
+}
+
+/// A session as answers are projected (its transcript is a read of its own).
+pub(crate) fn session_value(id: &Id, session: &ModelSession) -> Value {
+    json!({"id": id, "campaign_id": session.campaign, "user_id": session.user,
+           "name": session.name, "summary": session.summary, "metadata": session.metadata,
+           "shared": session.shared})
+}
+
+/// A summary as answers are projected.
+pub(crate) fn summary_value(id: &Id, summary: &ModelSummary) -> Value {
+    json!({"id": id, "session_id": summary.session, "user_id": summary.user,
+           "kind": summary.kind, "body": summary.body})
+}
+
 /// The answer the model gives to `read`, projected. `None` when the model
 /// cannot say (a share link: token values are not modelled).
 pub fn expected_answer(model: &Model, read: &Read) -> Option<Value> {
-    let user = |id: &Id| {
-        model
-            .users
-            .get(id)
-            .map(|u| json!({"id": id, "email": u.email, "display_name": u.display_name}))
-    };
-    let campaign = |id: &Id| {
-        model.campaigns.get(id).map(
-            |c| json!({"id": id, "user_id": c.user, "name": c.name, "description": c.description}),
-        )
-    };
-    let session = |id: &Id| {
-        model.sessions.get(id).map(|s| {
-            json!({"id": id, "campaign_id": s.campaign, "user_id": s.user, "name": s.name,
-                   "summary": s.summary, "metadata": s.metadata, "shared": s.shared})
-        })
-    };
-    let summary = |id: &Id| {
-        model.summaries.get(id).map(|s| {
-            json!({"id": id, "session_id": s.session, "user_id": s.user, "kind": s.kind, "body": s.body})
-        })
-    };
+    let user = |id: &Id| model.users.get(id).map(|u| user_value(id, u));
+    let campaign = |id: &Id| model.campaigns.get(id).map(|c| campaign_value(id, c));
+    let session = |id: &Id| model.sessions.get(id).map(|s| session_value(id, s));
+    let summary = |id: &Id| model.summaries.get(id).map(|s| summary_value(id, s));
     let list = |values: Vec<Value>| Value::Array(values);
     Some(match read {
         Read::User(id) => user(id).unwrap_or(Value::Null),

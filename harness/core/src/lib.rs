@@ -23,6 +23,7 @@ pub mod profile;
 pub mod provision;
 pub mod relay;
 pub mod search;
+pub mod window;
 pub mod workload;
 
 /// How this build of cutover was compiled: `debug` or `release`. Timings in

@@ -22,12 +22,15 @@ use crate::record::CheckResult;
 const PARITY_CONCURRENCY: usize = 8;
 const MISMATCH_SAMPLES: usize = 10;
 
+/// The name of the [`drained`] check.
+pub const DRAINED: &str = "relay-drained";
+
 /// The driver finishes its background work (the relay empties the outbox)
 /// within `timeout`.
 pub async fn drained(driver: &Driver, timeout: Duration) -> Result<CheckResult, DriverError> {
     let pending = driver.drain(timeout).await?;
     Ok(CheckResult {
-        name: "relay-drained".to_owned(),
+        name: DRAINED.to_owned(),
         passed: pending == Ok(0),
         detail: match pending {
             Ok(0) => "no outbox record pending".to_owned(),

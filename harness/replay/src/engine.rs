@@ -10,6 +10,7 @@ use cutover_core::command::Change;
 use cutover_core::driver::{self as protocol, Rejection};
 use cutover_core::keys::Id;
 use cutover_core::model::Model;
+use cutover_core::window::Window;
 use cutover_core::workload::{CheckName, DualWriteMode, Op, OpKind, RunLength, Scenario, Workload};
 use hdrhistogram::Histogram;
 use thiserror::Error;
@@ -18,10 +19,11 @@ use tokio::sync::mpsc;
 use crate::blame::{self, LastWrite, WriteLog};
 use crate::checks;
 use crate::driver::{Action, Driver, DriverError, Performed};
-use crate::faults::{self, FaultRig, PathCounters, PathReaction};
+use crate::faults::{self, FaultRig, FaultWatch, PathCounters, PathReaction};
 use crate::in_run;
 use crate::record::{KindStats, ReplayRecord};
 use crate::settle::{self, SettleGate};
+use crate::versions;
 
 const CHANNEL_DEPTH: usize = 32;
 const ERROR_SAMPLES: usize = 20;
@@ -130,6 +132,7 @@ struct WorkerTally {
     kinds: BTreeMap<&'static str, KindTally>,
     errors: Vec<String>,
     reads: in_run::Verdicts,
+    versions: versions::VersionWatch,
 }
 
 /// Share links handed out during the run, so they can be opened: the live
@@ -292,6 +295,8 @@ struct WorkerContext {
     path: Arc<PathCounters>,
     writes: Arc<WriteLog>,
     run_began: Instant,
+    /// In a run with faults: whether one is in force around each write.
+    watch: Option<Arc<FaultWatch>>,
 }
 
 /// What a worker is sent: an operation, or a barrier it acknowledges once
@@ -302,11 +307,15 @@ enum Message {
 }
 
 /// An operation: for a write, the entities the model says it touches; for a
-/// read the model judges, the answer it expects.
+/// read the model judges, the answers it allows.
 struct Dispatched {
     op: Op,
     touched: Vec<Change>,
     expected: Option<in_run::Expected>,
+    /// Who owns what the operation names (for a write, its user).
+    owner: Id,
+    /// Settle points that drained before it was sent.
+    settled: u64,
 }
 
 async fn worker(
@@ -319,13 +328,19 @@ async fn worker(
         path,
         writes,
         run_began,
+        watch,
     } = context;
     let mut tally = WorkerTally::default();
+    // Users who wrote while a fault was in force, with the settle count then:
+    // until the next settle point drains, their reads may lag.
+    let mut wrote_under_fault: HashMap<Id, u64> = HashMap::new();
     while let Some(message) = ops.recv().await {
         let Dispatched {
             op,
             touched,
             expected,
+            owner,
+            settled,
         } = match message {
             Message::Op(dispatched) => *dispatched,
             Message::Barrier(done) => {
@@ -334,11 +349,28 @@ async fn worker(
             }
         };
         let began = Instant::now();
+        let mark = watch.as_ref().map(|watch| watch.mark());
         let performed = apply_with_retries(&driver, &op, &tokens, &path).await?;
-        if let (Some(expected), Some(read)) = (&expected, read_of(&op, &tokens)) {
-            tally.reads.judge(&op, &read, expected, &performed);
+        if let (Some(watch), Some(mark), OpKind::Write { .. }) = (&watch, mark, &op.kind)
+            && watch.touched_since(mark)
+        {
+            wrote_under_fault.insert(op.user.clone(), settled);
+        }
+        let may_lag = wrote_under_fault.get(&owner) == Some(&settled);
+        if let Some(read) = read_of(&op, &tokens) {
+            if let Some(expected) = &expected {
+                tally.reads.judge(&op, &read, expected, may_lag, &performed);
+            }
+            if let Performed::Ok { answer, .. } = &performed
+                && !may_lag
+            {
+                tally.versions.observe(&op, &read, answer);
+            }
         }
         let elapsed_us = began.elapsed().as_micros().max(1) as u64;
+        if let (OpKind::Write { command }, Performed::Ok { .. }) = (&op.kind, &performed) {
+            tally.versions.wrote(&op, &command_name(command), &touched);
+        }
         if let OpKind::Write { command } = &op.kind {
             let since_start_ms = |at: Instant| (at - run_began).as_secs_f64() * 1000.0;
             writes.record(
@@ -475,6 +507,7 @@ async fn run(
     let external = driver.answers_reads();
     let workers = scenario.concurrency as usize;
     let tokens: ShareTokens = Arc::default();
+    let watch = rig.map(|rig| Arc::new(FaultWatch::new(rig.injector.clone())));
     let path = Arc::new(PathCounters::default());
     let writes = Arc::new(WriteLog::default());
     let began = Instant::now();
@@ -489,6 +522,7 @@ async fn run(
             path: path.clone(),
             writes: writes.clone(),
             run_began: began,
+            watch: watch.clone(),
         };
         handles.push(tokio::spawn(worker(context, receiver)));
     }
@@ -502,11 +536,15 @@ async fn run(
     // too. It holds every transcript, so a plain long run does without.
     let keep_model =
         external || rig.is_some() || scenario.checks.contains(&CheckName::NoLostWrites);
-    // Reads are judged as they are answered wherever the model is kept: the
-    // owner's where no fault makes a lagging answer legitimate, a stranger's
-    // always (`in_run`).
-    let judge_content = keep_model && scenario.faults.is_empty();
+    // Reads are judged as they are answered wherever the model is kept
+    // (`in_run`). With faults, a read of what its owner wrote while one was
+    // in force may show any version written since the stores last settled:
+    // the window records them, and each settle point that drained the
+    // driver closes it (`settled` counts those).
     let mut model = Model::default();
+    let mut window = Window::default();
+    let mut settled_drained = 0u64;
+    let faults_scheduled = rig.is_some();
     let deadline = match scenario.length {
         RunLength::Duration { seconds } => Some(began + Duration::from_secs(seconds)),
         RunLength::Operations(_) => None,
@@ -524,6 +562,7 @@ async fn run(
         let mut kinds: BTreeMap<&'static str, KindTally> = BTreeMap::new();
         let mut error_samples = Vec::new();
         let mut reads = in_run::Verdicts::default();
+        let mut version_tally = versions::Tally::default();
         let mut settle_points = Vec::new();
         let mut settled = 0;
         let mut stopped = None;
@@ -542,7 +581,13 @@ async fn run(
                 }
                 let after_fault = scenario.faults[settled].kind.to_string();
                 match judge.settle(after_fault, dispatched, &model).await {
-                    Ok(point) => settle_points.push(point),
+                    Ok(point) => {
+                        if point.drained() {
+                            window.close();
+                            settled_drained += 1;
+                        }
+                        settle_points.push(point);
+                    }
                     Err(error) => {
                         // The workers and the fault driver are let finish first.
                         stopped = Some(error);
@@ -554,6 +599,9 @@ async fn run(
             }
             let touched = match &op.kind {
                 // A refusal leaves the model as it is, as it leaves the app.
+                OpKind::Write { command } if faults_scheduled => {
+                    window.apply(&mut model, command).unwrap_or_default()
+                }
                 OpKind::Write { command } if keep_model => model.apply(command).unwrap_or_default(),
                 OpKind::Write { command } => {
                     let (kind, id) = command.target();
@@ -565,17 +613,21 @@ async fn run(
                 _ => Vec::new(),
             };
             let expected = keep_model
-                .then(|| in_run::expectation(&model, &op, judge_content))
+                .then(|| in_run::expectation(&model, &window, &op))
                 .flatten();
             // A read runs on the worker of whoever owns what it names, in
             // order with the owner's writes, so its expected answer is exact
             // even when a stranger asks.
-            let route = in_run::owner_of_target(&model, &op).unwrap_or(&op.user);
-            let target = worker_for(route, workers);
+            let owner = in_run::owner_of_target(&model, &op)
+                .unwrap_or(&op.user)
+                .clone();
+            let target = worker_for(&owner, workers);
             let message = Message::Op(Box::new(Dispatched {
                 op,
                 touched,
                 expected,
+                owner,
+                settled: settled_drained,
             }));
             if senders[target].send(message).await.is_err() {
                 // The worker stopped: its result below says why.
@@ -595,6 +647,7 @@ async fn run(
                     }
                     error_samples.extend(tally.errors);
                     reads.merge(tally.reads);
+                    version_tally.merge(tally.versions.into_tally());
                 }
                 Ok(Err(error)) => {
                     stopped.get_or_insert(ReplayError::Driver(error));
@@ -609,25 +662,36 @@ async fn run(
             return Err(error);
         }
         error_samples.truncate(ERROR_SAMPLES);
-        Ok((dispatched, kinds, error_samples, reads, settle_points))
+        Ok((
+            dispatched,
+            kinds,
+            error_samples,
+            reads,
+            version_tally,
+            settle_points,
+        ))
     };
     // An external driver's relay hand-offs are its own: not counted, not zero.
     let built_in_app = (!matches!(*driver, Driver::External(_))).then_some(&*app);
     let fault_driver = async {
-        match rig {
-            Some(rig) => {
+        match (rig, &watch) {
+            (Some(rig), Some(watch)) => {
+                let signals = faults::RunSignals {
+                    path: &path,
+                    finished: &finished,
+                    settle: &gate,
+                    watch,
+                };
                 faults::drive(
                     &scenario.faults,
                     scenario.length,
                     rig,
                     built_in_app,
-                    &path,
-                    &finished,
-                    &gate,
+                    signals,
                 )
                 .await
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         }
     };
     let (workload, fired) = tokio::join!(workload, fault_driver);
@@ -635,7 +699,7 @@ async fn run(
     if let Some(progress) = progress {
         progress.finish(path.operations_done.load(Ordering::Relaxed), elapsed);
     }
-    let (dispatched, kinds, error_samples, reads, settle_points) = workload?;
+    let (dispatched, kinds, error_samples, reads, version_tally, settle_points) = workload?;
     let fault_records = match rig {
         Some(rig) => faults::settle(fired, PathReaction::now(built_in_app, &rig.injector, &path)),
         None => Vec::new(),
@@ -643,7 +707,8 @@ async fn run(
 
     let mut check_results = Vec::new();
     if keep_model {
-        check_results.extend(reads.into_checks(judge_content, &options.reproduce));
+        check_results.extend(reads.into_checks(&options.reproduce));
+        check_results.push(version_tally.into_check(&options.reproduce));
     }
     for check in &scenario.checks {
         let result = match check {

@@ -6,16 +6,18 @@
 //! and a read runs on the worker of whoever owns what it names, in order
 //! with that owner's writes (even when a stranger asks), so the model's
 //! answer when a read is dispatched is the one answer a correct app gives.
-//! A stranger's read is judged in every run: who owns what never changes.
-//! Other reads are not judged in a run with faults, where a read served
-//! from DynamoDB may lag the relay legitimately; such runs are judged at
-//! their settle points and at the end (`checks`).
+//! A stranger's read is judged exactly in every run: who owns what never
+//! changes. In a run with faults a read served from DynamoDB may lag the
+//! relay legitimately, so the owner's reads are judged against every answer
+//! the writes since the stores last settled allow (`cutover_core::window`);
+//! the settle points and the end-of-run checks (`checks`) judge the stores.
 
 use cutover_app::Read;
 use cutover_core::command::Subject;
 use cutover_core::driver::{self as protocol, Rejection};
 use cutover_core::keys::{EntityKind, Id};
 use cutover_core::model::Model;
+use cutover_core::window::{Allowed, Window};
 use cutover_core::workload::{Op, OpKind};
 use serde_json::Value;
 
@@ -29,17 +31,40 @@ const SAMPLES: usize = 20;
 /// What a read is judged on.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Expected {
-    pub answer: Value,
+    /// The model's answer now.
+    pub exact: Allowed,
+    /// What the answer may be when the owner wrote while a fault was in
+    /// force since the stores last settled: any version since (`None`: no
+    /// version but the current one).
+    pub lagging: Option<Allowed>,
     /// Asked by a user who does not own what it names: the answer must be
     /// "nothing" (an isolation finding otherwise).
     pub stranger: bool,
 }
 
-/// The answer a correct app gives to `op` now, if `op` is a read the model
-/// can judge: a read by a user who does not own its subject — always, since
-/// who owns what never changes — and, with `content`, every other read (a
-/// share link: the session while it is shared, nothing once unshared or gone).
-pub(crate) fn expectation(model: &Model, op: &Op, content: bool) -> Option<Expected> {
+/// What a correct app may answer to `op` now, if `op` is a read the model
+/// can judge. A read by a user who does not own its subject gets nothing
+/// (who owns what never changes, so this is exact in every run). Any other
+/// read gets the model's answer, or, if its owner wrote while a fault was
+/// in force, any answer `window` allows: a version since the stores last
+/// settled (an app may serve DynamoDB while its relay catches up). A share
+/// link opens the session only while it is shared.
+pub(crate) fn expectation(model: &Model, window: &Window, op: &Op) -> Option<Expected> {
+    let exact = expected_within(model, &Window::default(), op)?;
+    // Who owns what never changes, so a stranger's plain read is exact; a
+    // share link's answer follows the sharing, which may lag as any write.
+    let link = matches!(op.kind, OpKind::OpenShareLink { .. });
+    if (exact.stranger && !link) || window.open_entities() == 0 {
+        return Some(exact);
+    }
+    let lagging = expected_within(model, window, op)
+        .map(|lagging| lagging.exact)
+        .filter(|lagging| *lagging != exact.exact);
+    Some(Expected { lagging, ..exact })
+}
+
+/// [`expectation`] with every version `window` holds allowed.
+fn expected_within(model: &Model, window: &Window, op: &Op) -> Option<Expected> {
     let read = match &op.kind {
         OpKind::Write { .. } => return None,
         OpKind::Read { read } => read.clone(),
@@ -47,36 +72,34 @@ pub(crate) fn expectation(model: &Model, op: &Op, content: bool) -> Option<Expec
             campaign: campaign.clone(),
             query: query.clone(),
         },
-        // Only while the session is shared does its link open it, and a
-        // revoked link never again. Who opens it does not matter to the
-        // answer; a stranger served a session that is not shared is an
-        // isolation finding. Judged with content only: under faults the
-        // unshare may legitimately be still on its way to DynamoDB.
+        // Who opens a link does not change the answer; a stranger served a
+        // session that is not shared is an isolation finding.
         OpKind::OpenShareLink { session, revoked } => {
-            let found = model.sessions.get(session);
-            let answer = match found {
-                Some(found) if found.shared && !revoked => {
-                    protocol::expected_answer(model, &Read::Session(session.clone()))?
-                }
-                _ => Value::Null,
-            };
-            let stranger = answer.is_null() && found.is_some_and(|found| found.user != op.user);
-            return content.then_some(Expected { answer, stranger });
+            let allowed = window.allowed_share_link(model, session, *revoked);
+            let owned_by_another = model
+                .sessions
+                .get(session)
+                .is_some_and(|found| found.user != op.user);
+            let stranger = owned_by_another && allowed == Allowed::Exact(Value::Null);
+            return Some(Expected {
+                exact: allowed,
+                lagging: None,
+                stranger,
+            });
         }
     };
     if is_strangers(model, &op.user, &read) {
         return Some(Expected {
-            answer: protocol::answer_json(&read.empty_answer()),
+            exact: Allowed::Exact(protocol::answer_json(&read.empty_answer())),
+            lagging: None,
             stranger: true,
         });
     }
-    content
-        .then(|| protocol::expected_answer(model, &read))
-        .flatten()
-        .map(|answer| Expected {
-            answer,
-            stranger: false,
-        })
+    window.allowed(model, &read).map(|allowed| Expected {
+        exact: allowed,
+        lagging: None,
+        stranger: false,
+    })
 }
 
 /// Whether `read` names what someone other than `user` owns.
@@ -126,18 +149,23 @@ pub(crate) struct Verdicts {
 #[derive(Debug, Default)]
 struct Tally {
     judged: u64,
+    /// Judged against every version since the stores last settled.
+    lagging: u64,
     wrong: u64,
     samples: Vec<String>,
     entities: Vec<EntityProblem>,
 }
 
 impl Verdicts {
-    /// Judges the answer `performed` gave to `read` (operation `op`).
+    /// Judges the answer `performed` gave to `read` (operation `op`);
+    /// `may_lag`: its owner wrote while a fault was in force, since the
+    /// stores last settled.
     pub(crate) fn judge(
         &mut self,
         op: &Op,
         read: &Read,
         expected: &Expected,
+        may_lag: bool,
         performed: &Performed,
     ) {
         let tally = if expected.stranger {
@@ -145,7 +173,14 @@ impl Verdicts {
         } else {
             &mut self.owners
         };
-        tally.judge(op, read, &expected.answer, performed);
+        let allowed = match (&expected.lagging, may_lag) {
+            (Some(lagging), true) => {
+                tally.lagging += 1;
+                lagging
+            }
+            _ => &expected.exact,
+        };
+        tally.judge(op, read, allowed, performed);
     }
 
     pub(crate) fn merge(&mut self, other: Verdicts) {
@@ -156,37 +191,37 @@ impl Verdicts {
     /// The checks in the run record: `in-run-reads` (when `content` was
     /// judged) and `isolation`; `reproduce` is the run's command line (each
     /// sample names its ordinal in it).
-    pub(crate) fn into_checks(self, content: bool, reproduce: &str) -> Vec<CheckResult> {
-        let mut checks = Vec::new();
-        if content {
-            checks.push(self.owners.into_check(
-                "in-run-reads",
-                "reads answered otherwise than the model at that point",
+    pub(crate) fn into_checks(self, reproduce: &str) -> Vec<CheckResult> {
+        let owners = "reads answered otherwise than the model at that point";
+        vec![
+            self.owners.into_check("in-run-reads", owners, reproduce),
+            self.strangers.into_check(
+                "isolation",
+                "reads by a user who does not own what they name answered with something",
                 reproduce,
-            ));
-        }
-        checks.push(self.strangers.into_check(
-            "isolation",
-            "reads by a user who does not own what they name answered with something",
-            reproduce,
-        ));
-        checks
+            ),
+        ]
     }
 }
 
 impl Tally {
-    fn judge(&mut self, op: &Op, read: &Read, expected: &Value, performed: &Performed) {
+    fn judge(&mut self, op: &Op, read: &Read, allowed: &Allowed, performed: &Performed) {
         self.judged += 1;
         let wrong = match performed {
-            Performed::Ok { answer, .. } => protocol::compare_answer(read, expected, answer)
+            Performed::Ok { answer, .. } => allowed
+                .difference(read, answer)
                 .map(|difference| (difference.what, difference.entities)),
             // Nothing there: "not found" is that answer too.
             Performed::Rejected {
                 reason: Rejection::NotFound,
                 ..
-            } if nothing(expected) => None,
+            } if allowed.allows_nothing() => None,
             Performed::Rejected { reason, detail } => Some((
-                format!("expected {expected}, refused ({}): {detail}", reason.name()),
+                format!(
+                    "expected {}, refused ({}): {detail}",
+                    allowed.describe(600),
+                    reason.name()
+                ),
                 subject(read),
             )),
             // A failure is counted with the run's errors, not judged here.
@@ -213,6 +248,7 @@ impl Tally {
 
     fn merge(&mut self, other: Tally) {
         self.judged += other.judged;
+        self.lagging += other.lagging;
         self.wrong += other.wrong;
         let room = SAMPLES.saturating_sub(self.samples.len());
         self.samples.extend(other.samples.into_iter().take(room));
@@ -222,6 +258,12 @@ impl Tally {
     fn into_check(mut self, name: &str, what: &str, reproduce: &str) -> CheckResult {
         self.samples.sort();
         let mut detail = format!("{} of {} {what}", self.wrong, self.judged);
+        if self.lagging > 0 {
+            detail.push_str(&format!(
+                " ({} of them, whose owner wrote while a fault was in force, against every version since the stores last settled)",
+                self.lagging
+            ));
+        }
         if self.wrong > 0 {
             detail.push_str(&format!(" (reproduce: `{reproduce}`; each names its op)"));
         }
@@ -234,15 +276,6 @@ impl Tally {
             detail,
             entities: self.entities,
         }
-    }
-}
-
-/// Whether an answer says "nothing": no entity, an empty list.
-fn nothing(answer: &Value) -> bool {
-    match answer {
-        Value::Null => true,
-        Value::Array(values) => values.is_empty(),
-        _ => false,
     }
 }
 
@@ -282,28 +315,29 @@ mod tests {
         }
         let read = Read::User(Id::parse("u1").unwrap());
         let asked = op(7, "u1", read.clone());
-        let expected = expectation(&model, &asked, true).unwrap();
+        let window = Window::default();
+        let expected = expectation(&model, &window, &asked).unwrap();
         assert!(!expected.stranger);
         let mut verdicts = Verdicts::default();
         let answer = |name: &str| Performed::Ok {
             answer: json!({"id": "u1", "email": "u1@example.com", "display_name": name}),
             share_token: None,
         };
-        verdicts.judge(&asked, &read, &expected, &answer("One"));
-        verdicts.judge(&asked, &read, &expected, &answer("Old"));
+        verdicts.judge(&asked, &read, &expected, false, &answer("One"));
+        verdicts.judge(&asked, &read, &expected, false, &answer("Old"));
         // "Not found" is nothing, and nothing is not this user.
         let not_found = Performed::Rejected {
             reason: Rejection::NotFound,
             detail: "no such user".into(),
         };
-        verdicts.judge(&asked, &read, &expected, &not_found);
+        verdicts.judge(&asked, &read, &expected, false, &not_found);
         // Asked by u2: nothing is right, the user is an isolation finding.
         let stranger = op(9, "u2", read.clone());
-        let nothing = expectation(&model, &stranger, false).expect("judged even without content");
+        let nothing = expectation(&model, &window, &stranger).expect("a stranger's read");
         assert!(nothing.stranger);
-        verdicts.judge(&stranger, &read, &nothing, &not_found);
-        verdicts.judge(&stranger, &read, &nothing, &answer("One"));
-        let checks = verdicts.into_checks(true, "cutover replay s.toml --seed 3");
+        verdicts.judge(&stranger, &read, &nothing, true, &not_found);
+        verdicts.judge(&stranger, &read, &nothing, true, &answer("One"));
+        let checks = verdicts.into_checks("cutover replay s.toml --seed 3");
         let [reads, isolation] = checks.as_slice() else {
             panic!("{checks:?}")
         };
@@ -327,7 +361,70 @@ mod tests {
             isolation.detail
         );
         assert!(isolation.detail.contains("op 9 ("), "{}", isolation.detail);
-        // Without content judging only the strangers' reads are judged.
-        assert_eq!(expectation(&model, &asked, false), None);
+    }
+
+    #[test]
+    fn a_revoked_link_may_open_for_a_stranger_only_while_the_owner_s_unshare_may_lag() {
+        use cutover_app::Command;
+        let session = Id::parse("s1").unwrap();
+        let mut model = Model::default();
+        let mut window = Window::default();
+        for command in [
+            Command::CreateUser {
+                user: Id::parse("u1").unwrap(),
+                email: "u1@example.com".into(),
+                display_name: "One".into(),
+            },
+            Command::CreateCampaign {
+                campaign: Id::parse("c1").unwrap(),
+                user: Id::parse("u1").unwrap(),
+                name: "n".into(),
+                description: "d".into(),
+            },
+            Command::CreateSession {
+                session: session.clone(),
+                campaign: Id::parse("c1").unwrap(),
+                name: "n".into(),
+                summary: "s".into(),
+                metadata: json!({}),
+                transcript: "t".into(),
+            },
+            Command::ShareSession {
+                session: session.clone(),
+            },
+        ] {
+            window.apply(&mut model, &command).unwrap();
+        }
+        window.close();
+        let open = protocol::expected_answer(&model, &Read::Session(session.clone())).unwrap();
+        let mut answer = open.clone();
+        answer["share_token"] = json!("t");
+        let unshare = Command::UnshareSession {
+            session: session.clone(),
+        };
+        window.apply(&mut model, &unshare).unwrap();
+        let stranger = Op {
+            ordinal: 9,
+            user: Id::parse("u2").unwrap(),
+            kind: OpKind::OpenShareLink {
+                session,
+                revoked: true,
+            },
+        };
+        let expected = expectation(&model, &window, &stranger).unwrap();
+        assert!(expected.stranger);
+        let read = Read::SessionByShareToken("t".into());
+        let opened = Performed::Ok {
+            answer,
+            share_token: None,
+        };
+        let mut verdicts = Verdicts::default();
+        verdicts.judge(&stranger, &read, &expected, true, &opened);
+        let [_, isolation] = verdicts.into_checks("x").try_into().unwrap();
+        assert!(isolation.passed, "{}", isolation.detail);
+        let mut verdicts = Verdicts::default();
+        verdicts.judge(&stranger, &read, &expected, false, &opened);
+        let [_, isolation] = verdicts.into_checks("x").try_into().unwrap();
+        assert!(!isolation.passed, "{}", isolation.detail);
     }
 }

@@ -16,6 +16,7 @@ pub mod record;
 pub mod rollback;
 pub mod run;
 mod settle;
+mod versions;
 
 pub use engine::{
     ReplayError, ReplayOptions, app_mode, replay, replay_through, replay_with_faults, worker_for,

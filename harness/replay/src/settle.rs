@@ -63,6 +63,18 @@ pub(crate) struct SettlePoint {
     outcome: Result<Vec<CheckResult>, String>,
 }
 
+impl SettlePoint {
+    /// Whether the driver drained here: every write sent has reached every
+    /// store, so no read after it may show an older version.
+    pub(crate) fn drained(&self) -> bool {
+        self.outcome.as_ref().is_ok_and(|checks| {
+            checks
+                .iter()
+                .any(|check| check.name == checks::DRAINED && check.passed)
+        })
+    }
+}
+
 /// What is needed to judge the stores at a settle point.
 pub(crate) struct Judge<'a> {
     pub driver: &'a Driver,

@@ -71,6 +71,8 @@ pub(crate) struct Armed {
     remaining: u32,
     /// For a latency fault: how long each request waits.
     latency: Duration,
+    /// Requests it has acted on, for its own record (however late).
+    taken: Arc<AtomicU64>,
 }
 
 /// One failure (or delay) a request is to suffer.
@@ -142,6 +144,7 @@ impl ServiceFaults {
             latency: front.latency,
         };
         front.remaining -= 1;
+        front.taken.fetch_add(1, Ordering::Relaxed);
         if front.remaining == 0 {
             armed.pop_front();
         }
@@ -182,9 +185,11 @@ impl Injector {
 
     /// The next `requests` attempts to the fault's service fail with it (or,
     /// for a latency fault, wait `latency` first). Faults armed on one service
-    /// act on requests one after another.
-    pub fn arm(&self, kind: FaultKind, requests: u32, latency: Duration) {
+    /// act on requests one after another. Returns the count of requests
+    /// this fault has acted on so far.
+    pub fn arm(&self, kind: FaultKind, requests: u32, latency: Duration) -> Arc<AtomicU64> {
         assert!(kind.is_injected(), "{kind} is not injected into requests");
+        let taken = Arc::new(AtomicU64::new(0));
         if requests > 0 {
             self.service(kind.target())
                 .armed
@@ -194,8 +199,10 @@ impl Injector {
                     kind,
                     remaining: requests,
                     latency,
+                    taken: taken.clone(),
                 });
         }
+        taken
     }
 
     /// Failures armed but not yet suffered by any request.

@@ -116,6 +116,63 @@ pub fn instrumented_app(
     )
 }
 
+/// Whether a fault is in force, as the workers see it around each write: an
+/// app may lag in what it wrote while one was (its relay catches up later),
+/// so the owner's reads after such a write are judged against every version
+/// since the stores last settled, and the others exactly (`in_run`).
+#[derive(Debug)]
+pub(crate) struct FaultWatch {
+    /// Faults fired so far.
+    fired: AtomicU64,
+    /// Engine restarts under way.
+    restarting: AtomicU64,
+    injector: Arc<Injector>,
+}
+
+/// What [`FaultWatch::mark`] saw before an operation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WatchMark {
+    fired: u64,
+    in_force: bool,
+}
+
+impl FaultWatch {
+    pub(crate) fn new(injector: Arc<Injector>) -> FaultWatch {
+        FaultWatch {
+            fired: AtomicU64::new(0),
+            restarting: AtomicU64::new(0),
+            injector,
+        }
+    }
+
+    /// Whether a fault is in force now: an engine restarting, or injected
+    /// requests not yet spent.
+    fn in_force(&self) -> bool {
+        self.restarting.load(Ordering::SeqCst) > 0
+            || [
+                FaultTarget::Dynamodb,
+                FaultTarget::S3,
+                FaultTarget::Postgres,
+            ]
+            .into_iter()
+            .any(|target| self.injector.unspent(target) > 0)
+    }
+
+    /// Taken before an operation, for [`FaultWatch::touched_since`].
+    pub(crate) fn mark(&self) -> WatchMark {
+        WatchMark {
+            fired: self.fired.load(Ordering::SeqCst),
+            in_force: self.in_force(),
+        }
+    }
+
+    /// Whether a fault was in force at any moment since `mark`: at it, now,
+    /// or fired in between.
+    pub(crate) fn touched_since(&self, mark: WatchMark) -> bool {
+        mark.in_force || self.fired.load(Ordering::SeqCst) != mark.fired || self.in_force()
+    }
+}
+
 /// Counters the replay's workers keep (the progress line and the fault
 /// reports read them).
 #[derive(Debug, Default)]
@@ -247,6 +304,14 @@ impl FaultRecord {
     }
 }
 
+/// A fault as fired: its record (reaction not yet filled), the counters
+/// when it fired, and for an injected fault the requests it has acted on.
+pub(crate) struct Fired {
+    record: FaultRecord,
+    at_fire: Option<PathReaction>,
+    injected: Option<Arc<AtomicU64>>,
+}
+
 /// When a fault fires.
 pub(crate) fn due(fault: &Fault, length: RunLength, began: Instant, done: u64) -> bool {
     match length {
@@ -259,18 +324,30 @@ pub(crate) fn due(fault: &Fault, length: RunLength, began: Instant, done: u64) -
 
 const POLL: Duration = Duration::from_millis(5);
 
-/// Fires `faults` in order as the run reaches them; stops early when
-/// `finished` is set. Returns each fault's record (reaction not yet filled)
-/// and the counters when it fired.
+/// What the fault driver shares with the workload while both run.
+pub(crate) struct RunSignals<'a> {
+    pub path: &'a PathCounters,
+    /// Set when the workload has ended.
+    pub finished: &'a AtomicBool,
+    pub settle: &'a crate::settle::SettleGate,
+    pub watch: &'a FaultWatch,
+}
+
+/// Fires `faults` in order as the run reaches them; stops early when the
+/// workload has finished.
 pub(crate) async fn drive(
     faults: &[Fault],
     length: RunLength,
     rig: &FaultRig<'_>,
     app: Option<&App>,
-    path: &PathCounters,
-    finished: &AtomicBool,
-    settle: &crate::settle::SettleGate,
-) -> Vec<(FaultRecord, Option<PathReaction>)> {
+    signals: RunSignals<'_>,
+) -> Vec<Fired> {
+    let RunSignals {
+        path,
+        finished,
+        settle,
+        watch,
+    } = signals;
     let began = Instant::now();
     let mut fired = Vec::with_capacity(faults.len());
     for (index, fault) in faults.iter().enumerate() {
@@ -304,7 +381,11 @@ pub(crate) async fn drive(
         };
         if !fires {
             record.how = "did not fire: the workload ended first".into();
-            fired.push((record, None));
+            fired.push(Fired {
+                record,
+                at_fire: None,
+                injected: None,
+            });
             continue;
         }
         // What the last fault broke is judged before this one fires.
@@ -312,6 +393,12 @@ pub(crate) async fn drive(
         let at_fire = PathReaction::now(app, &rig.injector, path);
         record.at_operation = Some(at_fire.operations);
         record.at_ms = Some(began.elapsed().as_secs_f64() * 1000.0);
+        let restart = matches!(fault.size, FaultSize::DownMs(_));
+        if restart {
+            watch.restarting.fetch_add(1, Ordering::SeqCst);
+        }
+        watch.fired.fetch_add(1, Ordering::SeqCst);
+        let mut injected = None;
         match (fault.kind, fault.size) {
             (
                 kind,
@@ -320,8 +407,11 @@ pub(crate) async fn drive(
                     latency_ms,
                 },
             ) => {
-                rig.injector
-                    .arm(kind, requests, Duration::from_millis(latency_ms));
+                injected = Some(rig.injector.arm(
+                    kind,
+                    requests,
+                    Duration::from_millis(latency_ms),
+                ));
                 record.how = format!(
                     "{} {requests} requests held {latency_ms} ms each, then passed on",
                     match kind.target() {
@@ -332,7 +422,7 @@ pub(crate) async fn drive(
                 );
             }
             (kind, FaultSize::Requests(requests)) => {
-                rig.injector.arm(kind, requests, Duration::ZERO);
+                injected = Some(rig.injector.arm(kind, requests, Duration::ZERO));
                 record.how = match kind {
                     FaultKind::DynamodbThrottle => "DynamoDB requests answered with ThrottlingException (HTTP 400) before reaching the engine".into(),
                     FaultKind::DynamodbServerError => "DynamoDB requests applied by the engine, then their answer replaced with InternalServerError (HTTP 500)".into(),
@@ -362,7 +452,14 @@ pub(crate) async fn drive(
                 }
             }
         }
-        fired.push((record, Some(at_fire)));
+        if restart {
+            watch.restarting.fetch_sub(1, Ordering::SeqCst);
+        }
+        fired.push(Fired {
+            record,
+            at_fire: Some(at_fire),
+            injected,
+        });
     }
     fired
 }
@@ -372,18 +469,23 @@ pub(crate) async fn drive(
 /// `INJECTED_TIMEOUT` before they fail and are retried, so its window lasts
 /// until the first fault fired after that hold (windows may then overlap):
 /// a fault that fires sooner must not take the timeout's retries for its own.
-pub(crate) fn settle(
-    fired: Vec<(FaultRecord, Option<PathReaction>)>,
-    end: PathReaction,
-) -> Vec<FaultRecord> {
+/// An injected fault's own count is the requests it acted on, whenever they
+/// came (a fault armed where its service is quiet may act after the next
+/// fault has fired).
+pub(crate) fn settle(fired: Vec<Fired>, end: PathReaction) -> Vec<FaultRecord> {
     let starts: Vec<(Option<f64>, Option<PathReaction>)> = fired
         .iter()
-        .map(|(record, start)| (record.at_ms, *start))
+        .map(|fired| (fired.record.at_ms, fired.at_fire))
         .collect();
     fired
         .into_iter()
         .enumerate()
-        .map(|(index, (mut record, start))| {
+        .map(|(index, fired)| {
+            let Fired {
+                mut record,
+                at_fire: start,
+                injected,
+            } = fired;
             let Some(start) = start else {
                 return record;
             };
@@ -400,14 +502,41 @@ pub(crate) fn settle(
                 .find_map(|(_, snapshot)| *snapshot)
                 .unwrap_or(end);
             record.reaction = next.since(&start);
-            if record.kind.is_injected() {
-                record.injected_requests = match record.kind.target() {
-                    FaultTarget::S3 => record.reaction.s3.injected,
-                    FaultTarget::Postgres => record.reaction.postgres.injected,
-                    _ => record.reaction.dynamodb.injected,
-                };
+            if let Some(injected) = injected {
+                record.injected_requests = injected.load(Ordering::Relaxed);
             }
             record
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_is_under_a_fault_if_one_was_in_force_at_any_moment_of_it() {
+        let injector = Arc::new(Injector::default());
+        let watch = FaultWatch::new(injector.clone());
+        // Nothing fired, nothing armed: a clean write.
+        let mark = watch.mark();
+        assert!(!watch.touched_since(mark));
+        // A fault fired while the write ran (and was spent before it ended).
+        let mark = watch.mark();
+        watch.fired.fetch_add(1, Ordering::SeqCst);
+        assert!(watch.touched_since(mark));
+        // Armed requests not yet spent: in force at the start.
+        injector.arm(FaultKind::S3ServerError, 1, Duration::ZERO);
+        let mark = watch.mark();
+        assert!(watch.touched_since(mark));
+        // An engine restarting.
+        let restarting = FaultWatch::new(Arc::new(Injector::default()));
+        restarting.restarting.fetch_add(1, Ordering::SeqCst);
+        let mark = restarting.mark();
+        restarting.restarting.fetch_sub(1, Ordering::SeqCst);
+        assert!(restarting.touched_since(mark));
+        // After it, with nothing fired since: clean again.
+        let mark = restarting.mark();
+        assert!(!restarting.touched_since(mark));
+    }
 }

@@ -158,9 +158,17 @@ fn assert_outbox_survives(record: &ReplayRecord) {
         "read-parity",
         "parity",
         "settle-points",
+        "in-run-reads",
+        "isolation",
+        "versions-advance",
     ] {
         assert!(check(record, name).passed, "{name}: {report}");
     }
+    // Reads were judged during the faults, against what was in flight.
+    assert!(
+        !check(record, "in-run-reads").detail.starts_with("0 of 0 "),
+        "{report}"
+    );
     // The stores were judged between the faults, not only at the end.
     let settled = check(record, "settle-points");
     assert!(!settled.detail.starts_with("0 of "), "{report}");
@@ -240,6 +248,27 @@ async fn a_sync_skipped_on_a_retry_is_caught_at_the_settle_point_after_its_fault
     assert!(!settled.entities.is_empty(), "{report}");
     // PostgreSQL holds every write: what is wrong is DynamoDB's copy.
     assert!(check(&record, "no-lost-writes").passed, "{report}");
+}
+
+/// Under faults the owners' reads are judged too: exactly, unless the owner
+/// wrote while a fault was in force (then any version since the stores last
+/// settled is allowed, never an older one). An app that leaves every write
+/// to its relay serves reads that lag its users' own writes; it is caught
+/// while the faults fire, the finding naming the read and its user, while
+/// the settle points and the end of the run, each after a drain, pass it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_lagging_their_own_writes_are_caught_while_faults_fire() {
+    let command = planted_driver("relay_only.mjs");
+    let record = faults_run_of(Plan::embedded(), &command).await;
+    let report = record.to_markdown();
+    assert!(!record.passed(), "{report}");
+    let judged = check(&record, "in-run-reads");
+    assert!(!judged.passed, "{report}");
+    assert!(judged.detail.contains(" by u"), "{report}");
+    assert!(!judged.entities.is_empty(), "{report}");
+    for passing in ["settle-points", "parity", "no-lost-writes"] {
+        assert!(check(&record, passing).passed, "{passing}: {report}");
+    }
 }
 
 // The tests below restart nothing: they share the binary's engines (each
@@ -463,6 +492,9 @@ fn reads_are_judged_as_they_are_answered() {
         let isolation = check(&record, "isolation");
         assert!(isolation.passed, "{reference}: {report}");
         assert!(!isolation.detail.starts_with("0 of 0 "), "{report}");
+        let versions = check(&record, "versions-advance");
+        assert!(versions.passed, "{reference}: {report}");
+        assert!(!versions.detail.starts_with("0 of 0 "), "{report}");
     }
     let (record, report) = smoke_through(&planted_driver("stale_cache.mjs"), 300);
     assert!(!record.passed(), "{report}");
@@ -594,4 +626,43 @@ fn a_search_copy_built_by_lowercasing_alone_is_caught() {
     assert!(!judged.passed, "{report}");
     assert!(judged.detail.contains("SearchSessions"), "{report}");
     assert!(judged.detail.contains(" by u"), "{report}");
+}
+
+/// An app whose updates leave `updated_at` as it was: every store agrees,
+/// so parity passes it, but its answers show an entity with the version it
+/// had before a write, and the finding names the read, the entity and the
+/// write that should have moved it.
+#[test]
+fn an_update_that_does_not_move_the_version_is_caught() {
+    let (record, report) = smoke_through(&planted_driver("no_updated_at_bump.mjs"), 300);
+    assert!(!record.passed(), "{report}");
+    let versions = check(&record, "versions-advance");
+    assert!(!versions.passed, "{report}");
+    assert!(versions.detail.contains("kept its version"), "{report}");
+    assert!(versions.detail.contains("(update_"), "{report}");
+    assert!(versions.detail.contains(" by u"), "{report}");
+}
+
+/// An app that writes its keys in another case than its profile says: its
+/// own reads are right, and parity leads its report with one line naming the
+/// cause and how many findings share it, before the samples.
+#[test]
+fn keys_written_in_another_case_lead_the_replay_report_as_one_pattern() {
+    let (record, report) = smoke_through(&planted_driver("keys_in_another_case.mjs"), 300);
+    assert!(!record.passed(), "{report}");
+    assert!(check(&record, "in-run-reads").passed, "{report}");
+    let parity = check(&record, "parity");
+    assert!(!parity.passed, "{report}");
+    let first_finding = parity.detail.split("; ").nth(1).unwrap_or_default();
+    assert!(
+        first_finding.starts_with("PATTERN ")
+            && first_finding.contains("differs from the profile's template by letter case only"),
+        "the pattern leads: {report}"
+    );
+    let count: usize = first_finding["PATTERN ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(count > 1, "{report}");
 }

@@ -55,8 +55,11 @@ fn assert_survived_every_fault(record: &ReplayRecord) {
     assert_eq!(
         checks,
         [
-            // (The owners' reads are not judged in-run under faults.)
+            // The owners' reads are judged against the versions since the
+            // stores last settled.
+            "in-run-reads",
             "isolation",
+            "versions-advance",
             "relay-drained",
             "no-lost-writes",
             "read-parity",
@@ -66,6 +69,8 @@ fn assert_survived_every_fault(record: &ReplayRecord) {
         ],
         "{report}"
     );
+    let reads = &record.checks[0].detail;
+    assert!(!reads.starts_with("0 of 0 "), "{report}");
     // Between the faults the stores were judged, not only at the end (a
     // settle point a fault still armed is skipped, and says so).
     let settled = &record.checks.last().expect("settle-points").detail;

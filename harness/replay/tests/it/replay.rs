@@ -136,10 +136,9 @@ async fn every_shipped_scenario_replays_to_its_expected_outcome() {
         let mut named: Vec<&str> = scenario.checks.iter().map(|c| c.name()).collect();
         // The model is kept for no-lost-writes, so the reads are judged too.
         if scenario.checks.contains(&CheckName::NoLostWrites) {
+            named.insert(0, "versions-advance");
             named.insert(0, "isolation");
-            if scenario.faults.is_empty() {
-                named.insert(0, "in-run-reads");
-            }
+            named.insert(0, "in-run-reads");
         }
         assert_eq!(checks, named, "{name}: the checks it names, in order");
         assert!(record.passed(), "{name}:\n{report}");
