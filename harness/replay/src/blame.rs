@@ -26,6 +26,8 @@ pub struct EntityProblem {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LastWrite {
     pub ordinal: u64,
+    /// The user who made it.
+    pub user: String,
     /// The command (`update_session`), as the protocol names it.
     pub command: String,
     /// `ok`, `rejected` or `failed`, after the client's retries.
@@ -133,9 +135,10 @@ pub fn describe(suspect: &Suspect) -> String {
     );
     match &suspect.last_write {
         Some(write) => line.push_str(&format!(
-            " — last written by op {} ({}, {}) at {:.2}–{:.2} s",
+            " — last written by op {} ({} by {}, {}) at {:.2}–{:.2} s",
             write.ordinal,
             write.command,
+            write.user,
             write.outcome,
             write.began_ms / 1000.0,
             write.ended_ms / 1000.0
@@ -184,6 +187,7 @@ mod tests {
         let session = Id::parse("s1").unwrap();
         let write = |ordinal, began_ms, ended_ms| LastWrite {
             ordinal,
+            user: "u1".into(),
             command: "update_session".into(),
             outcome: "ok",
             began_ms,
@@ -224,7 +228,7 @@ mod tests {
         assert_eq!((before.number, before.ms_before_write_ended), (2, 600.0));
         assert_eq!(
             describe(&found[0]),
-            "session s1 (parity): missing in DynamoDB — last written by op 9 (update_session, ok) at 1.50–2.60 s; fault #2 dynamodb-restart fired at 2.00 s, 600 ms before that write ended"
+            "session s1 (parity): missing in DynamoDB — last written by op 9 (update_session by u1, ok) at 1.50–2.60 s; fault #2 dynamodb-restart fired at 2.00 s, 600 ms before that write ended"
         );
         assert_eq!(
             describe(&found[1]),

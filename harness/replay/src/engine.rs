@@ -149,12 +149,7 @@ type ShareTokens = Arc<ShareLinks>;
 /// The read an operation asks, if it is one (a share link needs its token).
 fn read_of(op: &Op, tokens: &ShareTokens) -> Option<Read> {
     match &op.kind {
-        OpKind::Write { .. } => None,
-        OpKind::Read { read } => Some(read.clone()),
-        OpKind::Search { campaign, query } => Some(Read::SearchSessions {
-            campaign: campaign.clone(),
-            query: query.clone(),
-        }),
+        OpKind::Write { .. } | OpKind::Read { .. } | OpKind::Search { .. } => op.kind.plain_read(),
         OpKind::OpenShareLink { session, revoked } => {
             let live = || {
                 tokens
@@ -377,6 +372,7 @@ async fn worker(
                 &touched,
                 LastWrite {
                     ordinal: op.ordinal,
+                    user: op.user.to_string(),
                     command: command_name(command),
                     outcome: match performed {
                         Performed::Ok { .. } => "ok",

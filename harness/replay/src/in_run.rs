@@ -66,12 +66,9 @@ pub(crate) fn expectation(model: &Model, window: &Window, op: &Op) -> Option<Exp
 /// [`expectation`] with every version `window` holds allowed.
 fn expected_within(model: &Model, window: &Window, op: &Op) -> Option<Expected> {
     let read = match &op.kind {
-        OpKind::Write { .. } => return None,
-        OpKind::Read { read } => read.clone(),
-        OpKind::Search { campaign, query } => Read::SearchSessions {
-            campaign: campaign.clone(),
-            query: query.clone(),
-        },
+        OpKind::Write { .. } | OpKind::Read { .. } | OpKind::Search { .. } => {
+            op.kind.plain_read()?
+        }
         // Who opens a link does not change the answer; a stranger served a
         // session that is not shared is an isolation finding.
         OpKind::OpenShareLink { session, revoked } => {

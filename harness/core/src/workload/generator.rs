@@ -55,6 +55,19 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// The read a plain read or a search asks (`None` for a write, and for a
+    /// share link, whose read needs the token the run handed out).
+    pub fn plain_read(&self) -> Option<Read> {
+        match self {
+            OpKind::Read { read } => Some(read.clone()),
+            OpKind::Search { campaign, query } => Some(Read::SearchSessions {
+                campaign: campaign.clone(),
+                query: query.clone(),
+            }),
+            OpKind::Write { .. } | OpKind::OpenShareLink { .. } => None,
+        }
+    }
+
     /// A short label for counts and latency histograms.
     pub fn label(&self) -> &'static str {
         match self {

@@ -216,11 +216,9 @@ impl Drill {
             OpKind::Write { command } => {
                 return self.write(driver, op, command, Duration::ZERO).await;
             }
-            OpKind::Read { read } => read.clone(),
-            OpKind::Search { campaign, query } => Read::SearchSessions {
-                campaign: campaign.clone(),
-                query: query.clone(),
-            },
+            OpKind::Read { .. } | OpKind::Search { .. } => {
+                op.kind.plain_read().expect("a read or a search")
+            }
             // The drill keeps live links only: a revoked one is not asked.
             OpKind::OpenShareLink {
                 session,
