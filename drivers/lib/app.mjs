@@ -295,17 +295,21 @@ export class CampaignApp {
       };
       const update = async (kind, id, columns) => {
         const set = Object.entries(columns).filter(([, value]) => value !== undefined && value !== null);
-        const bump = planted.bumpUpdatedAt;
-        const names = [...set.map(([name]) => name), ...(bump ? ["updatedAt"] : [])];
-        const values = [...set.map(([, value]) => value), ...(bump ? [now] : [])];
-        // (Nothing to set without the version: the row is returned as it is.)
-        if (names.length === 0) {
-          names.push("id");
-          values.push(id);
+        const params = [id];
+        const assignments = [];
+        // The version always moves forward, even two writes in one millisecond
+        // or a clock stepped back (the relay's conditional put relies on it).
+        if (planted.bumpUpdatedAt) {
+          params.push(now);
+          assignments.push(`"updatedAt" = GREATEST($2::timestamp(3), "updatedAt" + interval '1 millisecond')`);
         }
-        const sql = `UPDATE ${TABLES[kind]} SET ${names.map((n, i) => `"${n}" = $${i + 2}`).join(", ")}
-                     WHERE id = $1 RETURNING *`;
-        const { rows } = await client.query(sql, [id, ...values]);
+        for (const [name, value] of set) {
+          params.push(value);
+          assignments.push(`"${name}" = $${params.length}`);
+        }
+        if (assignments.length === 0) assignments.push(`"updatedAt" = "updatedAt"`);
+        const sql = `UPDATE ${TABLES[kind]} SET ${assignments.join(", ")} WHERE id = $1 RETURNING *`;
+        const { rows } = await client.query(sql, params);
         if (rows.length === 0) throw notFound(kind, id);
         changes.push({ kind, id, keys: itemKeys(kind, rows[0]), row: rows[0] });
       };
@@ -380,8 +384,11 @@ export class CampaignApp {
         }
         case "unshare_session": {
           const { rows } = await client.query(
-            `UPDATE "Session" SET "shareToken" = NULL, "updatedAt" = COALESCE($2, "updatedAt") WHERE id = $1 RETURNING *`,
-            [command.session, planted.bumpUpdatedAt ? now : null],
+            planted.bumpUpdatedAt
+              ? `UPDATE "Session" SET "shareToken" = NULL, "updatedAt" = GREATEST($2::timestamp(3), "updatedAt" + interval '1 millisecond')
+                 WHERE id = $1 RETURNING *`
+              : `UPDATE "Session" SET "shareToken" = NULL WHERE id = $1 RETURNING *`,
+            planted.bumpUpdatedAt ? [command.session, now] : [command.session],
           );
           if (rows.length === 0) throw notFound("session", command.session);
           changes.push({ kind: "session", id: command.session, keys: itemKeys("session", rows[0]), row: rows[0] });

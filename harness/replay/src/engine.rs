@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -307,10 +307,6 @@ struct Dispatched {
     op: Op,
     touched: Vec<Change>,
     expected: Option<in_run::Expected>,
-    /// Who owns what the operation names (for a write, its user).
-    owner: Id,
-    /// Settle points that drained before it was sent.
-    settled: u64,
 }
 
 async fn worker(
@@ -326,16 +322,14 @@ async fn worker(
         watch,
     } = context;
     let mut tally = WorkerTally::default();
-    // Users who wrote while a fault was in force, with the settle count then:
-    // until the next settle point drains, their reads may lag.
-    let mut wrote_under_fault: HashMap<Id, u64> = HashMap::new();
+    // Writes (by ordinal) made while a fault was in force: what they wrote
+    // may not have reached every store yet, so a read may lag behind them.
+    let mut faulted_writes: HashSet<u64> = HashSet::new();
     while let Some(message) = ops.recv().await {
         let Dispatched {
             op,
             touched,
             expected,
-            owner,
-            settled,
         } = match message {
             Message::Op(dispatched) => *dispatched,
             Message::Barrier(done) => {
@@ -347,17 +341,22 @@ async fn worker(
         let mark = watch.as_ref().map(|watch| watch.mark());
         let performed = apply_with_retries(&driver, &op, &tokens, &path).await?;
         if let (Some(watch), Some(mark), OpKind::Write { .. }) = (&watch, mark, &op.kind)
-            && watch.touched_since(mark)
+            && watch.fault_since(mark)
         {
-            wrote_under_fault.insert(op.user.clone(), settled);
+            faulted_writes.insert(op.ordinal);
         }
-        let may_lag = wrote_under_fault.get(&owner) == Some(&settled);
         if let Some(read) = read_of(&op, &tokens) {
+            let mut lenient = false;
             if let Some(expected) = &expected {
-                tally.reads.judge(&op, &read, expected, may_lag, &performed);
+                let allowed = expected.allowed.narrowed(|by| faulted_writes.contains(&by));
+                lenient = allowed.lenient();
+                tally
+                    .reads
+                    .judge(&op, &read, expected, &allowed, &performed);
             }
+            // An answer that may lag may show an older version too.
             if let Performed::Ok { answer, .. } = &performed
-                && !may_lag
+                && !lenient
             {
                 tally.versions.observe(&op, &read, answer);
             }
@@ -533,13 +532,12 @@ async fn run(
     let keep_model =
         external || rig.is_some() || scenario.checks.contains(&CheckName::NoLostWrites);
     // Reads are judged as they are answered wherever the model is kept
-    // (`in_run`). With faults, a read of what its owner wrote while one was
-    // in force may show any version written since the stores last settled:
-    // the window records them, and each settle point that drained the
-    // driver closes it (`settled` counts those).
+    // (`in_run`). With faults, a read may show a version written since the
+    // stores last settled while a fault was in force: the window records
+    // them, and each settle point that drained the driver closes it.
     let mut model = Model::default();
+    let mut owners = in_run::Owners::default();
     let mut window = Window::default();
-    let mut settled_drained = 0u64;
     let faults_scheduled = rig.is_some();
     let deadline = match scenario.length {
         RunLength::Duration { seconds } => Some(began + Duration::from_secs(seconds)),
@@ -580,7 +578,6 @@ async fn run(
                     Ok(point) => {
                         if point.drained() {
                             window.close();
-                            settled_drained += 1;
                         }
                         settle_points.push(point);
                     }
@@ -595,9 +592,9 @@ async fn run(
             }
             let touched = match &op.kind {
                 // A refusal leaves the model as it is, as it leaves the app.
-                OpKind::Write { command } if faults_scheduled => {
-                    window.apply(&mut model, command).unwrap_or_default()
-                }
+                OpKind::Write { command } if faults_scheduled => window
+                    .apply(&mut model, command, op.ordinal)
+                    .unwrap_or_default(),
                 OpKind::Write { command } if keep_model => model.apply(command).unwrap_or_default(),
                 OpKind::Write { command } => {
                     let (kind, id) = command.target();
@@ -608,22 +605,21 @@ async fn run(
                 }
                 _ => Vec::new(),
             };
+            if keep_model {
+                owners.record(&model, &touched);
+            }
             let expected = keep_model
-                .then(|| in_run::expectation(&model, &window, &op))
+                .then(|| in_run::expectation(&model, &owners, &window, &op))
                 .flatten();
-            // A read runs on the worker of whoever owns what it names, in
-            // order with the owner's writes, so its expected answer is exact
-            // even when a stranger asks.
-            let owner = in_run::owner_of_target(&model, &op)
-                .unwrap_or(&op.user)
-                .clone();
-            let target = worker_for(&owner, workers);
+            // A read runs on the worker of whoever owns what it names (the
+            // asker's when nobody does), in order with the owner's writes, so
+            // its expected answer is exact even when a stranger asks.
+            let owner = owners.of_target(&op).unwrap_or(&op.user);
+            let target = worker_for(owner, workers);
             let message = Message::Op(Box::new(Dispatched {
                 op,
                 touched,
                 expected,
-                owner,
-                settled: settled_drained,
             }));
             if senders[target].send(message).await.is_err() {
                 // The worker stopped: its result below says why.

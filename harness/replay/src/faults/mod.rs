@@ -158,7 +158,7 @@ impl FaultWatch {
             .any(|target| self.injector.unspent(target) > 0)
     }
 
-    /// Taken before an operation, for [`FaultWatch::touched_since`].
+    /// Taken before an operation, for [`FaultWatch::fault_since`].
     pub(crate) fn mark(&self) -> WatchMark {
         WatchMark {
             fired: self.fired.load(Ordering::SeqCst),
@@ -168,7 +168,7 @@ impl FaultWatch {
 
     /// Whether a fault was in force at any moment since `mark`: at it, now,
     /// or fired in between.
-    pub(crate) fn touched_since(&self, mark: WatchMark) -> bool {
+    pub(crate) fn fault_since(&self, mark: WatchMark) -> bool {
         mark.in_force || self.fired.load(Ordering::SeqCst) != mark.fired || self.in_force()
     }
 }
@@ -520,23 +520,23 @@ mod tests {
         let watch = FaultWatch::new(injector.clone());
         // Nothing fired, nothing armed: a clean write.
         let mark = watch.mark();
-        assert!(!watch.touched_since(mark));
+        assert!(!watch.fault_since(mark));
         // A fault fired while the write ran (and was spent before it ended).
         let mark = watch.mark();
         watch.fired.fetch_add(1, Ordering::SeqCst);
-        assert!(watch.touched_since(mark));
+        assert!(watch.fault_since(mark));
         // Armed requests not yet spent: in force at the start.
         injector.arm(FaultKind::S3ServerError, 1, Duration::ZERO);
         let mark = watch.mark();
-        assert!(watch.touched_since(mark));
+        assert!(watch.fault_since(mark));
         // An engine restarting.
         let restarting = FaultWatch::new(Arc::new(Injector::default()));
         restarting.restarting.fetch_add(1, Ordering::SeqCst);
         let mark = restarting.mark();
         restarting.restarting.fetch_sub(1, Ordering::SeqCst);
-        assert!(restarting.touched_since(mark));
+        assert!(restarting.fault_since(mark));
         // After it, with nothing fired since: clean again.
         let mark = restarting.mark();
-        assert!(!restarting.touched_since(mark));
+        assert!(!restarting.fault_since(mark));
     }
 }

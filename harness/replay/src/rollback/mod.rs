@@ -197,6 +197,8 @@ async fn switch(
 #[derive(Default)]
 struct Drill {
     model: Model,
+    /// Who owns what the run created, deleted or not.
+    owners: crate::in_run::Owners,
     writes: u64,
     reads: u64,
     refused: u64,
@@ -246,6 +248,9 @@ impl Drill {
         retry_budget: Duration,
     ) -> Result<(), ReplayError> {
         let modeled = self.model.apply(command);
+        if let Ok(touched) = &modeled {
+            self.owners.record(&self.model, touched);
+        }
         let operation = format!("op {} (write by {})", op.ordinal, op.user);
         let performed =
             perform_with_retries(driver, &op.user, command, &operation, retry_budget).await?;
@@ -291,7 +296,7 @@ impl Drill {
         self.reads += 1;
         let expected = match read {
             Read::SessionByShareToken(token) => self.share_link_answer(token),
-            _ => crate::in_run::answer_for(&self.model, &op.user, read),
+            _ => crate::in_run::answer_for(&self.model, &self.owners, &op.user, read),
         };
         let Some(expected) = expected else {
             return Ok(());
