@@ -21,6 +21,30 @@
 //! after that check is applied by the relay after the batch landed, and the
 //! relay's writes are conditional on the version, so it wins. Either way
 //! DynamoDB ends with the newest version, whatever the order.
+//!
+//! # Code map
+//!
+//! - `backfill(app, options)`: a keyset reader (`PgStore::ids_after`, one page more than asked
+//!   to know a kind's last page), pages copied by `options.workers` at once (`copy_page`:
+//!   `PgStore::entities_with_transcripts_by_ids`, transcripts to S3, `DynamoStore::copy_items`,
+//!   then `PgStore::versions_by_ids` and `Relay::reconcile_copy` for whatever moved), the
+//!   checkpoint file written beside itself and renamed over. `BackfillReport` and its Markdown.
+//!   `backfill_pausing(app, options, &dyn PagePause)` holds each page between its read and its
+//!   write (the race window): the race tests put live writes there deterministically, with a
+//!   channel they hold, not a sleep; `backfill` holds none.
+//! - The rules are in `cutover_core::backfill`: `batches` (25 items / 16 MB), `retry_delay`
+//!   (full jitter), `Checkpoint`, `Progress` (the checkpoint moves only over contiguous
+//!   finished pages), `CopyTotals`.
+//!
+//! **Architecture invariant:** a backfill writes items without a version condition only in a
+//! page that is followed by a version check against PostgreSQL; anything that moved is
+//! reconciled under its entity's advisory lock with version-conditional writes. So a copy never
+//! leaves an item older than PostgreSQL's row, nor one PostgreSQL deleted.
+//!
+//! **Architecture invariant:** no write of cutover's to an app's table replaces a whole item
+//! that is there: every write of an entity (relay, repair, reconcile, backfill) is an
+//! UpdateItem of the profile's own attributes, so attributes the profile does not own survive
+//! (tested in the backfill and parity tests).
 
 mod copy;
 pub mod report;

@@ -1,4 +1,24 @@
 //! `cutover`: proves a database migration safe before the cutover.
+//!
+//! # Code map
+//!
+//! - `backend_args`: the `--postgres/--dynamodb/--s3/--config/--run-id/--reopen` flags shared by
+//!   commands; `BackendArgs::within(async |engines, sandbox| ...)` starts the engines, opens
+//!   the run's sandbox, runs the command's one library call, then closes both whatever it
+//!   returned (its error first, then a failed clean-up, which is a warning when the work
+//!   failed too); `BackendArgs::with_engines` is the same for a benchmark whose phases open
+//!   fresh sandboxes of their own (`bench replay`; it refuses `--run-id`).
+//! - `ranges`: the value parsers that range-check every numeric flag at parse time.
+//! - `store_args`: the flags that point `parity`, `backfill` and `profile check` at an app's
+//!   existing stores, with `--profile FILE`.
+//! - `performer_args`: `replay`'s and `rollback-drill`'s `--profile` (the item layout they
+//!   write), `--driver` and `--driver-timeout`: the `Performer`, and the flags again for the
+//!   command that reproduces a run.
+//! - `commands::{replay, parity, backfill, profile, search, media, rollback, up, check, doctor, fetch, bench}`
+//!   (`bench` measures only a release build unless `--allow-debug-build` is given); `report`: writes JSON + Markdown pairs (`ReportsFor`: a report of stores records them, `StoresCompared` with the password masked, and does not replace another set of stores' report without `--force`) (`bench_document` gives every benchmark's JSON the same header: name, time, machine, build profile, engines; `publish`: written, printed, and where); `input`: reads input files through `cutover_core::input::decode`, and profiles (`load_profile`).
+//!
+//! `anyhow` lives only here; the libraries return `thiserror` enums (`BackendError`,
+//! `ConfigError`, `NamingError`) whose messages name the file, field, value or remedy.
 
 mod backend_args;
 mod commands;

@@ -113,7 +113,7 @@ pub struct CopyTotals {
     /// sizes before and after and the indexes holding each item.
     pub wcu_modeled: f64,
     /// Entities changed by the live path while being copied, rewritten from
-    /// PostgreSQL under their lock (see the race rule in ARCHITECTURE.md).
+    /// PostgreSQL under their lock (see the race rule in `cutover_backfill`'s crate documentation).
     pub redriven: u64,
 }
 
