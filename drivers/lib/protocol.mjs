@@ -33,8 +33,11 @@ export function log(...parts) {
  * driver's main.mjs. The reference drivers leave them as they are here.
  */
 export const planted = {
-  /** Receives the handlers a driver serves; returns the ones to serve. */
-  wrap: (handlers) => handlers,
+  /**
+   * Receives the handlers a driver serves and a getter of its app (a
+   * `CampaignApp` once `hello` made it); returns the handlers to serve.
+   */
+  wrap: (handlers, app) => handlers,
   /** The outbox driver leaves every write to its relay (no apply at commit). */
   relayOnly: false,
   /** The search copy's transformation instead of `normalize` (app.mjs). */
@@ -48,10 +51,10 @@ export const planted = {
 /**
  * Serves the protocol. `handlers`: { name, version, hello(run), write(user,
  * command), read(user, read), drain(timeoutMs), mode(mode), close(),
- * retryable(error) }.
+ * retryable(error) }; `app`: a getter of the driver's app, for planted bugs.
  */
-export function serve(reference) {
-  const handlers = planted.wrap(reference);
+export function serve(reference, app = () => undefined) {
+  const handlers = planted.wrap(reference, app);
   const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
   const inFlight = new Set();
   let closing = false;

@@ -34,4 +34,4 @@ serve({
   },
   close: () => app?.close(),
   retryable,
-});
+}, () => app);

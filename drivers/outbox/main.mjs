@@ -144,4 +144,4 @@ serve({
     await app?.close();
   },
   retryable,
-});
+}, () => app);
