@@ -556,10 +556,10 @@ pub struct AnswerDifference {
     pub entities: Vec<(EntityKind, String)>,
 }
 
-/// Where a driver's answer to `read` differs from `expected` (the model's,
-/// projected), or `None` when they agree.
-pub fn compare_answer(read: &Read, expected: &Value, answer: &Value) -> Option<AnswerDifference> {
-    let subject = || match read.subject() {
+/// The entity `read` names, for a finding: its subject, or for a share link
+/// the session `expected` shows (none when it shows nothing).
+pub fn read_subject(read: &Read, expected: &Value) -> Vec<(EntityKind, String)> {
+    match read.subject() {
         Subject::User(id) => vec![(EntityKind::User, id.to_string())],
         Subject::Campaign(id) => vec![(EntityKind::Campaign, id.to_string())],
         Subject::Session(id) => vec![(EntityKind::Session, id.to_string())],
@@ -567,7 +567,13 @@ pub fn compare_answer(read: &Read, expected: &Value, answer: &Value) -> Option<A
             .as_str()
             .map(|id| vec![(EntityKind::Session, id.to_owned())])
             .unwrap_or_default(),
-    };
+    }
+}
+
+/// Where a driver's answer to `read` differs from `expected` (the model's,
+/// projected), or `None` when they agree.
+pub fn compare_answer(read: &Read, expected: &Value, answer: &Value) -> Option<AnswerDifference> {
+    let subject = || read_subject(read, expected);
     match project_answer(read, answer) {
         Ok(found) if &found == expected => None,
         Ok(found) => {

@@ -488,7 +488,13 @@ fn versions_difference(
             "the driver answered {found}, none of the versions it may show ({})",
             alternatives(versions)
         ),
-        entities: subject_entities(read, &answers),
+        entities: driver::read_subject(
+            read,
+            answers
+                .iter()
+                .find(|answer| answer["id"].is_string())
+                .unwrap_or(&Value::Null),
+        ),
     })
 }
 
@@ -499,24 +505,6 @@ fn member_kind(read: &Read) -> EntityKind {
         Read::SummariesOf(_) => EntityKind::Summary,
         _ => EntityKind::Session,
     }
-}
-
-/// The entity an entity read names, for a finding.
-fn subject_entities(read: &Read, answers: &[Value]) -> Vec<(EntityKind, String)> {
-    let kind = match read {
-        Read::User(_) => EntityKind::User,
-        Read::Campaign(_) => EntityKind::Campaign,
-        _ => EntityKind::Session,
-    };
-    let id = match read {
-        Read::User(id) | Read::Campaign(id) | Read::Session(id) | Read::Transcript(id) => {
-            Some(id.to_string())
-        }
-        _ => answers
-            .iter()
-            .find_map(|answer| answer["id"].as_str().map(str::to_owned)),
-    };
-    id.map(|id| vec![(kind, id)]).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -221,7 +221,7 @@ impl Tally {
                     allowed.describe(600),
                     reason.name()
                 ),
-                subject(read),
+                protocol::read_subject(read, &Value::Null),
             )),
             // A failure is counted with the run's errors, not judged here.
             Performed::Failed { .. } => None,
@@ -275,15 +275,6 @@ impl Tally {
             detail,
             entities: self.entities,
         }
-    }
-}
-
-fn subject(read: &Read) -> Vec<(EntityKind, String)> {
-    match read.subject() {
-        Subject::User(id) => vec![(EntityKind::User, id.to_string())],
-        Subject::Campaign(id) => vec![(EntityKind::Campaign, id.to_string())],
-        Subject::Session(id) => vec![(EntityKind::Session, id.to_string())],
-        Subject::ShareLink => Vec::new(),
     }
 }
 
